@@ -1,0 +1,26 @@
+//! The reference dataplane's limits (the same as Cilium's multicast MVP, cilium PR 29469).
+
+/// Most multicast groups the dataplane holds (entries in the outer group map).
+pub const MAX_GROUPS: u32 = 1024;
+
+/// Most subscribers one group holds (entries in each inner subscriber map).
+pub const MAX_SUBSCRIBERS_PER_GROUP: u32 = 1024;
+
+/// Most group records an IGMPv3 report may carry; a report with more is rejected whole.
+pub const MAX_IGMPV3_RECORDS: u16 = 24;
+
+/// Number of slots in the reason-counter array: room for codes that do not exist yet.
+pub const REASON_SLOTS: u32 = 64;
+
+/// Longest IGMP message (in bytes) whose checksum the dataplane verifies; longer ones are malformed.
+///
+/// Bounds the checksum loop for the verifier. An IGMPv3 report of 24 records with no sources is
+/// 200 bytes; 1480 is everything an unfragmented IGMP message can be on a 1500-byte MTU.
+pub const MAX_IGMP_LEN: u32 = 1480;
+
+/// Minimum kernel version of the datapath: `bpf_for_each_map_elem` arrived in 5.13.
+pub const MIN_KERNEL: (u32, u32) = (5, 13);
+
+/// Minimum kernel version for attaching with TCX links, which mcastlab pins so the datapath
+/// outlives the command that attached it.
+pub const MIN_KERNEL_TCX: (u32, u32) = (6, 6);

@@ -1,0 +1,30 @@
+//! Names of maps and programs, as the ELF object and the kernel know them.
+//!
+//! Map names fit the kernel's 15 usable bytes (`BPF_OBJ_NAME_LEN` is 16 with the NUL).
+//! The eBPF statics and functions carry exactly these names; userspace tests check both agree.
+
+/// Outer hash-of-maps: group address -> inner subscriber map.
+pub const MAP_GROUPS: &str = "MCAST_GROUPS";
+/// Per-CPU array of `u64` counters indexed by [`crate::Reason`].
+pub const MAP_REASONS: &str = "MCAST_REASONS";
+/// Single-slot array holding the node's [`crate::NodeConfig`].
+pub const MAP_CONFIG: &str = "MCAST_CONFIG";
+
+/// Every map of the object, for pinning.
+pub const MAPS: [&str; 3] = [MAP_GROUPS, MAP_REASONS, MAP_CONFIG];
+
+/// tc program attached at ingress of each pod's host-side veth ("pod egress").
+pub const PROG_POD_INGRESS: &str = "mcast_pod_ingress";
+/// tc program attached at ingress of the node's vxlan device (traffic from the overlay).
+pub const PROG_OVERLAY_INGRESS: &str = "mcast_overlay_ingress";
+
+/// Name of the eBPF object embedded in the userspace binary.
+pub const OBJECT: &str = "mcastlab";
+
+const _: () = {
+    let mut i = 0;
+    while i < MAPS.len() {
+        assert!(MAPS[i].len() <= 15, "map names must fit BPF_OBJ_NAME_LEN");
+        i += 1;
+    }
+};

@@ -1,0 +1,139 @@
+//! Reason codes: why the dataplane counted a packet, a record or a copy.
+//!
+//! Each code is an index into the per-CPU counter array [`crate::names::MAP_REASONS`].
+//! Codes only grow: a retired code keeps its number and its name.
+
+/// One counter of the dataplane. The discriminant is the counter's slot.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Reason {
+    /// An IGMP message from a pod was parsed and consumed (not forwarded), whatever its effect.
+    IgmpHandled = 0,
+    /// A join added a new subscriber to a configured group.
+    Subscribed = 1,
+    /// A join for a subscriber already present (reports are repeated); nothing changed.
+    JoinRefreshed = 2,
+    /// A leave removed a subscriber.
+    Left = 3,
+    /// A leave for a subscriber that was not subscribed; nothing changed.
+    LeaveNotSubscribed = 4,
+    /// A join or leave for a group that is not configured; ignored (Cilium parity).
+    IgnoredGroup = 5,
+    /// An IGMPv3 report with more than `MAX_IGMPV3_RECORDS` records; rejected whole.
+    TooManyRecords = 6,
+    /// A truncated or inconsistent IGMP message (lengths, non-multicast group, fragment).
+    Malformed = 7,
+    /// An IGMP message whose checksum does not verify.
+    BadChecksum = 8,
+    /// An IGMP message that is not a report or leave (a query, an unknown type); consumed.
+    IgmpUnhandledType = 9,
+    /// An IGMPv3 record that changes no any-source membership (BLOCK_OLD_SOURCES, unknown type,
+    /// ALLOW_NEW_SOURCES without sources).
+    RecordNoEffect = 10,
+    /// A join refused because the group already holds `MAX_SUBSCRIBERS_PER_GROUP` subscribers.
+    SubscriberTableFull = 11,
+    /// A packet from a pod to a configured group was replicated (once per packet).
+    Replicated = 12,
+    /// A copy was cloned to a local subscriber's veth.
+    CopyLocal = 13,
+    /// A copy was cloned into the tunnel towards a remote node.
+    CopyRemote = 14,
+    /// `bpf_clone_redirect` failed for one subscriber; that copy is lost.
+    CloneFailed = 15,
+    /// Setting the tunnel key for a remote copy failed; that copy is lost.
+    TunnelKeyFailed = 16,
+    /// A remote subscriber exists but the node has no tunnel configured; that copy is lost.
+    NoTunnel = 17,
+    /// Multicast to a group that is not configured; passed untouched.
+    UnconfiguredPassed = 18,
+    /// A packet from the overlay to a configured group was delivered to local subscribers.
+    OverlayDelivered = 19,
+    /// A packet from the overlay carried a VNI other than the node's; passed untouched.
+    OverlayForeignVni = 20,
+    /// Rewriting the destination MAC failed; the packet was dropped.
+    RewriteFailed = 21,
+    /// A join or leave whose subscriber map update failed for another reason.
+    SubscriberUpdateFailed = 22,
+}
+
+impl Reason {
+    /// Every reason, in code order.
+    pub const ALL: [Reason; 23] = [
+        Reason::IgmpHandled,
+        Reason::Subscribed,
+        Reason::JoinRefreshed,
+        Reason::Left,
+        Reason::LeaveNotSubscribed,
+        Reason::IgnoredGroup,
+        Reason::TooManyRecords,
+        Reason::Malformed,
+        Reason::BadChecksum,
+        Reason::IgmpUnhandledType,
+        Reason::RecordNoEffect,
+        Reason::SubscriberTableFull,
+        Reason::Replicated,
+        Reason::CopyLocal,
+        Reason::CopyRemote,
+        Reason::CloneFailed,
+        Reason::TunnelKeyFailed,
+        Reason::NoTunnel,
+        Reason::UnconfiguredPassed,
+        Reason::OverlayDelivered,
+        Reason::OverlayForeignVni,
+        Reason::RewriteFailed,
+        Reason::SubscriberUpdateFailed,
+    ];
+
+    /// The counter slot of this reason.
+    pub const fn code(self) -> u32 {
+        self as u32
+    }
+
+    /// The reason with code `code`, if it exists.
+    pub const fn from_code(code: u32) -> Option<Reason> {
+        if (code as usize) < Self::ALL.len() {
+            Some(Self::ALL[code as usize])
+        } else {
+            None
+        }
+    }
+
+    /// Stable snake_case name, used in `mcastlab stats` and its JSON output.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Reason::IgmpHandled => "igmp_handled",
+            Reason::Subscribed => "subscribed",
+            Reason::JoinRefreshed => "join_refreshed",
+            Reason::Left => "left",
+            Reason::LeaveNotSubscribed => "leave_not_subscribed",
+            Reason::IgnoredGroup => "ignored_group",
+            Reason::TooManyRecords => "too_many_records",
+            Reason::Malformed => "malformed",
+            Reason::BadChecksum => "bad_checksum",
+            Reason::IgmpUnhandledType => "igmp_unhandled_type",
+            Reason::RecordNoEffect => "record_no_effect",
+            Reason::SubscriberTableFull => "subscriber_table_full",
+            Reason::Replicated => "replicated",
+            Reason::CopyLocal => "copy_local",
+            Reason::CopyRemote => "copy_remote",
+            Reason::CloneFailed => "clone_failed",
+            Reason::TunnelKeyFailed => "tunnel_key_failed",
+            Reason::NoTunnel => "no_tunnel",
+            Reason::UnconfiguredPassed => "unconfigured_passed",
+            Reason::OverlayDelivered => "overlay_delivered",
+            Reason::OverlayForeignVni => "overlay_foreign_vni",
+            Reason::RewriteFailed => "rewrite_failed",
+            Reason::SubscriberUpdateFailed => "subscriber_update_failed",
+        }
+    }
+}
+
+// Codes are dense, ordered and fit the counter array.
+const _: () = {
+    let mut i = 0;
+    while i < Reason::ALL.len() {
+        assert!(Reason::ALL[i] as u32 == i as u32);
+        i += 1;
+    }
+    assert!(Reason::ALL.len() as u32 <= crate::REASON_SLOTS);
+};

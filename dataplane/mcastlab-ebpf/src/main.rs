@@ -1,0 +1,42 @@
+//! mcastlab's tc programs, following Cilium's multicast datapath (cilium PR 29469):
+//!
+//! - [`mcast_pod_ingress`] at ingress of each pod's host-side veth: IGMP reports and leaves
+//!   update the group map and are consumed; multicast to a configured group is replicated to
+//!   local subscribers and, through the tunnel, to remote nodes.
+//! - [`mcast_overlay_ingress`] at ingress of the node's vxlan device: multicast from the overlay
+//!   goes to local subscribers only, never back into the overlay.
+#![no_std]
+#![no_main]
+
+mod checksum;
+mod counters;
+mod igmp;
+mod maps;
+mod membership;
+mod overlay_ingress;
+mod packet;
+mod pod_ingress;
+mod replicate;
+
+use aya_ebpf::{macros::classifier, programs::TcContext};
+
+/// Entry point at ingress of a pod's host-side veth (the pod's egress).
+#[classifier]
+pub fn mcast_pod_ingress(ctx: TcContext) -> i32 {
+    pod_ingress::handle(&ctx)
+}
+
+/// Entry point at ingress of the node's vxlan device.
+#[classifier]
+pub fn mcast_overlay_ingress(ctx: TcContext) -> i32 {
+    overlay_ingress::handle(&ctx)
+}
+
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

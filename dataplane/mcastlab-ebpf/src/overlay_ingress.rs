@@ -1,0 +1,58 @@
+//! Traffic arriving from the overlay, seen at ingress of the node's vxlan device (decapsulated).
+
+use aya_ebpf::{
+    bindings::{TC_ACT_OK, bpf_tunnel_key},
+    helpers::bpf_skb_get_tunnel_key,
+    programs::TcContext,
+};
+use mcastlab_common::{CONFIG_KEY, Reason};
+
+use crate::{
+    counters::count,
+    maps::MCAST_CONFIG,
+    packet::{self, is_multicast},
+    replicate::{self, Scope},
+};
+
+/// Multicast to a configured group, carrying the node's VNI, goes to local subscribers only:
+/// never back into the overlay. Everything else passes untouched.
+#[inline(always)]
+pub fn handle(ctx: &TcContext) -> i32 {
+    let Some(ip) = packet::ipv4(ctx) else {
+        return TC_ACT_OK;
+    };
+    if !is_multicast(ip.destination) {
+        return TC_ACT_OK;
+    }
+    if !carries_node_vni(ctx) {
+        count(Reason::OverlayForeignVni);
+        return TC_ACT_OK;
+    }
+    match replicate::to_subscribers(ctx, ip.destination, Scope::LocalOnly) {
+        Some(verdict) => verdict,
+        None => {
+            count(Reason::UnconfiguredPassed);
+            TC_ACT_OK
+        }
+    }
+}
+
+/// Whether the tunnel metadata of the packet names the node's VNI.
+#[inline(always)]
+fn carries_node_vni(ctx: &TcContext) -> bool {
+    let Some(config) = MCAST_CONFIG.get(CONFIG_KEY) else {
+        return false;
+    };
+    // SAFETY: an all-zero bpf_tunnel_key is valid.
+    let mut key: bpf_tunnel_key = unsafe { core::mem::zeroed() };
+    // SAFETY: the context pointer is valid; `key` lives on the stack.
+    let ret = unsafe {
+        bpf_skb_get_tunnel_key(
+            ctx.skb.skb,
+            &mut key,
+            core::mem::size_of::<bpf_tunnel_key>() as u32,
+            0,
+        )
+    };
+    ret == 0 && key.tunnel_id == config.vni
+}

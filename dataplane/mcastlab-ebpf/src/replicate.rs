@@ -1,0 +1,148 @@
+//! Replication: one `bpf_clone_redirect` per subscriber of a group, walked with
+//! `bpf_for_each_map_elem` over the group's inner map (as Cilium's `mcast_send_to_subscribers`).
+
+use core::ffi::c_void;
+
+use aya_ebpf::{
+    bindings::{__sk_buff, TC_ACT_SHOT, bpf_tunnel_key},
+    helpers::{bpf_clone_redirect, bpf_for_each_map_elem, bpf_skb_set_tunnel_key},
+    programs::TcContext,
+};
+use mcastlab_common::{
+    CONFIG_KEY, NodeConfig, Reason, SUBSCRIBER_REMOTE, Subscriber, igmp::group_mac,
+};
+
+use crate::{
+    counters::count,
+    maps::{MCAST_CONFIG, MCAST_GROUPS},
+    packet::ifindex,
+};
+
+/// TTL of the outer header of remote copies.
+const TUNNEL_TTL: u8 = 64;
+
+/// Where copies of one packet go; shared with [`deliver_one`] through the callback context.
+#[repr(C)]
+struct Delivery {
+    /// The packet being replicated. Kept as a full 8-byte slot so the verifier keeps its type.
+    skb: *mut __sk_buff,
+    /// The interface the packet came in on: never sent back there.
+    ingress_ifindex: u32,
+    /// Tunnel device for remote copies; 0 when the node has none.
+    tunnel_ifindex: u32,
+    /// VNI of remote copies.
+    vni: u32,
+    /// Non-zero for packets from the overlay: remote subscribers are skipped.
+    local_only: u32,
+}
+
+/// Which subscribers get a copy.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Local pods and remote nodes (a packet sent by a local pod).
+    LocalAndRemote,
+    /// Local pods only (a packet from the overlay).
+    LocalOnly,
+}
+
+/// Replicates the packet to the subscribers of `group` and returns the verdict for the original,
+/// or `None` when the group is not configured (the packet is not ours and passes untouched).
+#[inline(always)]
+pub fn to_subscribers(ctx: &TcContext, group: u32, scope: Scope) -> Option<i32> {
+    // SAFETY: the inner map is only used through helpers.
+    let subscribers = unsafe { MCAST_GROUPS.get(&group) }?;
+
+    // RFC 1112 section 6.4 destination, once for all copies.
+    if ctx.store(0, &group_mac(group.to_ne_bytes()), 0).is_err() {
+        count(Reason::RewriteFailed);
+        return Some(TC_ACT_SHOT);
+    }
+    let config = MCAST_CONFIG
+        .get(CONFIG_KEY)
+        .copied()
+        .unwrap_or(NodeConfig::default());
+    let mut delivery = Delivery {
+        skb: ctx.skb.skb,
+        ingress_ifindex: ifindex(ctx),
+        tunnel_ifindex: config.tunnel_ifindex,
+        vni: config.vni,
+        local_only: u32::from(scope == Scope::LocalOnly),
+    };
+    // SAFETY: the map pointer comes from the outer lookup; the callback has the signature
+    // bpf_for_each_map_elem expects and only reads `delivery`, which outlives the call.
+    unsafe {
+        bpf_for_each_map_elem(
+            core::ptr::from_ref(subscribers).cast_mut().cast::<c_void>(),
+            deliver_one as *mut c_void,
+            core::ptr::from_mut(&mut delivery).cast::<c_void>(),
+            0,
+        );
+    }
+    count(match scope {
+        Scope::LocalAndRemote => Reason::Replicated,
+        Scope::LocalOnly => Reason::OverlayDelivered,
+    });
+    // The copies are the delivery; the original is consumed.
+    Some(TC_ACT_SHOT)
+}
+
+/// `bpf_for_each_map_elem` callback: sends one copy to one subscriber. Returns 0 to go on.
+#[inline(never)]
+extern "C" fn deliver_one(
+    _map: *mut c_void,
+    address: *const u32,
+    subscriber: *const Subscriber,
+    delivery: *mut Delivery,
+) -> i64 {
+    // SAFETY: the kernel passes valid key and value pointers and our context.
+    let (address, subscriber, delivery) = unsafe { (*address, *subscriber, &*delivery) };
+    if subscriber.flags & SUBSCRIBER_REMOTE != 0 {
+        if delivery.local_only == 0 {
+            to_remote(delivery, address);
+        }
+    } else if subscriber.ifindex != delivery.ingress_ifindex {
+        // SAFETY: `skb` is the program's context pointer.
+        let ret = unsafe { bpf_clone_redirect(delivery.skb, subscriber.ifindex, 0) };
+        count(if ret == 0 {
+            Reason::CopyLocal
+        } else {
+            Reason::CloneFailed
+        });
+    }
+    0
+}
+
+/// Sends one copy into the tunnel towards the node at `address`.
+#[inline(always)]
+fn to_remote(delivery: &Delivery, address: u32) {
+    if delivery.tunnel_ifindex == 0 {
+        count(Reason::NoTunnel);
+        return;
+    }
+    // SAFETY: an all-zero bpf_tunnel_key is valid.
+    let mut key: bpf_tunnel_key = unsafe { core::mem::zeroed() };
+    key.tunnel_id = delivery.vni;
+    // The helper takes the remote address in host byte order.
+    key.__bindgen_anon_1.remote_ipv4 = u32::from_be(address);
+    key.tunnel_ttl = TUNNEL_TTL;
+    // SAFETY: `skb` is the program's context pointer; `key` lives on the stack.
+    let ret = unsafe {
+        bpf_skb_set_tunnel_key(
+            delivery.skb,
+            &mut key,
+            core::mem::size_of::<bpf_tunnel_key>() as u32,
+            0,
+        )
+    };
+    if ret != 0 {
+        count(Reason::TunnelKeyFailed);
+        return;
+    }
+    // SAFETY: as above.
+    let ret = unsafe { bpf_clone_redirect(delivery.skb, delivery.tunnel_ifindex, 0) };
+    count(if ret == 0 {
+        Reason::CopyRemote
+    } else {
+        Reason::CloneFailed
+    });
+}

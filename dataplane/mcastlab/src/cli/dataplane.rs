@@ -1,0 +1,183 @@
+//! `mcastlab dataplane attach|detach|status`.
+
+use mcastlab::dataplane::{AttachOptions, GroupTable, LinkAction, Node, TunnelOptions};
+
+use super::{
+    NodeArg,
+    output::{OutputArg, OutputFormat, print_json, print_table},
+};
+
+/// Dataplane subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum DataplaneCommand {
+    /// Load the programs and attach them to a node's interfaces (idempotent).
+    ///
+    /// Pod interfaces are the host-side ends of the pods' veth pairs, in the node's namespace;
+    /// each gets mcast_pod_ingress at ingress, which parses IGMP and replicates multicast.
+    /// The tunnel is a vxlan device in external (collect_md) mode; it gets
+    /// mcast_overlay_ingress at ingress. Running attach again adds interfaces and atomically
+    /// swaps in the programs of this binary, keeping groups and subscribers.
+    #[command(after_help = "Example:\n  mcastlab dataplane attach --node lab-n1 \
+                            --pod-iface veth-p1,veth-p2 --tunnel vxlan0 --vni 42")]
+    Attach(AttachArgs),
+    /// Detach the programs and remove every pin of a node (groups and subscribers are lost).
+    ///
+    /// A node with nothing attached is not an error.
+    Detach(DetachArgs),
+    /// Show what is attached on a node.
+    Status(StatusArgs),
+}
+
+/// Arguments of `dataplane attach`.
+#[derive(Debug, clap::Args)]
+pub struct AttachArgs {
+    #[command(flatten)]
+    node: NodeArg,
+    /// Host-side veth of a pod (repeat the option or separate with commas).
+    #[arg(long = "pod-iface", value_delimiter = ',', value_name = "IFACE")]
+    pod_ifaces: Vec<String>,
+    /// The vxlan device (external mode) carrying copies to and from remote nodes.
+    #[arg(long, value_name = "IFACE", requires = "vni")]
+    tunnel: Option<String>,
+    /// VXLAN network identifier of the overlay (1..=16777215).
+    #[arg(long, requires = "tunnel", value_parser = clap::value_parser!(u32).range(1..=0xff_ffff))]
+    vni: Option<u32>,
+    #[command(flatten)]
+    output: OutputArg,
+}
+
+/// Arguments of `dataplane detach`.
+#[derive(Debug, clap::Args)]
+pub struct DetachArgs {
+    #[command(flatten)]
+    node: NodeArg,
+    #[command(flatten)]
+    output: OutputArg,
+}
+
+/// Arguments of `dataplane status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    node: NodeArg,
+    #[command(flatten)]
+    output: OutputArg,
+}
+
+pub fn run(command: DataplaneCommand) -> anyhow::Result<()> {
+    match command {
+        DataplaneCommand::Attach(args) => attach(args),
+        DataplaneCommand::Detach(args) => detach(args),
+        DataplaneCommand::Status(args) => status(args),
+    }
+}
+
+fn attach(args: AttachArgs) -> anyhow::Result<()> {
+    let node = Node::open(&args.node.node)?;
+    if args.pod_ifaces.is_empty() && args.tunnel.is_none() {
+        anyhow::bail!("nothing to attach: give --pod-iface IFACE and/or --tunnel IFACE --vni N");
+    }
+    let options = AttachOptions {
+        pod_ifaces: args.pod_ifaces,
+        tunnel: args
+            .tunnel
+            .zip(args.vni)
+            .map(|(iface, vni)| TunnelOptions { iface, vni }),
+    };
+    let report = node.attach(&options)?;
+    match args.output.output {
+        OutputFormat::Json => print_json(&report),
+        OutputFormat::Table => {
+            for link in &report.links {
+                let verb = match link.action {
+                    LinkAction::Attached => "attached",
+                    LinkAction::Replaced => "replaced program on",
+                    LinkAction::Detached => "detached",
+                };
+                println!("{verb} {:?} link on {}", link.kind, link.iface);
+            }
+            if report.tunnel_ifindex != 0 {
+                println!(
+                    "tunnel ifindex {} vni {}",
+                    report.tunnel_ifindex, report.vni
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn detach(args: DetachArgs) -> anyhow::Result<()> {
+    let node = Node::open(&args.node.node)?;
+    let report = node.detach()?;
+    match args.output.output {
+        OutputFormat::Json => print_json(&report),
+        OutputFormat::Table => {
+            if report.links.is_empty() && report.maps.is_empty() {
+                println!("nothing attached on node {}", report.node);
+            }
+            for link in &report.links {
+                println!("detached {:?} link on {}", link.kind, link.iface);
+            }
+            if !report.maps.is_empty() {
+                println!("removed maps {}", report.maps.join(", "));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn status(args: StatusArgs) -> anyhow::Result<()> {
+    let node = Node::open(&args.node.node)?;
+    let attached = node.pins().is_attached();
+    let links = node.pins().links()?;
+    let (config, groups) = if attached {
+        let table: GroupTable = node.groups()?;
+        (Some(table.config()), table.groups()?.len())
+    } else {
+        (None, 0)
+    };
+    match args.output.output {
+        OutputFormat::Json => print_json(&serde_json::json!({
+            "node": node.name(),
+            "attached": attached,
+            "pins": node.pins().dir(),
+            "links": links.iter().map(|(kind, iface, path)| serde_json::json!({
+                "kind": kind, "iface": iface, "pin": path,
+            })).collect::<Vec<_>>(),
+            "tunnel_ifindex": config.map(|c| c.tunnel_ifindex),
+            "vni": config.map(|c| c.vni),
+            "groups": groups,
+        })),
+        OutputFormat::Table => {
+            if !attached {
+                println!("node {}: no dataplane attached", node.name());
+                return Ok(());
+            }
+            println!(
+                "node {}: attached, pins in {}",
+                node.name(),
+                node.pins().dir().display()
+            );
+            if let Some(config) = config.filter(|c| c.tunnel_ifindex != 0) {
+                println!(
+                    "tunnel ifindex {} vni {}",
+                    config.tunnel_ifindex, config.vni
+                );
+            }
+            println!("groups {groups}");
+            let rows: Vec<Vec<String>> = links
+                .iter()
+                .map(|(kind, iface, path)| {
+                    vec![
+                        format!("{kind:?}"),
+                        iface.clone(),
+                        path.display().to_string(),
+                    ]
+                })
+                .collect();
+            print_table(&["PROGRAM", "IFACE", "PIN"], &rows);
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! `mcastlab group ...` and `mcastlab subscriber ...`, mirroring `cilium-dbg bpf multicast`.
+
+use std::net::Ipv4Addr;
+
+use mcastlab::dataplane::{Node, SubscriberKind};
+
+use super::{
+    NodeArg,
+    output::{OutputArg, OutputFormat, print_json, print_table},
+};
+
+/// Group subscommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum GroupCommand {
+    /// Configure a group: joins for it are accepted and traffic to it is replicated.
+    Add(GroupArgs),
+    /// Remove a group and all its subscribers.
+    Delete(GroupArgs),
+    /// List the configured groups with their subscriber counts.
+    List(ListArgs),
+}
+
+/// Subscriber subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum SubscriberCommand {
+    /// Add a remote node as a subscriber: copies go to it through the tunnel.
+    ///
+    /// Local subscribers (pods) are added by their IGMP joins, not here.
+    Add(SubscriberArgs),
+    /// Remove a subscriber (local or remote) from a group.
+    Delete(SubscriberArgs),
+    /// List the subscribers of a group, or of every group with `all`.
+    List(SubscriberListArgs),
+}
+
+/// A group on a node.
+#[derive(Debug, clap::Args)]
+pub struct GroupArgs {
+    #[command(flatten)]
+    node: NodeArg,
+    /// The group address, in 224.0.0.0/4.
+    #[arg(value_parser = parse_group)]
+    group: Ipv4Addr,
+}
+
+/// A listing on a node.
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    node: NodeArg,
+    #[command(flatten)]
+    output: OutputArg,
+}
+
+/// A subscriber of a group on a node.
+#[derive(Debug, clap::Args)]
+pub struct SubscriberArgs {
+    #[command(flatten)]
+    node: NodeArg,
+    /// The group address, in 224.0.0.0/4.
+    #[arg(value_parser = parse_group)]
+    group: Ipv4Addr,
+    /// The subscriber: a remote node's underlay address (add), or any subscriber (delete).
+    address: Ipv4Addr,
+}
+
+/// Which subscribers to list.
+#[derive(Debug, clap::Args)]
+pub struct SubscriberListArgs {
+    #[command(flatten)]
+    node: NodeArg,
+    /// A group address, or `all`.
+    #[arg(value_parser = parse_group_or_all)]
+    group: GroupSelector,
+    #[command(flatten)]
+    output: OutputArg,
+}
+
+/// A group or every group.
+#[derive(Clone, Copy, Debug)]
+pub enum GroupSelector {
+    /// One group.
+    One(Ipv4Addr),
+    /// Every group.
+    All,
+}
+
+fn parse_group(text: &str) -> Result<Ipv4Addr, String> {
+    let address: Ipv4Addr = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not an IPv4 address"))?;
+    if !address.is_multicast() {
+        return Err(format!(
+            "{address} is not a multicast group address (groups are in 224.0.0.0/4)"
+        ));
+    }
+    Ok(address)
+}
+
+fn parse_group_or_all(text: &str) -> Result<GroupSelector, String> {
+    if text == "all" {
+        Ok(GroupSelector::All)
+    } else {
+        parse_group(text).map(GroupSelector::One)
+    }
+}
+
+pub fn run_group(command: GroupCommand) -> anyhow::Result<()> {
+    match command {
+        GroupCommand::Add(args) => {
+            Node::open(&args.node.node)?
+                .groups()?
+                .add_group(args.group)?;
+            println!("added group {}", args.group);
+        }
+        GroupCommand::Delete(args) => {
+            Node::open(&args.node.node)?
+                .groups()?
+                .delete_group(args.group)?;
+            println!("deleted group {}", args.group);
+        }
+        GroupCommand::List(args) => {
+            let node = Node::open(&args.node.node)?;
+            let groups = node.groups()?.groups()?;
+            match args.output.output {
+                OutputFormat::Json => print_json(&groups)?,
+                OutputFormat::Table => {
+                    let rows: Vec<Vec<String>> = groups
+                        .iter()
+                        .map(|g| {
+                            vec![
+                                g.group.to_string(),
+                                g.local_subscribers.to_string(),
+                                g.remote_subscribers.to_string(),
+                            ]
+                        })
+                        .collect();
+                    print_table(&["GROUP", "LOCAL", "REMOTE"], &rows);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn run_subscriber(command: SubscriberCommand) -> anyhow::Result<()> {
+    match command {
+        SubscriberCommand::Add(args) => {
+            Node::open(&args.node.node)?
+                .groups()?
+                .add_remote_subscriber(args.group, args.address)?;
+            println!("added remote subscriber {} to {}", args.address, args.group);
+        }
+        SubscriberCommand::Delete(args) => {
+            Node::open(&args.node.node)?
+                .groups()?
+                .delete_subscriber(args.group, args.address)?;
+            println!("deleted subscriber {} of {}", args.address, args.group);
+        }
+        SubscriberCommand::List(args) => {
+            let node = Node::open(&args.node.node)?;
+            let table = node.groups()?;
+            let subscribers = match args.group {
+                GroupSelector::One(group) => table.subscribers_of(group)?,
+                GroupSelector::All => table.all_subscribers()?,
+            };
+            match args.output.output {
+                OutputFormat::Json => print_json(&subscribers)?,
+                OutputFormat::Table => {
+                    let rows: Vec<Vec<String>> = subscribers
+                        .iter()
+                        .map(|s| {
+                            let iface = node
+                                .interface_name(s.ifindex)
+                                .unwrap_or_else(|| format!("ifindex {}", s.ifindex));
+                            vec![
+                                s.group.to_string(),
+                                s.address.to_string(),
+                                match s.kind {
+                                    SubscriberKind::Local => "local".to_owned(),
+                                    SubscriberKind::Remote => "remote".to_owned(),
+                                },
+                                iface,
+                            ]
+                        })
+                        .collect();
+                    print_table(&["GROUP", "SUBSCRIBER", "TYPE", "IFACE"], &rows);
+                }
+            }
+        }
+    }
+    Ok(())
+}

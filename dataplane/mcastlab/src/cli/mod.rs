@@ -1,0 +1,54 @@
+//! Command-line arguments and their dispatch.
+
+mod dataplane;
+mod groups;
+mod output;
+mod stats;
+
+use clap::{Parser, Subcommand};
+
+/// mcastlab: a reference eBPF multicast dataplane for container networks (Cilium parity), and
+/// the lab that proves it.
+///
+/// A node is a network namespace (`ip netns` name). The dataplane of a node is pinned under
+/// /sys/fs/bpf/mcastlab/<node>/, so it keeps running after this command exits and every command
+/// below works across invocations. All commands need root.
+#[derive(Debug, Parser)]
+#[command(name = "mcastlab", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Attach, detach or inspect the tc programs of a node.
+    #[command(subcommand)]
+    Dataplane(dataplane::DataplaneCommand),
+    /// Configure multicast groups (only configured groups are replicated or joined).
+    #[command(subcommand)]
+    Group(groups::GroupCommand),
+    /// List and edit the subscribers of groups (local ones come from IGMP).
+    #[command(subcommand)]
+    Subscriber(groups::SubscriberCommand),
+    /// Show the dataplane's reason counters of a node.
+    Stats(stats::StatsArgs),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Dataplane(command) => dataplane::run(command),
+        Command::Group(command) => groups::run_group(command),
+        Command::Subscriber(command) => groups::run_subscriber(command),
+        Command::Stats(args) => stats::run(args),
+    }
+}
+
+/// The node a command acts on.
+#[derive(Debug, clap::Args)]
+struct NodeArg {
+    /// The node: name of its network namespace (as in `ip netns list`).
+    #[arg(long, short = 'n', env = "MCASTLAB_NODE")]
+    node: String,
+}

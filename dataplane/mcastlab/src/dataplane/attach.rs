@@ -1,0 +1,342 @@
+//! Attaching and detaching a node's programs: load the object with its maps pinned, attach TCX
+//! links, pin the links. Attach is idempotent: on a node already attached it atomically swaps
+//! the programs behind the pinned links (upgrades keep membership, which lives in the maps).
+
+use std::{fs, io, path::Path};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{Array, MapData},
+    programs::{
+        LinkOrder, ProgramError, SchedClassifier, TcAttachType,
+        links::{FdLink, LinkError, PinnedLink},
+        tc::{SchedClassifierLink, TcAttachOptions},
+    },
+    sys::SyscallError,
+};
+use mcastlab_common::{
+    CONFIG_KEY, NodeConfig,
+    names::{MAP_CONFIG, MAPS, PROG_OVERLAY_INGRESS, PROG_POD_INGRESS},
+};
+
+use super::{
+    Node,
+    error::{DataplaneError, Result},
+    kernel,
+    object::OBJECT,
+    pins::{self, LinkKind, NodePins, io_error},
+};
+
+/// The tunnel of a node: a vxlan device in external (collect_md) mode, and the VNI.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TunnelOptions {
+    /// The vxlan device, in the node's namespace.
+    pub iface: String,
+    /// The VNI written into remote copies and required of overlay packets.
+    pub vni: u32,
+}
+
+/// What to attach on a node.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AttachOptions {
+    /// Host-side veths of pods; each gets `mcast_pod_ingress` at ingress.
+    pub pod_ifaces: Vec<String>,
+    /// The tunnel; gets `mcast_overlay_ingress` at ingress. Without it the node keeps the
+    /// tunnel it had (if any).
+    pub tunnel: Option<TunnelOptions>,
+}
+
+/// What happened to one link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkAction {
+    /// A new link was attached and pinned.
+    Attached,
+    /// A pinned link now runs the freshly loaded program.
+    Replaced,
+    /// A pinned link was removed.
+    Detached,
+}
+
+/// One link touched by attach or detach.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LinkReport {
+    /// Which program.
+    pub kind: LinkKind,
+    /// On which interface.
+    pub iface: String,
+    /// What happened.
+    pub action: LinkAction,
+}
+
+/// The result of `attach`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AttachReport {
+    /// The node.
+    pub node: String,
+    /// Links attached or replaced.
+    pub links: Vec<LinkReport>,
+    /// The tunnel ifindex in force (0: none).
+    pub tunnel_ifindex: u32,
+    /// The VNI in force.
+    pub vni: u32,
+}
+
+/// The result of `detach`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct DetachReport {
+    /// The node.
+    pub node: String,
+    /// Links removed.
+    pub links: Vec<LinkReport>,
+    /// Map pins removed.
+    pub maps: Vec<String>,
+}
+
+impl Node {
+    /// Loads the programs, pins the maps and attaches: `mcast_pod_ingress` on every pod
+    /// interface and, with a tunnel, `mcast_overlay_ingress` on it. Interfaces are resolved
+    /// before anything changes; a failed first attach leaves no pins behind.
+    pub fn attach(&self, options: &AttachOptions) -> Result<AttachReport> {
+        kernel::check_datapath_support()?;
+        kernel::check_tcx_support()?;
+        let _netns = self.enter()?;
+        for iface in &options.pod_ifaces {
+            self.ifindex(iface)?;
+        }
+        let tunnel_ifindex = match &options.tunnel {
+            Some(tunnel) => Some(self.ifindex(&tunnel.iface)?),
+            None => None,
+        };
+
+        pins::ensure_bpffs()?;
+        let fresh = !self.pins().is_attached();
+        let result = self.attach_pinned(options, tunnel_ifindex);
+        if result.is_err() && fresh {
+            // Best effort: the error being returned is the one worth reading.
+            let _ = remove_node_pins(self.pins());
+        }
+        result
+    }
+
+    fn attach_pinned(
+        &self,
+        options: &AttachOptions,
+        tunnel_ifindex: Option<u32>,
+    ) -> Result<AttachReport> {
+        let pins = self.pins();
+        let links_dir = pins.links_dir();
+        fs::create_dir_all(&links_dir)
+            .map_err(|source| io_error("creating", &links_dir, source))?;
+        let mut ebpf = load_object(pins)?;
+
+        let mut config_map: Array<&mut MapData, NodeConfig> = ebpf
+            .map_mut(MAP_CONFIG)
+            .ok_or(DataplaneError::MissingProgram { name: MAP_CONFIG })?
+            .try_into()
+            .map_err(|source| map_error("opening the node config", source))?;
+        let mut config = config_map
+            .get(&CONFIG_KEY, 0)
+            .map_err(|source| map_error("reading the node config", source))?;
+        if let (Some(tunnel), Some(ifindex)) = (&options.tunnel, tunnel_ifindex) {
+            config.tunnel_ifindex = ifindex;
+            config.vni = tunnel.vni;
+            config_map
+                .set(CONFIG_KEY, config, 0)
+                .map_err(|source| map_error("writing the node config", source))?;
+        }
+
+        let mut links = Vec::new();
+        for iface in &options.pod_ifaces {
+            links.push(attach_link(&mut ebpf, pins, LinkKind::Pod, iface)?);
+        }
+        if let Some(tunnel) = &options.tunnel {
+            links.push(attach_link(
+                &mut ebpf,
+                pins,
+                LinkKind::Overlay,
+                &tunnel.iface,
+            )?);
+        }
+        Ok(AttachReport {
+            node: self.name().to_owned(),
+            links,
+            tunnel_ifindex: config.tunnel_ifindex,
+            vni: config.vni,
+        })
+    }
+
+    /// Removes every link and map pin of the node, which detaches its programs and frees its
+    /// maps. A node with nothing attached is not an error: the report is empty.
+    pub fn detach(&self) -> Result<DetachReport> {
+        let pins = self.pins();
+        let mut report = DetachReport {
+            node: self.name().to_owned(),
+            links: Vec::new(),
+            maps: Vec::new(),
+        };
+        for (kind, iface, path) in pins.links()? {
+            remove_pin(&path)?;
+            report.links.push(LinkReport {
+                kind,
+                iface,
+                action: LinkAction::Detached,
+            });
+        }
+        for name in MAPS {
+            if remove_pin(&pins.map(name))? {
+                report.maps.push(name.to_owned());
+            }
+        }
+        remove_node_pins(pins)?;
+        Ok(report)
+    }
+
+    /// The ifindex of `iface`; the caller must be in the node's namespace.
+    fn ifindex(&self, iface: &str) -> Result<u32> {
+        nix::net::if_::if_nametoindex(iface).map_err(|source| DataplaneError::UnknownInterface {
+            node: self.name().to_owned(),
+            iface: iface.to_owned(),
+            source,
+        })
+    }
+}
+
+/// Loads the embedded object with every map pinned under the node (reusing existing pins).
+fn load_object(pins: &NodePins) -> Result<Ebpf> {
+    let mut loader = EbpfLoader::new();
+    for name in MAPS {
+        loader.map_pin_path(name, pins.map(name));
+    }
+    loader.load(OBJECT).map_err(DataplaneError::Load)
+}
+
+/// Loads `program` into the kernel, keeping the verifier log of a refusal.
+fn load_program<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut SchedClassifier> {
+    let program: &mut SchedClassifier = ebpf
+        .program_mut(name)
+        .ok_or(DataplaneError::MissingProgram { name })?
+        .try_into()
+        .map_err(|source| program_error(format!("opening program {name}"), source))?;
+    if program.fd().is_err() {
+        program.load().map_err(|err| match err {
+            ProgramError::LoadError {
+                io_error,
+                verifier_log,
+            } => DataplaneError::Verifier {
+                program: name,
+                log: verifier_log.to_string(),
+                source: io_error,
+            },
+            err => program_error(format!("loading program {name}"), err),
+        })?;
+    }
+    Ok(program)
+}
+
+/// Attaches the program of `kind` at ingress of `iface` through a pinned TCX link: replaces the
+/// program of an existing pinned link, or attaches and pins a new one.
+fn attach_link(
+    ebpf: &mut Ebpf,
+    pins: &NodePins,
+    kind: LinkKind,
+    iface: &str,
+) -> Result<LinkReport> {
+    let name = match kind {
+        LinkKind::Pod => PROG_POD_INGRESS,
+        LinkKind::Overlay => PROG_OVERLAY_INGRESS,
+    };
+    let program = load_program(ebpf, name)?;
+    let pin = pins.link(kind, iface);
+    let context = || format!("attaching {name} to {iface}");
+
+    let mut action = LinkAction::Attached;
+    let link_id = match PinnedLink::from_pin(&pin) {
+        Ok(pinned) => {
+            let link = SchedClassifierLink::try_from(FdLink::from(pinned))
+                .map_err(|source| link_error(context(), source))?;
+            match program.attach_to_link(link) {
+                Ok(id) => {
+                    action = LinkAction::Replaced;
+                    id
+                }
+                // The interface is gone (the link is defunct): start over.
+                Err(_) => {
+                    remove_pin(&pin)?;
+                    attach_tcx(program, iface).map_err(|source| program_error(context(), source))?
+                }
+            }
+        }
+        Err(LinkError::SyscallError(SyscallError { io_error, .. }))
+            if io_error.kind() == io::ErrorKind::NotFound =>
+        {
+            attach_tcx(program, iface).map_err(|source| program_error(context(), source))?
+        }
+        Err(source) => return Err(link_error(context(), source)),
+    };
+    let link = program
+        .take_link(link_id)
+        .map_err(|source| program_error(context(), source))?;
+    let link = FdLink::try_from(link).map_err(|source| link_error(context(), source))?;
+    if action == LinkAction::Attached {
+        link.pin(&pin).map_err(|source| DataplaneError::Pin {
+            path: pin.clone(),
+            source,
+        })?;
+    }
+    Ok(LinkReport {
+        kind,
+        iface: iface.to_owned(),
+        action,
+    })
+}
+
+fn attach_tcx(
+    program: &mut SchedClassifier,
+    iface: &str,
+) -> Result<aya::programs::tc::SchedClassifierLinkId, ProgramError> {
+    program.attach_with_options(
+        iface,
+        TcAttachType::Ingress,
+        TcAttachOptions::TcxOrder(LinkOrder::default()),
+    )
+}
+
+/// Removes a pin; `Ok(false)` when there was none.
+fn remove_pin(path: &Path) -> Result<bool> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(io_error("removing pin", path, source)),
+    }
+}
+
+/// Removes the node's pin folders (and mcastlab's, once empty).
+fn remove_node_pins(pins: &NodePins) -> Result<()> {
+    let dir = pins.dir();
+    match fs::remove_dir_all(dir) {
+        Ok(()) => {}
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+        Err(source) => return Err(io_error("removing", dir, source)),
+    }
+    if let Some(root) = dir.parent() {
+        // Fails while other nodes are attached: that is fine.
+        let _ = fs::remove_dir(root);
+    }
+    Ok(())
+}
+
+fn map_error(action: &str, source: aya::maps::MapError) -> DataplaneError {
+    DataplaneError::Map {
+        action: action.to_owned(),
+        source,
+    }
+}
+
+fn program_error(action: String, source: ProgramError) -> DataplaneError {
+    DataplaneError::Program { action, source }
+}
+
+fn link_error(action: String, source: LinkError) -> DataplaneError {
+    DataplaneError::Link { action, source }
+}

@@ -1,0 +1,231 @@
+//! Everything that can go wrong in the dataplane, each with what the user can do about it.
+
+use std::{io, net::Ipv4Addr, path::PathBuf};
+
+/// An error of a dataplane operation. Nothing was changed unless the variant says otherwise.
+#[derive(Debug, thiserror::Error)]
+pub enum DataplaneError {
+    /// The caller is not root.
+    #[error(
+        "mcastlab must run as root: it loads eBPF programs, pins them in bpffs and enters \
+         network namespaces (try sudo)"
+    )]
+    NotRoot,
+    /// No network namespace of that name.
+    #[error("unknown node '{node}': no network namespace at {}", path.display())]
+    UnknownNode {
+        /// The node name given.
+        node: String,
+        /// Where the namespace was looked for.
+        path: PathBuf,
+    },
+    /// A node name that cannot be a network namespace name.
+    #[error("invalid node name '{node}': use letters, digits, '-', '_' and '.'")]
+    InvalidNodeName {
+        /// The node name given.
+        node: String,
+    },
+    /// The node has no pinned dataplane.
+    #[error(
+        "node '{node}' has no dataplane attached; run `mcastlab dataplane attach --node {node} \
+         --pod-iface ...` first"
+    )]
+    NotAttached {
+        /// The node.
+        node: String,
+    },
+    /// The running kernel is older than a feature needs.
+    #[error("kernel {found} is too old: {feature} needs Linux {needed} or newer")]
+    KernelTooOld {
+        /// The running kernel release.
+        found: String,
+        /// The minimum version, "major.minor".
+        needed: String,
+        /// The feature that needs it.
+        feature: &'static str,
+    },
+    /// A probe found a kernel feature missing.
+    #[error("unsupported kernel: {feature} is not available ({detail})")]
+    MissingFeature {
+        /// The missing helper, map or program type.
+        feature: &'static str,
+        /// What the probe saw.
+        detail: String,
+    },
+    /// A group address outside 224.0.0.0/4.
+    #[error("{address} is not a multicast group address (groups are in 224.0.0.0/4)")]
+    NotMulticast {
+        /// The address given.
+        address: Ipv4Addr,
+    },
+    /// A remote subscriber address that is not a unicast host address.
+    #[error("{address} cannot be a remote subscriber: a node address must be a unicast address")]
+    NotUnicast {
+        /// The address given.
+        address: Ipv4Addr,
+    },
+    /// The group map is full.
+    #[error("group limit {limit} reached on node '{node}': delete a group first")]
+    GroupLimit {
+        /// The node.
+        node: String,
+        /// The limit.
+        limit: u32,
+    },
+    /// `group add` of an existing group.
+    #[error("group {group} already exists on node '{node}'")]
+    GroupExists {
+        /// The node.
+        node: String,
+        /// The group.
+        group: Ipv4Addr,
+    },
+    /// An operation on a group that is not configured.
+    #[error("group {group} does not exist on node '{node}' (see `mcastlab group list`)")]
+    GroupNotFound {
+        /// The node.
+        node: String,
+        /// The group.
+        group: Ipv4Addr,
+    },
+    /// The group's subscriber map is full.
+    #[error("subscriber limit {limit} reached for group {group} on node '{node}'")]
+    SubscriberLimit {
+        /// The node.
+        node: String,
+        /// The group.
+        group: Ipv4Addr,
+        /// The limit.
+        limit: u32,
+    },
+    /// `subscriber add` of an existing subscriber.
+    #[error("{address} already subscribes to {group} on node '{node}'")]
+    SubscriberExists {
+        /// The node.
+        node: String,
+        /// The group.
+        group: Ipv4Addr,
+        /// The subscriber.
+        address: Ipv4Addr,
+    },
+    /// `subscriber delete` of a missing subscriber.
+    #[error("{address} does not subscribe to {group} on node '{node}'")]
+    SubscriberNotFound {
+        /// The node.
+        node: String,
+        /// The group.
+        group: Ipv4Addr,
+        /// The subscriber.
+        address: Ipv4Addr,
+    },
+    /// A remote subscriber on a node attached without a tunnel.
+    #[error(
+        "node '{node}' has no tunnel: remote subscribers need `mcastlab dataplane attach --node \
+         {node} --tunnel DEV --vni N`"
+    )]
+    NoTunnel {
+        /// The node.
+        node: String,
+    },
+    /// An interface name that does not exist in the node.
+    #[error("no interface '{iface}' in node '{node}'")]
+    UnknownInterface {
+        /// The node.
+        node: String,
+        /// The interface name.
+        iface: String,
+        /// The lookup error.
+        #[source]
+        source: nix::Error,
+    },
+    /// Attaching on a kernel without TCX; the legacy tc path is not built yet.
+    #[error(
+        "not yet supported: attaching needs TCX links (Linux {needed}+) to pin the datapath; \
+         kernel {found} would need the legacy tc path, which mcastlab does not have yet"
+    )]
+    NoTcx {
+        /// The running kernel release.
+        found: String,
+        /// The minimum version, "major.minor".
+        needed: String,
+    },
+    /// The verifier refused a program; the log says why.
+    #[error("the kernel verifier rejected program {program}: {source}\nverifier log:\n{log}")]
+    Verifier {
+        /// The program.
+        program: &'static str,
+        /// The verifier's log.
+        log: String,
+        /// The load error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The embedded object lacks a program: the build is inconsistent.
+    #[error("the embedded eBPF object has no program {name}; rebuild mcastlab")]
+    MissingProgram {
+        /// The program name.
+        name: &'static str,
+    },
+    /// Loading the eBPF object (maps, relocations) failed.
+    #[error("loading the eBPF object failed")]
+    Load(#[source] aya::EbpfError),
+    /// A program operation failed.
+    #[error("{action} failed")]
+    Program {
+        /// What was being done.
+        action: String,
+        /// The error.
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+    /// A map operation failed.
+    #[error("{action} failed")]
+    Map {
+        /// What was being done.
+        action: String,
+        /// The error.
+        #[source]
+        source: aya::maps::MapError,
+    },
+    /// A link operation failed.
+    #[error("{action} failed")]
+    Link {
+        /// What was being done.
+        action: String,
+        /// The error.
+        #[source]
+        source: aya::programs::links::LinkError,
+    },
+    /// Pinning an object in bpffs failed.
+    #[error("pinning {} failed", path.display())]
+    Pin {
+        /// The pin path.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: aya::pin::PinError,
+    },
+    /// A file system operation failed.
+    #[error("{action} {} failed", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+    /// Entering or leaving a network namespace failed.
+    #[error("switching to the network namespace of node '{node}' failed")]
+    Netns {
+        /// The node.
+        node: String,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Shorthand for results of this module.
+pub type Result<T, E = DataplaneError> = std::result::Result<T, E>;

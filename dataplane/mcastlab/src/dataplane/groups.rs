@@ -1,0 +1,304 @@
+//! The group map of a node, as `cilium-dbg bpf multicast group|subscriber` shows and edits it:
+//! groups are added by the operator; local subscribers come from IGMP; remote subscribers are
+//! nodes, added by address.
+
+use std::net::Ipv4Addr;
+
+use aya::{
+    maps::{HashMap, HashOfMaps, Map, MapData, MapError},
+    sys::SyscallError,
+};
+use mcastlab_common::{
+    CONFIG_KEY, MAX_GROUPS, MAX_SUBSCRIBERS_PER_GROUP, NodeConfig, SUBSCRIBER_REMOTE, Subscriber,
+    addr_key, key_addr,
+    names::{MAP_CONFIG, MAP_GROUPS},
+};
+
+use super::{
+    Node,
+    error::{DataplaneError, Result},
+};
+
+/// `BPF_NOEXIST`: insert only if the key is absent.
+const BPF_NOEXIST: u64 = 1;
+
+type SubscriberMap = HashMap<MapData, u32, Subscriber>;
+
+/// A group and how many subscribers it has.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct GroupEntry {
+    /// The group address.
+    pub group: Ipv4Addr,
+    /// Local subscribers (pods that joined with IGMP).
+    pub local_subscribers: usize,
+    /// Remote subscribers (nodes).
+    pub remote_subscribers: usize,
+}
+
+/// Whether a subscriber is a pod on this node or another node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriberKind {
+    /// A pod on this node, behind a host-side veth.
+    Local,
+    /// Another node, reached over the tunnel.
+    Remote,
+}
+
+/// One subscriber of one group.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SubscriberEntry {
+    /// The group.
+    pub group: Ipv4Addr,
+    /// The subscriber's address (a pod's, or a remote node's).
+    pub address: Ipv4Addr,
+    /// Local or remote.
+    pub kind: SubscriberKind,
+    /// The interface copies go to (a pod's host-side veth, or the tunnel).
+    pub ifindex: u32,
+}
+
+/// The open group map of a node.
+pub struct GroupTable {
+    node: String,
+    groups: HashOfMaps<MapData, u32, SubscriberMap>,
+    config: NodeConfig,
+}
+
+impl GroupTable {
+    pub(crate) fn open(node: &Node) -> Result<Self> {
+        let pins = node.pins();
+        let groups = MapData::from_pin(pins.map(MAP_GROUPS))
+            .and_then(Map::from_map_data)
+            .and_then(HashOfMaps::try_from)
+            .map_err(|source| map_error(format!("opening {MAP_GROUPS}"), source))?;
+        let config: aya::maps::Array<MapData, NodeConfig> = MapData::from_pin(pins.map(MAP_CONFIG))
+            .and_then(Map::from_map_data)
+            .and_then(aya::maps::Array::try_from)
+            .map_err(|source| map_error(format!("opening {MAP_CONFIG}"), source))?;
+        let config = config
+            .get(&CONFIG_KEY, 0)
+            .map_err(|source| map_error(format!("reading {MAP_CONFIG}"), source))?;
+        Ok(Self {
+            node: node.name().to_owned(),
+            groups,
+            config,
+        })
+    }
+
+    /// Configures `group` with no subscribers.
+    pub fn add_group(&mut self, group: Ipv4Addr) -> Result<()> {
+        require_multicast(group)?;
+        let existing = self.group_keys()?;
+        if existing.contains(&addr_key(group)) {
+            return Err(self.group_exists(group));
+        }
+        if existing.len() >= MAX_GROUPS as usize {
+            return Err(self.group_limit());
+        }
+        let subscribers =
+            SubscriberMap::create(MAX_SUBSCRIBERS_PER_GROUP, 0).map_err(|source| {
+                map_error(format!("creating the subscriber map of {group}"), source)
+            })?;
+        match self
+            .groups
+            .insert(addr_key(group), &subscribers, BPF_NOEXIST)
+        {
+            Ok(()) => Ok(()),
+            Err(err) => Err(match errno(&err) {
+                Some(libc::EEXIST) => self.group_exists(group),
+                Some(libc::E2BIG) => self.group_limit(),
+                _ => map_error(format!("adding group {group}"), err),
+            }),
+        }
+    }
+
+    /// Removes `group` and all its subscribers.
+    pub fn delete_group(&mut self, group: Ipv4Addr) -> Result<()> {
+        require_multicast(group)?;
+        self.groups
+            .remove(&addr_key(group))
+            .map_err(|err| match errno(&err) {
+                Some(libc::ENOENT) => self.group_not_found(group),
+                _ => map_error(format!("deleting group {group}"), err),
+            })
+    }
+
+    /// Every configured group with its subscriber counts, sorted by address.
+    pub fn groups(&self) -> Result<Vec<GroupEntry>> {
+        let mut entries = Vec::new();
+        for key in self.group_keys()? {
+            let group = key_addr(key);
+            let subscribers = match self.subscribers_of(group) {
+                Ok(subscribers) => subscribers,
+                // Deleted between listing and reading: it is gone.
+                Err(DataplaneError::GroupNotFound { .. }) => continue,
+                Err(err) => return Err(err),
+            };
+            let remote = subscribers
+                .iter()
+                .filter(|s| s.kind == SubscriberKind::Remote)
+                .count();
+            entries.push(GroupEntry {
+                group,
+                local_subscribers: subscribers.len() - remote,
+                remote_subscribers: remote,
+            });
+        }
+        entries.sort_by_key(|entry| entry.group);
+        Ok(entries)
+    }
+
+    /// Adds the node at `address` as a remote subscriber of `group`: copies go to it through
+    /// the tunnel.
+    pub fn add_remote_subscriber(&mut self, group: Ipv4Addr, address: Ipv4Addr) -> Result<()> {
+        require_multicast(group)?;
+        if address.is_multicast()
+            || address.is_unspecified()
+            || address.is_broadcast()
+            || address.is_loopback()
+        {
+            return Err(DataplaneError::NotUnicast { address });
+        }
+        if self.config.tunnel_ifindex == 0 {
+            return Err(DataplaneError::NoTunnel {
+                node: self.node.clone(),
+            });
+        }
+        let mut subscribers = self.subscriber_map(group)?;
+        let value = Subscriber {
+            ifindex: self.config.tunnel_ifindex,
+            flags: SUBSCRIBER_REMOTE,
+        };
+        subscribers
+            .insert(addr_key(address), value, BPF_NOEXIST)
+            .map_err(|err| match errno(&err) {
+                Some(libc::EEXIST) => DataplaneError::SubscriberExists {
+                    node: self.node.clone(),
+                    group,
+                    address,
+                },
+                Some(libc::E2BIG) => DataplaneError::SubscriberLimit {
+                    node: self.node.clone(),
+                    group,
+                    limit: MAX_SUBSCRIBERS_PER_GROUP,
+                },
+                _ => map_error(format!("adding subscriber {address} to {group}"), err),
+            })
+    }
+
+    /// Removes subscriber `address` (local or remote) from `group`.
+    pub fn delete_subscriber(&mut self, group: Ipv4Addr, address: Ipv4Addr) -> Result<()> {
+        require_multicast(group)?;
+        let mut subscribers = self.subscriber_map(group)?;
+        subscribers
+            .remove(&addr_key(address))
+            .map_err(|err| match errno(&err) {
+                Some(libc::ENOENT) => DataplaneError::SubscriberNotFound {
+                    node: self.node.clone(),
+                    group,
+                    address,
+                },
+                _ => map_error(format!("deleting subscriber {address} of {group}"), err),
+            })
+    }
+
+    /// The subscribers of `group`, sorted by address.
+    pub fn subscribers_of(&self, group: Ipv4Addr) -> Result<Vec<SubscriberEntry>> {
+        require_multicast(group)?;
+        let subscribers = self.subscriber_map(group)?;
+        let mut entries = Vec::new();
+        for item in subscribers.iter() {
+            let (key, value) = item
+                .map_err(|source| map_error(format!("reading subscribers of {group}"), source))?;
+            entries.push(SubscriberEntry {
+                group,
+                address: key_addr(key),
+                kind: if value.flags & SUBSCRIBER_REMOTE != 0 {
+                    SubscriberKind::Remote
+                } else {
+                    SubscriberKind::Local
+                },
+                ifindex: value.ifindex,
+            });
+        }
+        entries.sort_by_key(|entry| entry.address);
+        Ok(entries)
+    }
+
+    /// The subscribers of every group, sorted by group then address.
+    pub fn all_subscribers(&self) -> Result<Vec<SubscriberEntry>> {
+        let mut entries = Vec::new();
+        for group in self.groups()? {
+            match self.subscribers_of(group.group) {
+                Ok(mut subscribers) => entries.append(&mut subscribers),
+                Err(DataplaneError::GroupNotFound { .. }) => continue,
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(entries)
+    }
+
+    /// The node's settings as attach wrote them.
+    pub fn config(&self) -> NodeConfig {
+        self.config
+    }
+
+    fn group_keys(&self) -> Result<Vec<u32>> {
+        self.groups
+            .keys()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|source| map_error(format!("listing {MAP_GROUPS}"), source))
+    }
+
+    fn subscriber_map(&self, group: Ipv4Addr) -> Result<SubscriberMap> {
+        self.groups
+            .get(&addr_key(group), 0)
+            .map_err(|err| match err {
+                MapError::KeyNotFound => self.group_not_found(group),
+                err => map_error(format!("opening the subscribers of {group}"), err),
+            })
+    }
+
+    fn group_exists(&self, group: Ipv4Addr) -> DataplaneError {
+        DataplaneError::GroupExists {
+            node: self.node.clone(),
+            group,
+        }
+    }
+
+    fn group_not_found(&self, group: Ipv4Addr) -> DataplaneError {
+        DataplaneError::GroupNotFound {
+            node: self.node.clone(),
+            group,
+        }
+    }
+
+    fn group_limit(&self) -> DataplaneError {
+        DataplaneError::GroupLimit {
+            node: self.node.clone(),
+            limit: MAX_GROUPS,
+        }
+    }
+}
+
+fn require_multicast(group: Ipv4Addr) -> Result<()> {
+    if group.is_multicast() {
+        Ok(())
+    } else {
+        Err(DataplaneError::NotMulticast { address: group })
+    }
+}
+
+/// The errno of a failed map syscall.
+fn errno(err: &MapError) -> Option<i32> {
+    match err {
+        MapError::SyscallError(SyscallError { io_error, .. }) => io_error.raw_os_error(),
+        MapError::KeyNotFound => Some(libc::ENOENT),
+        _ => None,
+    }
+}
+
+fn map_error(action: String, source: MapError) -> DataplaneError {
+    DataplaneError::Map { action, source }
+}

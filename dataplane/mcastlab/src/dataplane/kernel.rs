@@ -1,0 +1,118 @@
+//! What the running kernel can do, checked before anything is loaded, so an old kernel gets a
+//! precise message instead of a verifier dump.
+
+use aya::{
+    maps::MapType,
+    programs::ProgramType,
+    sys::{BpfHelper, is_helper_supported, is_map_supported},
+};
+use mcastlab_common::{MIN_KERNEL, MIN_KERNEL_TCX};
+use nix::sys::utsname::uname;
+
+use super::error::{DataplaneError, Result};
+
+/// A kernel release as (major, minor), e.g. (6, 18) for "6.18.44-fc-v657".
+pub fn parse_release(release: &str) -> Option<(u32, u32)> {
+    let mut parts = release.split(['.', '-', '+']);
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+/// The running kernel's release string.
+pub fn release() -> String {
+    uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+fn version_string((major, minor): (u32, u32)) -> String {
+    format!("{major}.{minor}")
+}
+
+/// Refuses kernels without what the datapath needs: the version first (bpf_for_each_map_elem
+/// arrived in 5.13), then probes of each helper and map type the programs use.
+pub fn check_datapath_support() -> Result<()> {
+    let found = release();
+    if let Some(version) = parse_release(&found)
+        && version < MIN_KERNEL
+    {
+        return Err(DataplaneError::KernelTooOld {
+            found,
+            needed: version_string(MIN_KERNEL),
+            feature: "the multicast datapath (bpf_for_each_map_elem)",
+        });
+    }
+    let helpers: [(BpfHelper, &'static str); 4] = [
+        (
+            BpfHelper::BPF_FUNC_for_each_map_elem,
+            "helper bpf_for_each_map_elem",
+        ),
+        (
+            BpfHelper::BPF_FUNC_clone_redirect,
+            "helper bpf_clone_redirect",
+        ),
+        (
+            BpfHelper::BPF_FUNC_skb_set_tunnel_key,
+            "helper bpf_skb_set_tunnel_key",
+        ),
+        (
+            BpfHelper::BPF_FUNC_skb_load_bytes,
+            "helper bpf_skb_load_bytes",
+        ),
+    ];
+    for (helper, feature) in helpers {
+        match is_helper_supported(ProgramType::SchedClassifier, helper) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(DataplaneError::MissingFeature {
+                    feature,
+                    detail: "the kernel refuses it in tc programs".to_owned(),
+                });
+            }
+            Err(err) => {
+                return Err(DataplaneError::MissingFeature {
+                    feature,
+                    detail: format!("probe failed: {err}"),
+                });
+            }
+        }
+    }
+    match is_map_supported(MapType::HashOfMaps) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(DataplaneError::MissingFeature {
+            feature: "map type BPF_MAP_TYPE_HASH_OF_MAPS",
+            detail: "the kernel cannot create it".to_owned(),
+        }),
+        Err(err) => Err(DataplaneError::MissingFeature {
+            feature: "map type BPF_MAP_TYPE_HASH_OF_MAPS",
+            detail: format!("probe failed: {err}"),
+        }),
+    }
+}
+
+/// Refuses kernels without TCX links, which mcastlab pins so the datapath outlives the CLI.
+pub fn check_tcx_support() -> Result<()> {
+    let found = release();
+    match parse_release(&found) {
+        Some(version) if version < MIN_KERNEL_TCX => Err(DataplaneError::NoTcx {
+            found,
+            needed: version_string(MIN_KERNEL_TCX),
+        }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_release;
+
+    #[test]
+    fn parses_distribution_releases() {
+        assert_eq!(parse_release("6.18.44-fc-v657"), Some((6, 18)));
+        assert_eq!(parse_release("5.10.0-32-amd64"), Some((5, 10)));
+        assert_eq!(parse_release("6.1.0+"), Some((6, 1)));
+        assert_eq!(parse_release("6"), None);
+        assert_eq!(parse_release("garbage"), None);
+    }
+}

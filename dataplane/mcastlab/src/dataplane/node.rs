@@ -1,0 +1,117 @@
+//! A node: a network namespace with (possibly) a pinned dataplane.
+
+use std::path::PathBuf;
+
+use nix::unistd::Uid;
+
+use super::{
+    GroupTable,
+    error::{DataplaneError, Result},
+    netns::{NetnsGuard, netns_path},
+    pins::NodePins,
+    stats::{self, ReasonCount},
+};
+
+/// A node, named like its network namespace (`ip netns` name).
+#[derive(Clone, Debug)]
+pub struct Node {
+    name: String,
+    netns: PathBuf,
+    pins: NodePins,
+}
+
+impl Node {
+    /// Opens node `name`. Fails unless the caller is root, the name is valid, and either its
+    /// network namespace exists or it has a pinned dataplane (so a dataplane whose namespace is
+    /// gone can still be detached).
+    pub fn open(name: &str) -> Result<Self> {
+        require_root()?;
+        let valid = !name.is_empty()
+            && name != "."
+            && name != ".."
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !valid {
+            return Err(DataplaneError::InvalidNodeName {
+                node: name.to_owned(),
+            });
+        }
+        let node = Self {
+            name: name.to_owned(),
+            netns: netns_path(name),
+            pins: NodePins::new(name),
+        };
+        if !node.netns.exists() && !node.pins.dir().exists() {
+            return Err(DataplaneError::UnknownNode {
+                node: node.name,
+                path: node.netns,
+            });
+        }
+        Ok(node)
+    }
+
+    /// The node's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The node's pin paths.
+    pub fn pins(&self) -> &NodePins {
+        &self.pins
+    }
+
+    /// Moves this thread into the node's network namespace until the guard drops.
+    pub fn enter(&self) -> Result<NetnsGuard> {
+        if !self.netns.exists() {
+            return Err(DataplaneError::UnknownNode {
+                node: self.name.clone(),
+                path: self.netns.clone(),
+            });
+        }
+        NetnsGuard::enter(&self.netns).map_err(|source| DataplaneError::Netns {
+            node: self.name.clone(),
+            source,
+        })
+    }
+
+    /// Fails with [`DataplaneError::NotAttached`] unless the node has a pinned dataplane.
+    pub fn require_attached(&self) -> Result<()> {
+        if self.pins.is_attached() {
+            Ok(())
+        } else {
+            Err(DataplaneError::NotAttached {
+                node: self.name.clone(),
+            })
+        }
+    }
+
+    /// The node's group map.
+    pub fn groups(&self) -> Result<GroupTable> {
+        self.require_attached()?;
+        GroupTable::open(self)
+    }
+
+    /// The node's reason counters, summed over CPUs, in code order.
+    pub fn stats(&self) -> Result<Vec<ReasonCount>> {
+        self.require_attached()?;
+        stats::read(&self.pins)
+    }
+
+    /// The name of interface `ifindex` in the node, if it exists.
+    pub fn interface_name(&self, ifindex: u32) -> Option<String> {
+        let _guard = self.enter().ok()?;
+        nix::net::if_::if_indextoname(ifindex)
+            .ok()
+            .map(|name| name.to_string_lossy().into_owned())
+    }
+}
+
+/// Fails with [`DataplaneError::NotRoot`] unless the effective user is root.
+pub fn require_root() -> Result<()> {
+    if Uid::effective().is_root() {
+        Ok(())
+    } else {
+        Err(DataplaneError::NotRoot)
+    }
+}
