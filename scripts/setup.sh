@@ -10,6 +10,12 @@ NIGHTLY=${MCASTLAB_NIGHTLY:-nightly}
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
+# iproute2 makes the lab's namespaces in tests; everything else is Rust.
+if ! command -v ip >/dev/null 2>&1; then
+    log "installing iproute2"
+    apt-get update -qq && apt-get install -y -qq iproute2
+fi
+
 if ! rustup toolchain list | grep -q "^${NIGHTLY}"; then
     log "installing the ${NIGHTLY} toolchain"
     rustup toolchain install "${NIGHTLY}" --profile minimal

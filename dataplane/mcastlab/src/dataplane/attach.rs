@@ -5,7 +5,7 @@
 use std::{fs, io, path::Path};
 
 use aya::{
-    Ebpf, EbpfLoader,
+    Ebpf,
     maps::{Array, MapData},
     programs::{
         LinkOrder, ProgramError, SchedClassifier, TcAttachType,
@@ -22,8 +22,7 @@ use mcastlab_common::{
 use super::{
     Node,
     error::{DataplaneError, Result},
-    kernel,
-    object::OBJECT,
+    kernel, object,
     pins::{self, LinkKind, NodePins, io_error},
 };
 
@@ -128,11 +127,14 @@ impl Node {
         let links_dir = pins.links_dir();
         fs::create_dir_all(&links_dir)
             .map_err(|source| io_error("creating", &links_dir, source))?;
-        let mut ebpf = load_object(pins)?;
+        let mut ebpf = object::load(Some(pins))?;
 
         let mut config_map: Array<&mut MapData, NodeConfig> = ebpf
             .map_mut(MAP_CONFIG)
-            .ok_or(DataplaneError::MissingProgram { name: MAP_CONFIG })?
+            .ok_or(DataplaneError::MissingFromObject {
+                kind: "map",
+                name: MAP_CONFIG,
+            })?
             .try_into()
             .map_err(|source| map_error("opening the node config", source))?;
         let mut config = config_map
@@ -202,38 +204,6 @@ impl Node {
     }
 }
 
-/// Loads the embedded object with every map pinned under the node (reusing existing pins).
-fn load_object(pins: &NodePins) -> Result<Ebpf> {
-    let mut loader = EbpfLoader::new();
-    for name in MAPS {
-        loader.map_pin_path(name, pins.map(name));
-    }
-    loader.load(OBJECT).map_err(DataplaneError::Load)
-}
-
-/// Loads `program` into the kernel, keeping the verifier log of a refusal.
-fn load_program<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut SchedClassifier> {
-    let program: &mut SchedClassifier = ebpf
-        .program_mut(name)
-        .ok_or(DataplaneError::MissingProgram { name })?
-        .try_into()
-        .map_err(|source| program_error(format!("opening program {name}"), source))?;
-    if program.fd().is_err() {
-        program.load().map_err(|err| match err {
-            ProgramError::LoadError {
-                io_error,
-                verifier_log,
-            } => DataplaneError::Verifier {
-                program: name,
-                log: verifier_log.to_string(),
-                source: io_error,
-            },
-            err => program_error(format!("loading program {name}"), err),
-        })?;
-    }
-    Ok(program)
-}
-
 /// Attaches the program of `kind` at ingress of `iface` through a pinned TCX link: replaces the
 /// program of an existing pinned link, or attaches and pins a new one.
 fn attach_link(
@@ -246,7 +216,7 @@ fn attach_link(
         LinkKind::Pod => PROG_POD_INGRESS,
         LinkKind::Overlay => PROG_OVERLAY_INGRESS,
     };
-    let program = load_program(ebpf, name)?;
+    let program = object::load_program(ebpf, name)?;
     let pin = pins.link(kind, iface);
     let context = || format!("attaching {name} to {iface}");
 

@@ -160,10 +160,12 @@ pub enum DataplaneError {
         #[source]
         source: std::io::Error,
     },
-    /// The embedded object lacks a program: the build is inconsistent.
-    #[error("the embedded eBPF object has no program {name}; rebuild mcastlab")]
-    MissingProgram {
-        /// The program name.
+    /// The embedded object lacks a program or map: the build is inconsistent.
+    #[error("the embedded eBPF object has no {kind} {name}; rebuild mcastlab")]
+    MissingFromObject {
+        /// "program" or "map".
+        kind: &'static str,
+        /// Its name.
         name: &'static str,
     },
     /// Loading the eBPF object (maps, relocations) failed.

@@ -1,0 +1,379 @@
+//! The verdicts and map effects of `mcast_pod_ingress`, checked with `BPF_PROG_TEST_RUN` on
+//! hand-built frames against a dataplane attached in a namespace of the test's own. Copies made
+//! by `bpf_clone_redirect` really leave through the veths and are captured on the pod ends.
+
+mod support;
+
+use std::{net::Ipv4Addr, time::Duration};
+
+use mcastlab::dataplane::{SubscriberEntry, SubscriberKind};
+use mcastlab_common::{
+    MAX_IGMPV3_RECORDS, Reason,
+    igmp::{IPPROTO_IGMP, group_mac, record},
+};
+use mcastlab_testbed::{
+    frame::{Ipv4Frame, arp_request},
+    igmp::{GroupRecord, IgmpMessage, corrupt_checksum},
+};
+use support::{TestNode, capture::Capture, delta, expect};
+
+const TC_ACT_OK: u32 = 0;
+const TC_ACT_SHOT: u32 = 2;
+const GROUP: Ipv4Addr = Ipv4Addr::new(239, 1, 1, 1);
+const POD1: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 11);
+const POD2: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 12);
+const POD3: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 13);
+/// How long a copy may take to cross a veth before a test gives up on it.
+const DELIVERY_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Given a node with `GROUP` configured.
+fn node_with_group(pods: usize) -> TestNode {
+    let node = TestNode::new(pods);
+    node.node
+        .groups()
+        .expect("group table")
+        .add_group(GROUP)
+        .expect("add group");
+    node
+}
+
+fn subscribers(node: &TestNode, group: Ipv4Addr) -> Vec<SubscriberEntry> {
+    node.node
+        .groups()
+        .expect("group table")
+        .subscribers_of(group)
+        .expect("subscribers")
+}
+
+fn addresses(entries: &[SubscriberEntry]) -> Vec<Ipv4Addr> {
+    entries.iter().map(|s| s.address).collect()
+}
+
+/// Sends `message` from `source` through `iface` and returns the counter changes.
+fn send_igmp(
+    node: &TestNode,
+    iface: &str,
+    source: Ipv4Addr,
+    frame: &Ipv4Frame,
+) -> std::collections::BTreeMap<&'static str, u64> {
+    let before = node.counters();
+    let verdict = node.run_pod_ingress(iface, &frame.to_bytes());
+    assert_eq!(verdict, TC_ACT_SHOT, "IGMP from {source} must be consumed");
+    delta(&before, &node.counters())
+}
+
+#[test]
+fn igmpv2_report_with_router_alert_joins_and_leave_leaves() {
+    require_privileges!();
+    // Given a node with a configured group.
+    let node = node_with_group(1);
+    // When a pod sends an IGMPv2 report (IHL 6, Router Alert) and then a leave.
+    let joined = send_igmp(&node, "h1", POD1, &IgmpMessage::V2Report(GROUP).frame(POD1));
+    let after_join = subscribers(&node, GROUP);
+    let left = send_igmp(&node, "h1", POD1, &IgmpMessage::V2Leave(GROUP).frame(POD1));
+    // Then it was a local subscriber behind h1 in between, and is gone after.
+    assert_eq!(
+        joined,
+        expect(&[(Reason::IgmpHandled, 1), (Reason::Subscribed, 1)])
+    );
+    assert_eq!(addresses(&after_join), vec![POD1]);
+    assert_eq!(after_join[0].kind, SubscriberKind::Local);
+    assert_eq!(left, expect(&[(Reason::IgmpHandled, 1), (Reason::Left, 1)]));
+    assert!(subscribers(&node, GROUP).is_empty());
+}
+
+#[test]
+fn igmpv1_report_without_router_alert_joins() {
+    require_privileges!();
+    let node = node_with_group(1);
+    // An IGMPv1 report with a plain 20-byte header (IHL 5).
+    let frame = Ipv4Frame::new(
+        POD1,
+        GROUP,
+        IPPROTO_IGMP,
+        IgmpMessage::V1Report(GROUP).to_bytes(),
+    );
+    let changes = send_igmp(&node, "h1", POD1, &frame);
+    assert_eq!(
+        changes,
+        expect(&[(Reason::IgmpHandled, 1), (Reason::Subscribed, 1)])
+    );
+    assert_eq!(addresses(&subscribers(&node, GROUP)), vec![POD1]);
+}
+
+#[test]
+fn repeated_report_refreshes_and_a_leave_of_a_stranger_changes_nothing() {
+    require_privileges!();
+    let node = node_with_group(2);
+    send_igmp(&node, "h1", POD1, &IgmpMessage::V2Report(GROUP).frame(POD1));
+    let again = send_igmp(&node, "h1", POD1, &IgmpMessage::V2Report(GROUP).frame(POD1));
+    let stranger = send_igmp(&node, "h2", POD2, &IgmpMessage::V2Leave(GROUP).frame(POD2));
+    assert_eq!(
+        again,
+        expect(&[(Reason::IgmpHandled, 1), (Reason::JoinRefreshed, 1)])
+    );
+    assert_eq!(
+        stranger,
+        expect(&[(Reason::IgmpHandled, 1), (Reason::LeaveNotSubscribed, 1)])
+    );
+    assert_eq!(addresses(&subscribers(&node, GROUP)), vec![POD1]);
+}
+
+#[test]
+fn igmpv3_records_join_and_leave_as_rfc3376_means_for_any_source_members() {
+    require_privileges!();
+    let node = TestNode::new(1);
+    let groups: Vec<Ipv4Addr> = (1..=6).map(|i| Ipv4Addr::new(239, 3, 0, i)).collect();
+    let mut table = node.node.groups().expect("group table");
+    for group in &groups {
+        table.add_group(*group).expect("add group");
+    }
+    let source = vec![Ipv4Addr::new(10, 9, 9, 9)];
+    // Given: a report with each kind of record.
+    let records = vec![
+        GroupRecord::new(record::CHANGE_TO_EXCLUDE_MODE, groups[0]),
+        GroupRecord::new(record::MODE_IS_EXCLUDE, groups[1]),
+        GroupRecord::new(record::MODE_IS_INCLUDE, groups[2]).with_sources(source.clone()),
+        GroupRecord::new(record::ALLOW_NEW_SOURCES, groups[3]).with_sources(source.clone()),
+        GroupRecord::new(record::BLOCK_OLD_SOURCES, groups[4]).with_sources(source.clone()),
+        GroupRecord::new(record::ALLOW_NEW_SOURCES, groups[5]),
+    ];
+    let joined = send_igmp(
+        &node,
+        "h1",
+        POD1,
+        &IgmpMessage::V3Report(records).frame(POD1),
+    );
+    // Then the four joining records subscribed the pod; the other two changed nothing.
+    assert_eq!(
+        joined,
+        expect(&[
+            (Reason::IgmpHandled, 1),
+            (Reason::Subscribed, 4),
+            (Reason::RecordNoEffect, 2),
+        ])
+    );
+    for (i, group) in groups.iter().enumerate() {
+        let expected = if i < 4 { vec![POD1] } else { vec![] };
+        assert_eq!(
+            addresses(&subscribers(&node, *group)),
+            expected,
+            "group {group}"
+        );
+    }
+    // When: TO_IN{} and IS_IN{} (no sources) arrive for the first two.
+    let records = vec![
+        GroupRecord::new(record::CHANGE_TO_INCLUDE_MODE, groups[0]),
+        GroupRecord::new(record::MODE_IS_INCLUDE, groups[1]),
+    ];
+    let left = send_igmp(
+        &node,
+        "h1",
+        POD1,
+        &IgmpMessage::V3Report(records).frame(POD1),
+    );
+    // Then the pod left both.
+    assert_eq!(left, expect(&[(Reason::IgmpHandled, 1), (Reason::Left, 2)]));
+    assert!(subscribers(&node, groups[0]).is_empty());
+    assert!(subscribers(&node, groups[1]).is_empty());
+}
+
+/// A v3 report joining `count` configured groups `239.24.0.<i>`.
+fn report_of(count: usize) -> (Vec<Ipv4Addr>, IgmpMessage) {
+    let groups: Vec<Ipv4Addr> = (1..=count as u8)
+        .map(|i| Ipv4Addr::new(239, 24, 0, i))
+        .collect();
+    let records = groups
+        .iter()
+        .map(|g| GroupRecord::new(record::CHANGE_TO_EXCLUDE_MODE, *g))
+        .collect();
+    (groups, IgmpMessage::V3Report(records))
+}
+
+#[test]
+fn igmpv3_report_with_24_records_joins_all_and_25_joins_none() {
+    require_privileges!();
+    let limit = usize::from(MAX_IGMPV3_RECORDS);
+    let node = TestNode::new(2);
+    let mut table = node.node.groups().expect("group table");
+    let (groups, at_limit) = report_of(limit);
+    let (over_groups, over_limit) = report_of(limit + 1);
+    for group in &over_groups {
+        table.add_group(*group).expect("add group");
+    }
+    // When pod 1 reports 24 records and pod 2 reports 25.
+    let accepted = send_igmp(&node, "h1", POD1, &at_limit.frame(POD1));
+    let rejected = send_igmp(&node, "h2", POD2, &over_limit.frame(POD2));
+    // Then pod 1 joined every group, pod 2 none, counted under its own reason.
+    assert_eq!(
+        accepted,
+        expect(&[(Reason::IgmpHandled, 1), (Reason::Subscribed, limit as u64)])
+    );
+    assert_eq!(
+        rejected,
+        expect(&[(Reason::IgmpHandled, 1), (Reason::TooManyRecords, 1)])
+    );
+    for group in &groups {
+        assert_eq!(
+            addresses(&subscribers(&node, *group)),
+            vec![POD1],
+            "group {group}"
+        );
+    }
+    assert!(subscribers(&node, over_groups[limit]).is_empty());
+}
+
+#[test]
+fn join_for_a_group_that_is_not_configured_is_ignored() {
+    require_privileges!();
+    let node = node_with_group(1);
+    let other = Ipv4Addr::new(239, 9, 9, 9);
+    let changes = send_igmp(&node, "h1", POD1, &IgmpMessage::V2Report(other).frame(POD1));
+    assert_eq!(
+        changes,
+        expect(&[(Reason::IgmpHandled, 1), (Reason::IgnoredGroup, 1)])
+    );
+    assert!(subscribers(&node, GROUP).is_empty());
+}
+
+#[test]
+fn malformed_igmp_is_counted_and_dropped() {
+    require_privileges!();
+    let node = node_with_group(1);
+    let report = IgmpMessage::V2Report(GROUP).frame(POD1);
+
+    let mut short = report.clone();
+    short.payload.truncate(6);
+    let mut long_claim = report.clone();
+    long_claim.total_len_override = Some(24 + 8 + 40);
+    let mut bad_checksum = report.clone();
+    corrupt_checksum(&mut bad_checksum.payload);
+    let mut not_multicast = IgmpMessage::V2Report(Ipv4Addr::new(10, 1, 2, 3)).frame(POD1);
+    not_multicast.destination = GROUP;
+    // A v3 record that claims more sources than the message holds.
+    let mut cut_record = IgmpMessage::V3Report(vec![
+        GroupRecord::new(record::CHANGE_TO_EXCLUDE_MODE, GROUP)
+            .with_sources(vec![Ipv4Addr::new(10, 9, 9, 9)]),
+    ])
+    .frame(POD1);
+    cut_record.payload.truncate(8 + 8 + 2);
+    let checksum = mcastlab_testbed::checksum::internet_checksum(&{
+        let mut p = cut_record.payload.clone();
+        p[2..4].copy_from_slice(&[0, 0]);
+        p
+    });
+    cut_record.payload[2..4].copy_from_slice(&checksum.to_be_bytes());
+    let query = IgmpMessage::Query(GROUP).frame(POD1);
+
+    let cases = [
+        ("IGMP shorter than 8 bytes", short, Reason::Malformed),
+        (
+            "total length beyond the frame",
+            long_claim,
+            Reason::Malformed,
+        ),
+        ("bad checksum", bad_checksum, Reason::BadChecksum),
+        ("non-multicast group", not_multicast, Reason::Malformed),
+        ("v3 record cut short", cut_record, Reason::Malformed),
+        ("query from a pod", query, Reason::IgmpUnhandledType),
+    ];
+    for (what, frame, reason) in cases {
+        let changes = send_igmp(&node, "h1", POD1, &frame);
+        assert_eq!(
+            changes,
+            expect(&[(Reason::IgmpHandled, 1), (reason, 1)]),
+            "{what}"
+        );
+    }
+    // And the dataplane keeps working: a good report still joins.
+    let changes = send_igmp(&node, "h1", POD1, &report);
+    assert_eq!(
+        changes,
+        expect(&[(Reason::IgmpHandled, 1), (Reason::Subscribed, 1)])
+    );
+}
+
+#[test]
+fn traffic_that_is_not_the_dataplanes_passes_untouched() {
+    require_privileges!();
+    let node = node_with_group(1);
+    let cases = [
+        (
+            "unicast UDP",
+            Ipv4Frame::udp(POD1, POD2, 5000, b"x").to_bytes(),
+            None,
+        ),
+        ("ARP", arp_request(POD1, POD2), None),
+        (
+            "multicast to a group that is not configured",
+            Ipv4Frame::udp(POD1, Ipv4Addr::new(239, 7, 7, 7), 5000, b"x").to_bytes(),
+            Some(Reason::UnconfiguredPassed),
+        ),
+    ];
+    for (what, frame, reason) in cases {
+        let before = node.counters();
+        assert_eq!(node.run_pod_ingress("h1", &frame), TC_ACT_OK, "{what}");
+        let expected = reason.map(|r| expect(&[(r, 1)])).unwrap_or_default();
+        assert_eq!(delta(&before, &node.counters()), expected, "{what}");
+    }
+}
+
+#[test]
+fn multicast_is_cloned_to_every_subscriber_but_the_sender_with_the_rfc1112_mac() {
+    require_privileges!();
+    // Given three pods on one node, all subscribed.
+    let node = node_with_group(3);
+    for (iface, pod) in [("h1", POD1), ("h2", POD2), ("h3", POD3)] {
+        send_igmp(&node, iface, pod, &IgmpMessage::V2Report(GROUP).frame(pod));
+    }
+    let captures: Vec<Capture> = {
+        let _netns = node.node.enter().expect("enter");
+        ["p1", "p2", "p3"]
+            .iter()
+            .map(|pod| {
+                let ifindex = nix::net::if_::if_nametoindex(*pod).expect("pod iface");
+                Capture::open(ifindex).expect("capture")
+            })
+            .collect()
+    };
+    // When pod 1 sends a datagram whose Ethernet destination is not the group's MAC.
+    let mut frame = Ipv4Frame::udp(POD1, GROUP, 5000, b"payload");
+    frame.dst_mac = [0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee];
+    let before = node.counters();
+    let verdict = node.run_pod_ingress("h1", &frame.to_bytes());
+    // Then the original is consumed and pods 2 and 3 get one copy each, addressed to
+    // 01:00:5e:01:01:01; pod 1 gets nothing back.
+    assert_eq!(verdict, TC_ACT_SHOT);
+    let is_copy = |f: &Vec<u8>| f.len() > 34 && f[30..34] == GROUP.octets();
+    for (pod, capture) in ["p2", "p3"].iter().zip(&captures[1..]) {
+        let frames = capture.until(DELIVERY_DEADLINE, |frames| frames.iter().any(is_copy));
+        let copies: Vec<&Vec<u8>> = frames.iter().filter(|f| is_copy(f)).collect();
+        assert_eq!(copies.len(), 1, "{pod} expected one copy, saw {frames:?}");
+        assert_eq!(
+            copies[0][0..6],
+            group_mac(GROUP.octets()),
+            "{pod} destination MAC"
+        );
+        assert!(copies[0].ends_with(b"payload"), "{pod} payload");
+    }
+    // Copies are queued in order on this CPU: p1's would have arrived with the others.
+    let back_to_sender: Vec<Vec<u8>> = captures[0].now().into_iter().filter(is_copy).collect();
+    assert!(back_to_sender.is_empty(), "sender got {back_to_sender:?}");
+    assert_eq!(
+        delta(&before, &node.counters()),
+        expect(&[(Reason::Replicated, 1), (Reason::CopyLocal, 2)])
+    );
+}
+
+#[test]
+fn remote_subscriber_on_a_node_without_a_tunnel_is_refused() {
+    require_privileges!();
+    let node = node_with_group(1);
+    let err = node
+        .node
+        .groups()
+        .expect("group table")
+        .add_remote_subscriber(GROUP, Ipv4Addr::new(192, 168, 1, 2))
+        .expect_err("no tunnel configured");
+    assert!(err.to_string().contains("has no tunnel"), "{err}");
+}

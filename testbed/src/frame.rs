@@ -1,0 +1,157 @@
+//! Ethernet + IPv4 frames (RFC 894, RFC 791), built for tests and raw sends.
+
+use std::net::Ipv4Addr;
+
+use mcastlab_common::igmp::group_mac;
+
+use crate::checksum::internet_checksum;
+
+/// EtherType of IPv4.
+pub const ETH_P_IP: u16 = 0x0800;
+/// EtherType of ARP.
+pub const ETH_P_ARP: u16 = 0x0806;
+/// IP protocol number of UDP.
+pub const IPPROTO_UDP: u8 = 17;
+/// The IP Router Alert option (RFC 2113), carried by IGMP reports (RFC 2236 section 2).
+pub const ROUTER_ALERT: [u8; 4] = [0x94, 0x04, 0x00, 0x00];
+/// A locally administered source MAC for crafted frames.
+pub const TEST_SOURCE_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x01];
+/// Length of the Ethernet header.
+pub const ETH_HLEN: usize = 14;
+
+/// An IPv4 packet in an Ethernet frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ipv4Frame {
+    /// Ethernet destination; for multicast destinations the RFC 1112 address by default.
+    pub dst_mac: [u8; 6],
+    /// Ethernet source.
+    pub src_mac: [u8; 6],
+    /// IPv4 source.
+    pub source: Ipv4Addr,
+    /// IPv4 destination.
+    pub destination: Ipv4Addr,
+    /// IPv4 protocol.
+    pub protocol: u8,
+    /// Time to live.
+    pub ttl: u8,
+    /// IPv4 options (length a multiple of 4, at most 40 bytes).
+    pub options: Vec<u8>,
+    /// The IPv4 payload.
+    pub payload: Vec<u8>,
+    /// Replaces the Total Length field, for malformed-length cases.
+    pub total_len_override: Option<u16>,
+}
+
+impl Ipv4Frame {
+    /// A frame from `source` to `destination` carrying `payload` of `protocol`, TTL 1.
+    pub fn new(source: Ipv4Addr, destination: Ipv4Addr, protocol: u8, payload: Vec<u8>) -> Self {
+        let dst_mac = if destination.is_multicast() {
+            group_mac(destination.octets())
+        } else {
+            [0x02, 0, 0, 0, 0, 0x02]
+        };
+        Self {
+            dst_mac,
+            src_mac: TEST_SOURCE_MAC,
+            source,
+            destination,
+            protocol,
+            ttl: 1,
+            options: Vec::new(),
+            payload,
+            total_len_override: None,
+        }
+    }
+
+    /// A UDP datagram (RFC 768) with checksum 0 (none), from `source:5001` to `destination:port`.
+    pub fn udp(source: Ipv4Addr, destination: Ipv4Addr, port: u16, data: &[u8]) -> Self {
+        let mut payload = Vec::with_capacity(8 + data.len());
+        payload.extend_from_slice(&5001u16.to_be_bytes());
+        payload.extend_from_slice(&port.to_be_bytes());
+        payload.extend_from_slice(&(8 + data.len() as u16).to_be_bytes());
+        payload.extend_from_slice(&[0, 0]);
+        payload.extend_from_slice(data);
+        Self::new(source, destination, IPPROTO_UDP, payload)
+    }
+
+    /// Adds the Router Alert option (IHL 6), as the kernel does for IGMP.
+    pub fn with_router_alert(mut self) -> Self {
+        self.options = ROUTER_ALERT.to_vec();
+        self
+    }
+
+    /// The frame's bytes, with a correct IPv4 header checksum.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        assert!(self.options.len().is_multiple_of(4) && self.options.len() <= 40);
+        let header_len = 20 + self.options.len();
+        let total_len = self
+            .total_len_override
+            .unwrap_or((header_len + self.payload.len()) as u16);
+        let mut header = Vec::with_capacity(header_len);
+        header.push(0x40 | (header_len / 4) as u8);
+        header.push(0);
+        header.extend_from_slice(&total_len.to_be_bytes());
+        header.extend_from_slice(&[0, 0, 0, 0]); // identification, flags, fragment offset
+        header.push(self.ttl);
+        header.push(self.protocol);
+        header.extend_from_slice(&[0, 0]);
+        header.extend_from_slice(&self.source.octets());
+        header.extend_from_slice(&self.destination.octets());
+        header.extend_from_slice(&self.options);
+        let checksum = internet_checksum(&header);
+        header[10..12].copy_from_slice(&checksum.to_be_bytes());
+
+        let mut frame = Vec::with_capacity(ETH_HLEN + header_len + self.payload.len());
+        frame.extend_from_slice(&self.dst_mac);
+        frame.extend_from_slice(&self.src_mac);
+        frame.extend_from_slice(&ETH_P_IP.to_be_bytes());
+        frame.extend_from_slice(&header);
+        frame.extend_from_slice(&self.payload);
+        frame
+    }
+}
+
+/// An ARP request frame (RFC 826) for `target` from `sender`: not IPv4, must pass untouched.
+pub fn arp_request(sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(42);
+    frame.extend_from_slice(&[0xff; 6]);
+    frame.extend_from_slice(&TEST_SOURCE_MAC);
+    frame.extend_from_slice(&ETH_P_ARP.to_be_bytes());
+    frame.extend_from_slice(&[0, 1, 0x08, 0x00, 6, 4, 0, 1]);
+    frame.extend_from_slice(&TEST_SOURCE_MAC);
+    frame.extend_from_slice(&sender.octets());
+    frame.extend_from_slice(&[0; 6]);
+    frame.extend_from_slice(&target.octets());
+    frame
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checksum::internet_checksum;
+
+    #[test]
+    fn ipv4_header_verifies_and_lengths_add_up() {
+        let frame = Ipv4Frame::udp(
+            Ipv4Addr::new(10, 0, 0, 2),
+            Ipv4Addr::new(239, 1, 2, 3),
+            5000,
+            b"hi",
+        )
+        .to_bytes();
+        assert_eq!(&frame[0..6], &[0x01, 0x00, 0x5e, 1, 2, 3]);
+        assert_eq!(frame[14], 0x45);
+        assert_eq!(u16::from_be_bytes([frame[16], frame[17]]), 20 + 8 + 2);
+        assert_eq!(internet_checksum(&frame[14..34]), 0);
+    }
+
+    #[test]
+    fn router_alert_makes_ihl_6() {
+        let frame = Ipv4Frame::new(Ipv4Addr::LOCALHOST, Ipv4Addr::BROADCAST, 2, vec![0; 8])
+            .with_router_alert()
+            .to_bytes();
+        assert_eq!(frame[14], 0x46);
+        assert_eq!(&frame[34..38], &ROUTER_ALERT);
+        assert_eq!(internet_checksum(&frame[14..38]), 0);
+    }
+}
