@@ -1,7 +1,13 @@
-//! The testbed of mcastlab: frames and IGMP messages built byte by byte (for `BPF_PROG_TEST_RUN`
-//! and raw sends), and later the pods' real senders and receivers.
+//! The testbed of mcastlab: pods' senders and receivers on real sockets (a join makes the pod's
+//! kernel send real IGMP), and frames built byte by byte (IGMP of any shape, sent raw from a pod
+//! or fed to `BPF_PROG_TEST_RUN`).
 #![deny(missing_docs)]
 
 pub mod checksum;
 pub mod frame;
 pub mod igmp;
+pub mod netns;
+pub mod probe;
+pub mod raw;
+pub mod receiver;
+pub mod sender;

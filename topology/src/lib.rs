@@ -1,1 +1,19 @@
+//! mcastlab's lab topology: a serde model of nodes and pods, a generator with a deterministic
+//! address and name plan, and deploy/destroy on plain network namespaces with rtnetlink.
+//!
+//! Names (so other tools can `ip netns exec` into them):
+//! - node `<node>` of lab `<lab>`: namespace `<lab>-<node>` (e.g. `demo-n1`);
+//! - pod `<pod>` on it: namespace `<lab>-<node>-<pod>` (e.g. `demo-n1-p2`), interface `eth0`,
+//!   whose host side in the node is `veth-<pod>`;
+//! - the underlay: namespace `<lab>-ul` with bridge `br0`; each node's leg is `ul0`;
+//! - each node's tunnel: `vxlan0`, external (collect_md) mode, UDP port 4789.
+#![deny(missing_docs)]
 
+pub mod deploy;
+pub mod error;
+pub mod model;
+mod netlink;
+pub mod state;
+
+pub use error::TopologyError;
+pub use model::{LabSpec, NodeSpec, PodSpec};

@@ -85,7 +85,7 @@ pub enum GroupSelector {
     All,
 }
 
-fn parse_group(text: &str) -> Result<Ipv4Addr, String> {
+pub fn parse_group(text: &str) -> Result<Ipv4Addr, String> {
     let address: Ipv4Addr = text
         .parse()
         .map_err(|_| format!("'{text}' is not an IPv4 address"))?;

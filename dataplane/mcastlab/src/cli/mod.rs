@@ -1,9 +1,12 @@
 //! Command-line arguments and their dispatch.
 
 mod dataplane;
+mod demo;
 mod groups;
+mod lab;
 mod output;
 mod stats;
+mod traffic;
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +25,18 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the demo: build a lab, join receivers on every node, send, print who got what.
+    Demo(demo::DemoArgs),
+    /// Deploy a lab (nodes and pods as namespaces, vxlan between nodes) with its dataplane.
+    Up(lab::UpArgs),
+    /// Remove a lab: detach its dataplanes and delete its namespaces.
+    Down(lab::DownArgs),
+    /// Show deployed labs.
+    Status(lab::StatusArgs),
+    /// Send testbed datagrams from a lab's pod.
+    Send(traffic::SendArgs),
+    /// Join a group in a lab's pod and report what arrives.
+    Recv(traffic::RecvArgs),
     /// Attach, detach or inspect the tc programs of a node.
     #[command(subcommand)]
     Dataplane(dataplane::DataplaneCommand),
@@ -38,6 +53,12 @@ enum Command {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Demo(args) => demo::run(args),
+        Command::Up(args) => lab::run_up(args),
+        Command::Down(args) => lab::run_down(args),
+        Command::Status(args) => lab::run_status(args),
+        Command::Send(args) => traffic::run_send(args),
+        Command::Recv(args) => traffic::run_recv(args),
         Command::Dataplane(command) => dataplane::run(command),
         Command::Group(command) => groups::run_group(command),
         Command::Subscriber(command) => groups::run_subscriber(command),

@@ -1,0 +1,15 @@
+//! Opening sockets inside a pod's namespace: a socket belongs to the namespace of the thread
+//! that created it, wherever it is used afterwards.
+
+use std::io;
+
+use netns_rs::NetNs;
+
+/// Runs `f` with this thread inside namespace `name` (`ip netns` name), then returns.
+pub fn run_in<T>(name: &str, f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+    let ns = NetNs::get(name).map_err(|err| {
+        io::Error::new(io::ErrorKind::NotFound, format!("namespace {name}: {err}"))
+    })?;
+    ns.run(|_| f())
+        .map_err(|err| io::Error::other(format!("entering namespace {name}: {err}")))?
+}

@@ -1,0 +1,176 @@
+//! A pod's receiver: a UDP socket bound to a group and joined to it with `IP_ADD_MEMBERSHIP`,
+//! so the pod's kernel sends real IGMP reports (and leaves when it drops the membership).
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    io,
+    mem::MaybeUninit,
+    net::{Ipv4Addr, SocketAddrV4},
+    time::{Duration, Instant},
+};
+
+use serde::Serialize;
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::{
+    netns::run_in,
+    probe::{Probe, monotonic_ns},
+};
+
+/// What a receiver got.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ReceiveReport {
+    /// Testbed datagrams received, duplicates included.
+    pub received: u64,
+    /// Distinct (sender, sequence) pairs.
+    pub unique: u64,
+    /// Datagrams seen before (same sender and sequence).
+    pub duplicates: u64,
+    /// Datagrams that were not testbed probes.
+    pub foreign: u64,
+    /// Distinct sequence numbers per sender.
+    pub per_sender: BTreeMap<u32, u64>,
+    /// Smallest one-way latency, in microseconds.
+    pub latency_min_us: Option<u64>,
+    /// Mean one-way latency, in microseconds.
+    pub latency_mean_us: Option<u64>,
+    /// Largest one-way latency, in microseconds.
+    pub latency_max_us: Option<u64>,
+    #[serde(skip)]
+    seen: BTreeSet<(u32, u64)>,
+    #[serde(skip)]
+    latency_sum_ns: u128,
+}
+
+impl ReceiveReport {
+    fn record(&mut self, payload: &[u8], now_ns: u64) {
+        let Some(probe) = Probe::read(payload) else {
+            self.foreign += 1;
+            return;
+        };
+        self.received += 1;
+        if !self.seen.insert((probe.sender, probe.seq)) {
+            self.duplicates += 1;
+            return;
+        }
+        self.unique += 1;
+        *self.per_sender.entry(probe.sender).or_default() += 1;
+        let latency_ns = now_ns.saturating_sub(probe.sent_ns);
+        self.latency_sum_ns += u128::from(latency_ns);
+        let latency_us = latency_ns / 1000;
+        self.latency_min_us = Some(
+            self.latency_min_us
+                .map_or(latency_us, |m| m.min(latency_us)),
+        );
+        self.latency_max_us = Some(
+            self.latency_max_us
+                .map_or(latency_us, |m| m.max(latency_us)),
+        );
+        self.latency_mean_us = Some((self.latency_sum_ns / u128::from(self.unique) / 1000) as u64);
+    }
+
+    /// Whether (sender, seq) arrived.
+    pub fn has(&self, sender: u32, seq: u64) -> bool {
+        self.seen.contains(&(sender, seq))
+    }
+}
+
+/// A joined receiver socket in a pod.
+pub struct Receiver {
+    socket: Socket,
+    group: Ipv4Addr,
+    report: ReceiveReport,
+}
+
+impl Receiver {
+    /// In namespace `netns`: binds `group:port` and joins `group` (the kernel reports it).
+    pub fn join(netns: &str, group: Ipv4Addr, port: u16) -> io::Result<Self> {
+        let socket = run_in(netns, || {
+            let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+            socket.set_reuse_address(true)?;
+            socket.bind(&SocketAddrV4::new(group, port).into())?;
+            socket.join_multicast_v4(&group, &Ipv4Addr::UNSPECIFIED)?;
+            Ok(socket)
+        })?;
+        Ok(Self {
+            socket,
+            group,
+            report: ReceiveReport::default(),
+        })
+    }
+
+    /// Drops the membership: the kernel sends a leave (v2) or a TO_IN{} report (v3).
+    pub fn leave(&self) -> io::Result<()> {
+        self.socket
+            .leave_multicast_v4(&self.group, &Ipv4Addr::UNSPECIFIED)
+    }
+
+    /// Joins again after [`Receiver::leave`].
+    pub fn rejoin(&self) -> io::Result<()> {
+        self.socket
+            .join_multicast_v4(&self.group, &Ipv4Addr::UNSPECIFIED)
+    }
+
+    /// Reads datagrams until `done(report)` holds or `timeout` passes; returns the report of
+    /// everything received since the receiver was made.
+    pub fn receive_until(
+        &mut self,
+        timeout: Duration,
+        done: impl Fn(&ReceiveReport) -> bool,
+    ) -> io::Result<&ReceiveReport> {
+        let deadline = Instant::now() + timeout;
+        let mut buffer = [MaybeUninit::<u8>::uninit(); 65536];
+        while !done(&self.report) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            self.socket
+                .set_read_timeout(Some(left.min(Duration::from_millis(100))))?;
+            match self.socket.recv(&mut buffer) {
+                Ok(n) => {
+                    // SAFETY: recv initialized the first n bytes.
+                    let payload: Vec<u8> = buffer[..n]
+                        .iter()
+                        .map(|b| unsafe { b.assume_init() })
+                        .collect();
+                    self.report.record(&payload, monotonic_ns());
+                }
+                Err(err)
+                    if matches!(
+                        err.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(&self.report)
+    }
+
+    /// Reads whatever is queued on the socket now, without waiting, and returns the report.
+    pub fn drain(&mut self) -> io::Result<&ReceiveReport> {
+        self.socket.set_nonblocking(true)?;
+        let mut buffer = [MaybeUninit::<u8>::uninit(); 65536];
+        let result = loop {
+            match self.socket.recv(&mut buffer) {
+                Ok(n) => {
+                    // SAFETY: recv initialized the first n bytes.
+                    let payload: Vec<u8> = buffer[..n]
+                        .iter()
+                        .map(|b| unsafe { b.assume_init() })
+                        .collect();
+                    self.report.record(&payload, monotonic_ns());
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break Ok(()),
+                Err(err) => break Err(err),
+            }
+        };
+        self.socket.set_nonblocking(false)?;
+        result.map(|()| &self.report)
+    }
+
+    /// Everything received so far.
+    pub fn report(&self) -> &ReceiveReport {
+        &self.report
+    }
+}

@@ -1,0 +1,190 @@
+//! Deploy and destroy a lab on plain network namespaces. Both are idempotent in the sense that
+//! matters: deploy refuses to run over a lab that exists, fails clean (a half-built lab is torn
+//! down before the error returns), and destroy removes whatever namespaces carry the lab's
+//! prefix, with or without a record of the lab (a crashed run leaves none).
+
+use std::{fs, io, net::Ipv4Addr, path::Path};
+
+use netns_rs::NetNs;
+
+use crate::{
+    error::{Result, TopologyError},
+    model::{
+        LabSpec, POD_IFACE, TUNNEL_IFACE, UNDERLAY_BRIDGE, UNDERLAY_IFACE, VXLAN_PORT, check_name,
+        host_iface,
+    },
+    netlink::{Netlink, open_netns},
+    state,
+};
+
+/// Where `ip netns` keeps named namespaces.
+const NETNS_DIR: &str = "/run/netns";
+
+/// Deploys `spec` and records it (see [`state`]). Needs root.
+pub fn deploy_blocking(spec: &LabSpec) -> Result<()> {
+    runtime()?.block_on(deploy(spec))
+}
+
+/// Deploys `spec` and records it. Must run in a tokio runtime; needs root.
+pub async fn deploy(spec: &LabSpec) -> Result<()> {
+    spec.validate()?;
+    for name in spec.namespaces() {
+        if Path::new(NETNS_DIR).join(&name).exists() {
+            return Err(TopologyError::AlreadyDeployed {
+                lab: spec.name.clone(),
+                name,
+            });
+        }
+    }
+    match build(spec).await {
+        Ok(()) => state::save(spec),
+        Err(err) => {
+            // The build error is the one worth reporting; cleanup is best effort.
+            let _ = destroy(&spec.name);
+            Err(err)
+        }
+    }
+}
+
+async fn build(spec: &LabSpec) -> Result<()> {
+    for name in spec.namespaces() {
+        create_netns(&name)?;
+    }
+    let underlay_ns = spec.underlay_netns();
+    let underlay = Netlink::open(&underlay_ns)?;
+    underlay.up("lo").await?;
+    underlay.add_bridge(UNDERLAY_BRIDGE).await?;
+
+    for node in &spec.nodes {
+        let node_ns_name = spec.node_netns(node);
+        let node_ns = Netlink::open(&node_ns_name)?;
+        node_ns.up("lo").await?;
+        // The node's leg on the underlay bridge: `ul0` here, `<node>` on the bridge.
+        node_ns.add_veth(UNDERLAY_IFACE, &node.name).await?;
+        node_ns
+            .move_to(&node.name, &open_netns(&underlay_ns)?)
+            .await?;
+        underlay.set_controller(&node.name, UNDERLAY_BRIDGE).await?;
+        underlay.up(&node.name).await?;
+        node_ns
+            .add_address(UNDERLAY_IFACE, node.underlay_address, spec.underlay.prefix)
+            .await?;
+        node_ns.up(UNDERLAY_IFACE).await?;
+        node_ns.add_vxlan_external(TUNNEL_IFACE, VXLAN_PORT).await?;
+
+        for pod in &node.pods {
+            let pod_ns_name = spec.pod_netns(node, pod);
+            let pod_ns = Netlink::open(&pod_ns_name)?;
+            let host = host_iface(pod);
+            pod_ns.up("lo").await?;
+            pod_ns.add_veth(POD_IFACE, &host).await?;
+            pod_ns.move_to(&host, &open_netns(&node_ns_name)?).await?;
+            node_ns.up(&host).await?;
+            pod_ns
+                .add_address(POD_IFACE, pod.address, spec.pod_cidr.prefix)
+                .await?;
+            pod_ns.up(POD_IFACE).await?;
+            // Multicast leaves through eth0 (DEVELOPERS.md: pods need a route covering it).
+            pod_ns
+                .add_link_route(Ipv4Addr::new(224, 0, 0, 0), 4, POD_IFACE)
+                .await?;
+            if let Some(version) = pod.igmp_version {
+                set_igmp_version(&pod_ns_name, POD_IFACE, version)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sets `net.ipv4.conf.<iface>.force_igmp_version` in namespace `netns`.
+pub fn set_igmp_version(netns: &str, iface: &str, version: u8) -> Result<()> {
+    let path = format!("/proc/sys/net/ipv4/conf/{iface}/force_igmp_version");
+    write_sysctl(netns, &path, &version.to_string())
+}
+
+/// Writes a sysctl of namespace `netns` (`ip netns exec NETNS sysctl -w ...`): /proc/sys/net
+/// belongs to the namespace of the thread that opens it.
+fn write_sysctl(netns: &str, path: &str, value: &str) -> Result<()> {
+    let ns = open_netns(netns)?;
+    ns.run(|_| fs::write(path, value))
+        .map_err(|source| TopologyError::Netns {
+            name: netns.to_owned(),
+            action: "entering",
+            source,
+        })?
+        .map_err(|source| TopologyError::Io {
+            action: "writing sysctl",
+            path: path.into(),
+            source,
+        })
+}
+
+/// `ip netns add NAME`, with IPv6 off inside (no router solicitations or MLD in the captures).
+fn create_netns(name: &str) -> Result<()> {
+    NetNs::new(name).map_err(|source| TopologyError::Netns {
+        name: name.to_owned(),
+        action: "creating",
+        source,
+    })?;
+    for key in ["all", "default"] {
+        let path = format!("/proc/sys/net/ipv6/conf/{key}/disable_ipv6");
+        match write_sysctl(name, &path, "1") {
+            Err(TopologyError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
+            other => other?,
+        }
+    }
+    Ok(())
+}
+
+/// The namespaces that carry lab `lab`'s prefix (`<lab>-`), sorted.
+pub fn lab_namespaces(lab: &str) -> Result<Vec<String>> {
+    check_name("lab", lab, 12)?;
+    let prefix = format!("{lab}-");
+    let entries = match fs::read_dir(NETNS_DIR) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(TopologyError::Io {
+                action: "listing",
+                path: NETNS_DIR.into(),
+                source,
+            });
+        }
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|entry| entry.ok())
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|name| name.starts_with(&prefix))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// Removes every namespace of lab `lab` (pods first) and its record; returns what was removed.
+/// Lab names have no '-', so the prefix `<lab>-` is the lab's alone.
+pub fn destroy(lab: &str) -> Result<Vec<String>> {
+    let mut names = lab_namespaces(lab)?;
+    // Deepest first: pods (two dashes), then nodes and the underlay.
+    names.sort_by_key(|name| std::cmp::Reverse(name.matches('-').count()));
+    for name in &names {
+        let ns = open_netns(name)?;
+        ns.remove().map_err(|source| TopologyError::Netns {
+            name: name.clone(),
+            action: "removing",
+            source,
+        })?;
+    }
+    state::remove(lab)?;
+    Ok(names)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| TopologyError::Io {
+            action: "starting the tokio runtime for",
+            path: NETNS_DIR.into(),
+            source,
+        })
+}

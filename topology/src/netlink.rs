@@ -1,0 +1,206 @@
+//! rtnetlink requests into one network namespace. The netlink socket is opened while the thread
+//! is inside the namespace, so every request on it acts there; each method names the `ip`
+//! command it stands for.
+
+use std::{net::Ipv4Addr, os::fd::AsRawFd};
+
+use futures::TryStreamExt as _;
+use netns_rs::NetNs;
+use rtnetlink::{
+    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan, RouteMessageBuilder,
+    packet_route::route::RouteScope,
+};
+
+use crate::error::{Result, TopologyError};
+
+/// A netlink connection bound to one namespace.
+pub(crate) struct Netlink {
+    netns: String,
+    handle: Handle,
+    connection: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Netlink {
+    fn drop(&mut self) {
+        self.connection.abort();
+    }
+}
+
+/// Opens namespace `name` (`ip netns` name).
+pub(crate) fn open_netns(name: &str) -> Result<NetNs> {
+    NetNs::get(name).map_err(|source| TopologyError::Netns {
+        name: name.to_owned(),
+        action: "opening",
+        source,
+    })
+}
+
+impl Netlink {
+    /// Opens a netlink socket inside namespace `netns`. Must run inside a tokio runtime.
+    pub(crate) fn open(netns: &str) -> Result<Self> {
+        let ns = open_netns(netns)?;
+        let connection = ns
+            .run(|_| rtnetlink::new_connection())
+            .map_err(|source| TopologyError::Netns {
+                name: netns.to_owned(),
+                action: "entering",
+                source,
+            })?
+            .map_err(|source| TopologyError::Io {
+                action: "opening a netlink socket in",
+                path: ns.path().to_owned(),
+                source,
+            })?;
+        let (connection, handle, _) = connection;
+        Ok(Self {
+            netns: netns.to_owned(),
+            handle,
+            connection: tokio::spawn(connection),
+        })
+    }
+
+    fn error(&self, action: String) -> impl FnOnce(rtnetlink::Error) -> TopologyError {
+        let netns = self.netns.clone();
+        move |source| TopologyError::Netlink {
+            netns,
+            action,
+            source,
+        }
+    }
+
+    /// The ifindex of `name` (`ip link show NAME`).
+    pub(crate) async fn index(&self, name: &str) -> Result<u32> {
+        let action = format!("ip link show {name}");
+        let link = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_owned())
+            .execute()
+            .try_next()
+            .await
+            .map_err(self.error(action.clone()))?;
+        match link {
+            Some(link) => Ok(link.header.index),
+            None => Err(TopologyError::InvalidSpec {
+                reason: format!("{action}: no such device in {}", self.netns),
+            }),
+        }
+    }
+
+    /// `ip link set NAME up`.
+    pub(crate) async fn up(&self, name: &str) -> Result<()> {
+        let message = LinkUnspec::new_with_name(name).up().build();
+        self.handle
+            .link()
+            .set(message)
+            .execute()
+            .await
+            .map_err(self.error(format!("ip link set {name} up")))
+    }
+
+    /// `ip link add NAME type veth peer name PEER`.
+    pub(crate) async fn add_veth(&self, name: &str, peer: &str) -> Result<()> {
+        self.handle
+            .link()
+            .add(LinkVeth::new(name, peer).build())
+            .execute()
+            .await
+            .map_err(self.error(format!("ip link add {name} type veth peer name {peer}")))
+    }
+
+    /// `ip link set NAME netns TARGET`.
+    pub(crate) async fn move_to(&self, name: &str, target: &NetNs) -> Result<()> {
+        let message = LinkUnspec::new_with_name(name)
+            .setns_by_fd(target.file().as_raw_fd())
+            .build();
+        self.handle
+            .link()
+            .set(message)
+            .execute()
+            .await
+            .map_err(self.error(format!(
+                "ip link set {name} netns {}",
+                target.path().display()
+            )))
+    }
+
+    /// `ip link add NAME type bridge` (IGMP snooping off: the underlay only carries vxlan).
+    pub(crate) async fn add_bridge(&self, name: &str) -> Result<()> {
+        let message = LinkBridge::new(name).mcast_snooping(false).up().build();
+        self.handle
+            .link()
+            .add(message)
+            .execute()
+            .await
+            .map_err(self.error(format!("ip link add {name} type bridge mcast_snooping 0")))
+    }
+
+    /// `ip link set NAME master BRIDGE`.
+    pub(crate) async fn set_controller(&self, name: &str, bridge: &str) -> Result<()> {
+        let bridge_index = self.index(bridge).await?;
+        let message = LinkUnspec::new_with_name(name)
+            .controller(bridge_index)
+            .build();
+        self.handle
+            .link()
+            .set(message)
+            .execute()
+            .await
+            .map_err(self.error(format!("ip link set {name} master {bridge}")))
+    }
+
+    /// `ip link add NAME type vxlan external dstport PORT`.
+    pub(crate) async fn add_vxlan_external(&self, name: &str, port: u16) -> Result<()> {
+        let message = LinkMessageBuilder::<LinkVxlan>::new(name)
+            .port(port)
+            .collect_metadata(true)
+            .up()
+            .build();
+        self.handle
+            .link()
+            .add(message)
+            .execute()
+            .await
+            .map_err(self.error(format!(
+                "ip link add {name} type vxlan external dstport {port}"
+            )))
+    }
+
+    /// `ip addr add ADDRESS/PREFIX dev NAME`.
+    pub(crate) async fn add_address(
+        &self,
+        name: &str,
+        address: Ipv4Addr,
+        prefix: u8,
+    ) -> Result<()> {
+        let index = self.index(name).await?;
+        self.handle
+            .address()
+            .add(index, address.into(), prefix)
+            .execute()
+            .await
+            .map_err(self.error(format!("ip addr add {address}/{prefix} dev {name}")))
+    }
+
+    /// `ip route add DESTINATION/PREFIX dev NAME scope link`.
+    pub(crate) async fn add_link_route(
+        &self,
+        destination: Ipv4Addr,
+        prefix: u8,
+        name: &str,
+    ) -> Result<()> {
+        let index = self.index(name).await?;
+        let route = RouteMessageBuilder::<Ipv4Addr>::new()
+            .destination_prefix(destination, prefix)
+            .output_interface(index)
+            .scope(RouteScope::Link)
+            .build();
+        self.handle
+            .route()
+            .add(route)
+            .execute()
+            .await
+            .map_err(self.error(format!("ip route add {destination}/{prefix} dev {name}")))
+    }
+}
