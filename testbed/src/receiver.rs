@@ -85,11 +85,18 @@ pub struct Receiver {
 impl Receiver {
     /// In namespace `netns`: binds `group:port` and joins `group` (the kernel reports it).
     pub fn join(netns: &str, group: Ipv4Addr, port: u16) -> io::Result<Self> {
+        let receiver = Self::bind(netns, group, port)?;
+        receiver.rejoin()?;
+        Ok(receiver)
+    }
+
+    /// In namespace `netns`: binds `group:port` without joining. Such a "spy" receives only
+    /// what is delivered to its pod although it never asked for the group.
+    pub fn bind(netns: &str, group: Ipv4Addr, port: u16) -> io::Result<Self> {
         let socket = run_in(netns, || {
             let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
             socket.set_reuse_address(true)?;
             socket.bind(&SocketAddrV4::new(group, port).into())?;
-            socket.join_multicast_v4(&group, &Ipv4Addr::UNSPECIFIED)?;
             Ok(socket)
         })?;
         Ok(Self {
@@ -105,7 +112,7 @@ impl Receiver {
             .leave_multicast_v4(&self.group, &Ipv4Addr::UNSPECIFIED)
     }
 
-    /// Joins again after [`Receiver::leave`].
+    /// Joins the group (again, after [`Receiver::leave`]).
     pub fn rejoin(&self) -> io::Result<()> {
         self.socket
             .join_multicast_v4(&self.group, &Ipv4Addr::UNSPECIFIED)

@@ -57,6 +57,8 @@ pub fn send(netns: &str, options: &SendOptions) -> io::Result<SendReport> {
     let socket = run_in(netns, || {
         let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
         socket.set_multicast_ttl_v4(1)?;
+        // Any copy the sending pod receives then came back through the dataplane.
+        socket.set_multicast_loop_v4(false)?;
         Ok(socket)
     })?;
     let destination = SocketAddrV4::new(options.group, options.port).into();

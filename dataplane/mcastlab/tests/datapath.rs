@@ -11,11 +11,12 @@ use mcastlab_common::{
     MAX_IGMPV3_RECORDS, Reason,
     igmp::{IPPROTO_IGMP, group_mac, record},
 };
+use mcastlab_testbed::capture::Capture;
 use mcastlab_testbed::{
     frame::{Ipv4Frame, arp_request},
     igmp::{GroupRecord, IgmpMessage, corrupt_checksum},
 };
-use support::{TestNode, capture::Capture, delta, expect};
+use support::{TestNode, delta, expect};
 
 const TC_ACT_OK: u32 = 0;
 const TC_ACT_SHOT: u32 = 2;

@@ -6,10 +6,11 @@ use std::{net::Ipv4Addr, time::Duration};
 
 use mcastlab::lab;
 use mcastlab_testbed::{
-    receiver::{ReceiveReport, Receiver},
+    capture::Capture,
+    receiver::Receiver,
     sender::{SendOptions, send},
 };
-use mcastlab_topology::LabSpec;
+use mcastlab_topology::{LabSpec, model::POD_IFACE};
 
 use super::output::{OutputArg, OutputFormat, print_json, print_table};
 
@@ -58,18 +59,6 @@ struct Delivery {
     duplicates: u64,
     latency_mean_us: Option<u64>,
     ok: bool,
-}
-
-fn delivery(pod: String, igmp: String, expected: u64, report: &ReceiveReport) -> Delivery {
-    Delivery {
-        pod,
-        igmp,
-        expected,
-        received: report.received,
-        duplicates: report.duplicates,
-        latency_mean_us: report.latency_mean_us,
-        ok: report.unique == expected && report.duplicates == 0,
-    }
 }
 
 struct Step {
@@ -160,66 +149,56 @@ fn exercise(spec: &LabSpec, args: &DemoArgs, step: &mut Step) -> anyhow::Result<
     lab::configure_group(spec, args.group)?;
 
     step.next("joining receivers with real sockets (the pods' kernels send IGMP)");
-    let sender = (&spec.nodes[0], &spec.nodes[0].pods[0]);
+    let (sender_node, sender_pod) = (&spec.nodes[0], &spec.nodes[0].pods[0]);
     let mut receivers = Vec::new();
+    // A spy captures at layer 2 on a pod that never joins: it must see no copy of the group.
+    let mut spies = Vec::new();
     for node in &spec.nodes {
         let spy = node.pods.last().expect("at least 2 pods");
+        spies.push((
+            node,
+            spy,
+            Capture::open_in(&spec.pod_netns(node, spy), POD_IFACE)?,
+        ));
         for pod in &node.pods {
-            if (node.name == sender.0.name && pod.name == sender.1.name) || pod.name == spy.name {
-                continue;
+            let is_sender = node.name == sender_node.name && pod.name == sender_pod.name;
+            if !is_sender && pod.name != spy.name {
+                let receiver = Receiver::join(&spec.pod_netns(node, pod), args.group, PORT)?;
+                receivers.push((node, pod, receiver));
             }
-            let netns = spec.pod_netns(node, pod);
-            let receiver = Receiver::join(&netns, args.group, PORT)?;
-            receivers.push((node, pod, receiver, args.count));
         }
-        // The spy binds the port without joining: it may only get what is wrongly delivered.
-        let netns = spec.pod_netns(node, spy);
-        let spy_socket = Receiver::join(&netns, args.group, PORT)?;
-        spy_socket.leave()?;
-        receivers.push((node, spy, spy_socket, 0));
     }
-    for (node, pod, _, expected) in &receivers {
-        if *expected > 0 {
-            lab::wait_for_subscriber(spec, node, args.group, pod.address, DEADLINE)?;
-        }
+    for (node, pod, _) in &receivers {
+        lab::wait_for_subscriber(spec, node, args.group, pod.address, DEADLINE)?;
     }
 
-    // Joined receivers read while the sender sends, so latency is arrival time, not queueing.
-    let collecting: Vec<_> = receivers
+    // Receivers read while the sender sends, so latency is arrival time, not queueing.
+    let count = args.count;
+    let receiving: Vec<_> = receivers
         .into_iter()
-        .map(|(node, pod, mut receiver, expected)| {
+        .map(|(node, pod, mut receiver)| {
             let label = format!("{}/{}", node.name, pod.name);
-            let igmp = match (expected, pod.igmp_version) {
-                (0, _) => "not joined".to_owned(),
-                (_, Some(version)) => format!("v{version}"),
-                (_, None) => "v3".to_owned(),
-            };
-            let receiving = if expected > 0 {
-                Ok(std::thread::spawn(move || {
-                    let report = receiver
-                        .receive_until(DEADLINE, |r| r.unique >= expected)?
-                        .clone();
-                    Ok::<_, std::io::Error>(report)
-                }))
-            } else {
-                Err(receiver)
-            };
-            (label, igmp, expected, receiving)
+            let igmp = format!("v{}", pod.igmp_version.unwrap_or(3));
+            let thread = std::thread::spawn(move || {
+                receiver
+                    .receive_until(DEADLINE, |r| r.unique >= count)
+                    .cloned()
+            });
+            (label, igmp, thread)
         })
         .collect();
 
+    let sender_netns = spec.pod_netns(sender_node, sender_pod);
     step.next(&format!(
-        "sending {} datagrams from {} to {}:{PORT}",
-        args.count,
-        spec.pod_netns(sender.0, sender.1),
+        "sending {count} datagrams from {sender_netns} to {}:{PORT}",
         args.group
     ));
     send(
-        &spec.pod_netns(sender.0, sender.1),
+        &sender_netns,
         &SendOptions {
             group: args.group,
             port: PORT,
-            count: args.count,
+            count,
             rate: Some(1000),
             size: 64,
             sender: 1,
@@ -228,21 +207,31 @@ fn exercise(spec: &LabSpec, args: &DemoArgs, step: &mut Step) -> anyhow::Result<
     )?;
 
     step.next("collecting deliveries");
-    // Joined receivers first: a spy's copies, if any, would have come with theirs.
     let mut deliveries = Vec::new();
-    let mut spies = Vec::new();
-    for (label, igmp, expected, receiving) in collecting {
-        match receiving {
-            Ok(handle) => {
-                let report = handle.join().expect("receiver thread")?;
-                deliveries.push(delivery(label, igmp, expected, &report));
-            }
-            Err(spy) => spies.push((label, igmp, spy)),
-        }
+    for (pod, igmp, thread) in receiving {
+        let report = thread.join().expect("receiver thread")?;
+        deliveries.push(Delivery {
+            pod,
+            igmp,
+            expected: count,
+            received: report.received,
+            duplicates: report.duplicates,
+            latency_mean_us: report.latency_mean_us,
+            ok: report.unique == count && report.duplicates == 0,
+        });
     }
-    for (label, igmp, mut spy) in spies {
-        let report = spy.drain()?.clone();
-        deliveries.push(delivery(label, igmp, 0, &report));
+    // With every receiver's copies in, a spy's would have arrived with them.
+    for (node, pod, spy) in spies {
+        let received = spy.count_to(args.group) as u64;
+        deliveries.push(Delivery {
+            pod: format!("{}/{}", node.name, pod.name),
+            igmp: "not joined".to_owned(),
+            expected: 0,
+            received,
+            duplicates: 0,
+            latency_mean_us: None,
+            ok: received == 0,
+        });
     }
     deliveries.sort_by(|a, b| a.pod.cmp(&b.pod));
     Ok(deliveries)

@@ -5,8 +5,6 @@
     reason = "each test binary uses a part of the support module"
 )]
 
-pub mod capture;
-
 use std::{
     collections::BTreeMap,
     process::Command,

@@ -1,11 +1,25 @@
 //! Captures frames arriving at an interface with an `AF_PACKET` socket, waiting on conditions
-//! with deadlines.
+//! with deadlines. A capture sees what reaches a pod at layer 2, whether or not the pod's
+//! kernel would deliver it to a socket: the witness for "this pod got nothing".
 
 use std::{
     io,
+    net::Ipv4Addr,
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
     time::{Duration, Instant},
 };
+
+use crate::{frame::ETH_HLEN, netns::run_in};
+
+/// Offset of the IPv4 destination in an Ethernet frame.
+const IPV4_DESTINATION: usize = ETH_HLEN + 16;
+
+/// Whether `frame` is an IPv4 packet to `destination`.
+pub fn is_ipv4_to(frame: &[u8], destination: Ipv4Addr) -> bool {
+    frame.len() >= IPV4_DESTINATION + 4
+        && frame[12..14] == [0x08, 0x00]
+        && frame[IPV4_DESTINATION..IPV4_DESTINATION + 4] == destination.octets()
+}
 
 /// A capture of incoming frames on one interface of the calling thread's namespace.
 pub struct Capture {
@@ -13,6 +27,20 @@ pub struct Capture {
 }
 
 impl Capture {
+    /// Opens a capture on interface `iface` of namespace `netns`.
+    pub fn open_in(netns: &str, iface: &str) -> io::Result<Self> {
+        run_in(netns, || {
+            let name = std::ffi::CString::new(iface)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name"))?;
+            // SAFETY: a valid C string.
+            let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+            if ifindex == 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Self::open(ifindex)
+        })
+    }
+
     /// Opens a capture on interface `ifindex` (of the current network namespace).
     pub fn open(ifindex: u32) -> io::Result<Self> {
         let protocol = (libc::ETH_P_ALL as u16).to_be();
@@ -73,6 +101,14 @@ impl Capture {
         let mut frames = Vec::new();
         self.drain(&mut frames);
         frames
+    }
+
+    /// How many frames to `destination` have arrived so far, without waiting.
+    pub fn count_to(&self, destination: Ipv4Addr) -> usize {
+        self.now()
+            .iter()
+            .filter(|frame| is_ipv4_to(frame, destination))
+            .count()
     }
 
     fn drain(&self, frames: &mut Vec<Vec<u8>>) {

@@ -1,0 +1,101 @@
+//! The reference limits on the real path: 1024 groups, 24 records per IGMPv3 report.
+
+use std::net::Ipv4Addr;
+
+use mcastlab::dataplane::DataplaneError;
+use mcastlab_common::{MAX_GROUPS, MAX_IGMPV3_RECORDS, Reason, igmp::record};
+use mcastlab_testbed::{
+    igmp::{GroupRecord, IgmpMessage},
+    raw::send_frames,
+};
+use mcastlab_topology::model::POD_IFACE;
+
+use crate::{
+    lab::{TestLab, receive},
+    require_privileges,
+};
+
+/// Group number `i` of a block of groups: 239.10.<i / 256>.<i % 256>.
+fn group(i: u32) -> Ipv4Addr {
+    Ipv4Addr::new(239, 10, (i / 256) as u8, (i % 256) as u8)
+}
+
+#[test]
+fn the_1025th_group_is_refused_and_existing_groups_keep_working() {
+    require_privileges!();
+    let lab = TestLab::new(1, 2, |_| {});
+    // Given 1024 configured groups.
+    let mut table = lab.dataplane(1).groups().unwrap();
+    for i in 0..MAX_GROUPS {
+        table
+            .add_group(group(i))
+            .unwrap_or_else(|err| panic!("group {i}: {err}"));
+    }
+    // When a 1025th is added.
+    let err = table
+        .add_group(group(MAX_GROUPS))
+        .expect_err("the 1025th group");
+    // Then it is refused with the limit named, and nothing changed.
+    assert!(
+        matches!(err, DataplaneError::GroupLimit { limit: 1024, .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("group limit 1024 reached"),
+        "{err}"
+    );
+    assert_eq!(table.groups().unwrap().len(), MAX_GROUPS as usize);
+    // And traffic to the first and the last group is still delivered.
+    let (first, last) = (group(0), group(MAX_GROUPS - 1));
+    let mut receivers = [lab.join(1, 2, first), lab.join(1, 2, last)];
+    lab.send(1, 1, first, 1, 0, 10);
+    lab.send(1, 1, last, 2, 0, 10);
+    for receiver in &mut receivers {
+        assert_eq!(receive(receiver, 10), 10);
+    }
+}
+
+/// An IGMPv3 report with one CHANGE_TO_EXCLUDE({}) record per group, as a frame from `source`.
+fn report(groups: &[Ipv4Addr], source: Ipv4Addr) -> Vec<u8> {
+    let records = groups
+        .iter()
+        .map(|g| GroupRecord::new(record::CHANGE_TO_EXCLUDE_MODE, *g))
+        .collect();
+    IgmpMessage::V3Report(records).frame(source).to_bytes()
+}
+
+#[test]
+fn igmpv3_report_of_24_records_joins_all_and_of_25_joins_none() {
+    require_privileges!();
+    let limit = u32::from(MAX_IGMPV3_RECORDS);
+    let lab = TestLab::new(1, 2, |_| {});
+    let groups: Vec<Ipv4Addr> = (0..=limit).map(group).collect();
+    let mut table = lab.dataplane(1).groups().unwrap();
+    for g in &groups {
+        table.add_group(*g).unwrap();
+    }
+    // When p1 sends a report of 24 records and p2 one of 25 (crafted, sent from their eth0).
+    let (p1, p2) = (lab.pod(1, 1).address, lab.pod(1, 2).address);
+    send_frames(
+        &lab.pod_netns(1, 1),
+        POD_IFACE,
+        &[report(&groups[..limit as usize], p1)],
+    )
+    .unwrap();
+    send_frames(&lab.pod_netns(1, 2), POD_IFACE, &[report(&groups, p2)]).unwrap();
+    // Then p1 subscribes to all 24 groups and p2 to none, counted as too many records.
+    for g in &groups[..limit as usize] {
+        lab.wait_subscribed(1, 1, *g);
+    }
+    lab.wait_counter(1, Reason::TooManyRecords, 1);
+    for g in &groups {
+        let subscribers = table.subscribers_of(*g).unwrap();
+        assert!(
+            subscribers.iter().all(|s| s.address != p2),
+            "p2 joined {g}: {subscribers:?}"
+        );
+    }
+    let counters = lab.counters(1);
+    assert_eq!(counters[Reason::Subscribed.name()], u64::from(limit));
+    assert_eq!(counters[Reason::TooManyRecords.name()], 1);
+}

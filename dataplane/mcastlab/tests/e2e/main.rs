@@ -1,0 +1,12 @@
+//! The e2e suite (`cargo test --test e2e`): each case deploys a lab of its own (namespaces named
+//! `e<pid>x<n>-...`), attaches the real dataplane, joins pods with real sockets or sends crafted
+//! IGMP from them, and checks what arrives. Labs are removed on every path (drop guard).
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod bad_input;
+mod delivery;
+mod lab;
+mod limits;
+mod membership;
