@@ -11,6 +11,9 @@ use std::{
 
 use crate::{frame::ETH_HLEN, netns::run_in};
 
+/// Receive buffer of a capture, in bytes.
+const CAPTURE_BUFFER: libc::c_int = 32 << 20;
+
 /// Offset of the IPv4 destination in an Ethernet frame.
 const IPV4_DESTINATION: usize = ETH_HLEN + 16;
 
@@ -57,6 +60,18 @@ impl Capture {
         }
         // SAFETY: a fresh descriptor we own.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // Room for bursts of a thousand copies (needs root; the default stays otherwise).
+        let size: libc::c_int = CAPTURE_BUFFER;
+        // SAFETY: a valid int option.
+        unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                std::ptr::from_ref(&size).cast(),
+                size_of::<libc::c_int>() as u32,
+            )
+        };
         // SAFETY: all-zero sockaddr_ll is valid.
         let mut address: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         address.sll_family = libc::AF_PACKET as u16;
@@ -101,6 +116,17 @@ impl Capture {
         let mut frames = Vec::new();
         self.drain(&mut frames);
         frames
+    }
+
+    /// Waits until `count` frames to `destination` arrived or `timeout` passed; returns how many.
+    pub fn wait_count_to(&self, destination: Ipv4Addr, count: usize, timeout: Duration) -> usize {
+        let matching = |frames: &[Vec<u8>]| {
+            frames
+                .iter()
+                .filter(|frame| is_ipv4_to(frame, destination))
+                .count()
+        };
+        matching(&self.until(timeout, |frames| matching(frames) >= count))
     }
 
     /// How many frames to `destination` have arrived so far, without waiting.

@@ -14,8 +14,13 @@ use crate::{
         host_iface,
     },
     netlink::{Netlink, open_netns},
+    offload::{Offload, set_offload},
     state,
 };
+
+/// Packets the qdisc of a `napi` pod's host veth holds while its ring is full: room for every
+/// copy of a packet to a full group.
+const NAPI_QDISC_LIMIT: u32 = 4096;
 
 /// Where `ip netns` keeps named namespaces.
 const NETNS_DIR: &str = "/run/netns";
@@ -90,6 +95,11 @@ async fn build(spec: &LabSpec) -> Result<()> {
                 .await?;
             if let Some(version) = pod.igmp_version {
                 set_igmp_version(&pod_ns_name, POD_IFACE, version)?;
+            }
+            if pod.napi {
+                set_offload(&pod_ns_name, POD_IFACE, Offload::Gro, true)?;
+                set_offload(&node_ns_name, &host, Offload::Tso, false)?;
+                node_ns.add_root_pfifo(&host, NAPI_QDISC_LIMIT).await?;
             }
         }
     }

@@ -13,6 +13,7 @@ pub mod deploy;
 pub mod error;
 pub mod model;
 mod netlink;
+pub mod offload;
 pub mod state;
 
 pub use error::TopologyError;

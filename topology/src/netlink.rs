@@ -4,11 +4,19 @@
 
 use std::{net::Ipv4Addr, os::fd::AsRawFd};
 
-use futures::TryStreamExt as _;
+use futures::{StreamExt as _, TryStreamExt as _};
 use netns_rs::NetNs;
 use rtnetlink::{
     Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan, RouteMessageBuilder,
-    packet_route::route::RouteScope,
+    packet_core::{
+        DefaultNla, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, NetlinkMessage,
+        NetlinkPayload,
+    },
+    packet_route::{
+        RouteNetlinkMessage,
+        route::RouteScope,
+        tc::{TcAttribute, TcHandle, TcMessage},
+    },
 };
 
 use crate::error::{Result, TopologyError};
@@ -202,5 +210,36 @@ impl Netlink {
             .execute()
             .await
             .map_err(self.error(format!("ip route add {destination}/{prefix} dev {name}")))
+    }
+
+    /// `tc qdisc add dev NAME root pfifo limit LIMIT`.
+    pub(crate) async fn add_root_pfifo(&self, name: &str, limit: u32) -> Result<()> {
+        /// `TCA_OPTIONS` (include/uapi/linux/rtnetlink.h); pfifo's is `struct tc_fifo_qopt`.
+        const TCA_OPTIONS: u16 = 2;
+        let action = format!("tc qdisc add dev {name} root pfifo limit {limit}");
+        let index = self.index(name).await?;
+        let mut message = TcMessage::with_index(index as i32);
+        message.header.parent = TcHandle::ROOT;
+        message
+            .attributes
+            .push(TcAttribute::Kind("pfifo".to_owned()));
+        message.attributes.push(TcAttribute::Other(DefaultNla::new(
+            TCA_OPTIONS,
+            limit.to_ne_bytes().to_vec(),
+        )));
+        let mut request = NetlinkMessage::from(RouteNetlinkMessage::NewQueueDiscipline(message));
+        request.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+        let mut handle = self.handle.clone();
+        let mut responses = handle
+            .request(request)
+            .map_err(self.error(action.clone()))?;
+        while let Some(response) = responses.next().await {
+            if let NetlinkPayload::Error(err) = response.payload
+                && err.code.is_some()
+            {
+                return Err(self.error(action)(rtnetlink::Error::NetlinkError(err)));
+            }
+        }
+        Ok(())
     }
 }

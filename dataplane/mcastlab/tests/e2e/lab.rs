@@ -3,7 +3,10 @@
 use std::{
     collections::BTreeMap,
     net::Ipv4Addr,
-    sync::atomic::{AtomicU32, Ordering},
+    sync::{
+        RwLock, RwLockReadGuard, RwLockWriteGuard,
+        atomic::{AtomicU32, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -21,14 +24,46 @@ pub const PORT: u16 = 5000;
 /// How long a join, leave, counter or delivery may take before a case fails.
 pub const DEADLINE: Duration = Duration::from_secs(5);
 
+/// Cases that flood the per-CPU backlog hold this exclusively; every other case holds it
+/// shared, so no case loses packets to another case's burst.
+static BACKLOG: RwLock<()> = RwLock::new(());
+
+/// Holds [`BACKLOG`] for the life of a lab.
+enum BacklogGuard {
+    Shared(#[allow(dead_code, reason = "held, not read")] RwLockReadGuard<'static, ()>),
+    Exclusive(#[allow(dead_code, reason = "held, not read")] RwLockWriteGuard<'static, ()>),
+}
+
 /// A deployed lab with its dataplane, removed when dropped.
 pub struct TestLab {
     pub spec: LabSpec,
+    _backlog: BacklogGuard,
 }
 
 impl TestLab {
     /// Deploys a generated lab of `nodes` x `pods`, after `customize` edits its spec.
     pub fn new(nodes: usize, pods: usize, customize: impl FnOnce(&mut LabSpec)) -> Self {
+        let guard = BACKLOG
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Self::deploy(nodes, pods, customize, BacklogGuard::Shared(guard))
+    }
+
+    /// Like [`TestLab::new`], for a case that sends bursts of about a thousand copies: no
+    /// other case runs meanwhile.
+    pub fn new_exclusive(nodes: usize, pods: usize, customize: impl FnOnce(&mut LabSpec)) -> Self {
+        let guard = BACKLOG
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Self::deploy(nodes, pods, customize, BacklogGuard::Exclusive(guard))
+    }
+
+    fn deploy(
+        nodes: usize,
+        pods: usize,
+        customize: impl FnOnce(&mut LabSpec),
+        backlog: BacklogGuard,
+    ) -> Self {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "e{}x{}",
@@ -40,7 +75,10 @@ impl TestLab {
         // Whatever a killed earlier run with this pid left is not ours to keep.
         lab::down(&name).expect("clean a stale lab");
         lab::up(&spec).expect("deploy the lab");
-        Self { spec }
+        Self {
+            spec,
+            _backlog: backlog,
+        }
     }
 
     /// Node `node` (1-based).
