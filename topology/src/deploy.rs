@@ -130,7 +130,7 @@ fn write_sysctl(netns: &str, path: &str, value: &str) -> Result<()> {
 }
 
 /// `ip netns add NAME`, with IPv6 off inside (no router solicitations or MLD in the captures).
-fn create_netns(name: &str) -> Result<()> {
+pub(crate) fn create_netns(name: &str) -> Result<()> {
     NetNs::new(name).map_err(|source| TopologyError::Netns {
         name: name.to_owned(),
         action: "creating",

@@ -107,6 +107,20 @@ impl Netlink {
             .map_err(self.error(format!("ip link set {name} up")))
     }
 
+    /// `ip link set NAME name NEW` (the link must be down, as a freshly moved one is).
+    pub(crate) async fn rename(&self, name: &str, new: &str) -> Result<()> {
+        let index = self.index(name).await?;
+        let message = LinkUnspec::new_with_index(index)
+            .name(new.to_owned())
+            .build();
+        self.handle
+            .link()
+            .set(message)
+            .execute()
+            .await
+            .map_err(self.error(format!("ip link set {name} name {new}")))
+    }
+
     /// `ip link add NAME type veth peer name PEER`.
     pub(crate) async fn add_veth(&self, name: &str, peer: &str) -> Result<()> {
         self.handle

@@ -1,10 +1,11 @@
 //! `mcastlab up|down|status`: the lab's lifecycle.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use mcastlab::lab;
 use mcastlab_topology::{
     LabSpec, TopologyError,
+    containerlab::{self, ClabFile, Imported},
     model::{DEFAULT_NODES, DEFAULT_PODS},
     state,
 };
@@ -22,7 +23,8 @@ pub const DEFAULT_LAB: &str = "mcastlab";
                         node underlay 172.31.255.<node>/24, vxlan0 external on UDP 4789."
 )]
 pub struct UpArgs {
-    /// A lab file (YAML, the `LabSpec` format); without it a lab is generated.
+    /// A lab file: mcastlab's YAML (see README) or a containerlab .clab.yml; without it a lab
+    /// is generated. A containerlab file not exported by mcastlab is deployed as it is.
     #[arg(long, short = 'f', conflicts_with_all = ["nodes", "pods"])]
     file: Option<PathBuf>,
     /// Name of the generated lab (1-12 lower-case letters/digits).
@@ -58,34 +60,69 @@ pub struct StatusArgs {
     output: OutputArg,
 }
 
-/// Reads a lab file or generates a lab.
+/// What `--file` held.
+pub enum LabSource {
+    /// A lab of mcastlab's own (a lab.yaml, or a containerlab file exported by mcastlab).
+    Lab(LabSpec),
+    /// A foreign containerlab file, deployed as it is.
+    Containerlab(ClabFile),
+}
+
+/// Whether a file is a containerlab topology (by name, or by its top-level `topology:` key).
+fn is_containerlab(path: &Path, text: &str) -> bool {
+    let name = path.to_string_lossy();
+    name.ends_with(".clab.yml")
+        || name.ends_with(".clab.yaml")
+        || text.lines().any(|line| line.starts_with("topology:"))
+}
+
+/// Reads a lab file (lab.yaml or .clab.yml) or generates a lab.
+pub fn lab_source(
+    file: Option<&PathBuf>,
+    name: &str,
+    nodes: usize,
+    pods: usize,
+) -> anyhow::Result<LabSource> {
+    let Some(path) = file else {
+        return Ok(LabSource::Lab(LabSpec::generate(name, nodes, pods)?));
+    };
+    let file_error = |source: Box<dyn std::error::Error + Send + Sync>| TopologyError::File {
+        path: path.clone(),
+        source,
+    };
+    let text = std::fs::read_to_string(path).map_err(|err| file_error(Box::new(err)))?;
+    if is_containerlab(path, &text) {
+        return Ok(match containerlab::import(&text)? {
+            Imported::Lab(spec) => LabSource::Lab(spec),
+            Imported::Generic(file) => LabSource::Containerlab(file),
+        });
+    }
+    let spec: LabSpec = serde_yaml::from_str(&text).map_err(|err| file_error(Box::new(err)))?;
+    spec.validate()?;
+    Ok(LabSource::Lab(spec))
+}
+
+/// A lab spec from a lab file or generated (for commands that need mcastlab's model).
 pub fn lab_spec(
     file: Option<&PathBuf>,
     name: &str,
     nodes: usize,
     pods: usize,
 ) -> anyhow::Result<LabSpec> {
-    let spec = match file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| TopologyError::File {
-                path: path.clone(),
-                source: Box::new(source),
-            })?;
-            let spec: LabSpec =
-                serde_yaml::from_str(&text).map_err(|source| TopologyError::File {
-                    path: path.clone(),
-                    source: Box::new(source),
-                })?;
-            spec.validate()?;
-            spec
-        }
-        None => LabSpec::generate(name, nodes, pods)?,
-    };
-    Ok(spec)
+    match lab_source(file, name, nodes, pods)? {
+        LabSource::Lab(spec) => Ok(spec),
+        LabSource::Containerlab(file) => anyhow::bail!(
+            "{} is a containerlab file not made by mcastlab: it has no mcastlab lab model",
+            file.name
+        ),
+    }
 }
 
 pub fn run_up(args: UpArgs) -> anyhow::Result<()> {
-    let spec = lab_spec(args.file.as_ref(), &args.lab, args.nodes, args.pods)?;
+    let spec = match lab_source(args.file.as_ref(), &args.lab, args.nodes, args.pods)? {
+        LabSource::Lab(spec) => spec,
+        LabSource::Containerlab(file) => return up_containerlab(&args, &file),
+    };
     eprintln!(
         "deploying lab {}: {} nodes, {} pods",
         spec.name,
@@ -100,6 +137,78 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Deploys a foreign containerlab file as it is (no dataplane: which interfaces are pods is
+/// not known), under `--lab` or the file's own name.
+fn up_containerlab(args: &UpArgs, file: &ClabFile) -> anyhow::Result<()> {
+    let lab = if args.lab == DEFAULT_LAB {
+        &file.name
+    } else {
+        &args.lab
+    };
+    mcastlab_topology::model::check_name("lab", lab, 12).map_err(|err| {
+        anyhow::anyhow!("{err}; the file's name cannot prefix namespaces, give --lab NAME")
+    })?;
+    eprintln!(
+        "deploying containerlab file {} as lab {lab}: {} nodes, {} links",
+        file.name,
+        file.topology.nodes.len(),
+        file.topology.links.len()
+    );
+    let built = containerlab::deploy_generic(lab, file)?;
+    match args.output.output {
+        OutputFormat::Json => print_json(&serde_json::json!({ "lab": lab, "built": built })),
+        OutputFormat::Table => {
+            for item in &built {
+                println!("{item}");
+            }
+            println!(
+                "namespaces are {lab}-<node>; no dataplane attached (attach it with `mcastlab \
+                 dataplane attach`); remove with `mcastlab down --lab {lab}`"
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Arguments of `mcastlab export`.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// A deployed lab to export.
+    #[arg(long, conflicts_with_all = ["file", "nodes", "pods"])]
+    lab: Option<String>,
+    /// A lab file to export.
+    #[arg(long, short = 'f', conflicts_with_all = ["nodes", "pods"])]
+    file: Option<PathBuf>,
+    /// Nodes of a generated lab.
+    #[arg(long, default_value_t = DEFAULT_NODES)]
+    nodes: usize,
+    /// Pods per node of a generated lab.
+    #[arg(long, default_value_t = DEFAULT_PODS)]
+    pods: usize,
+    /// Name of a generated lab.
+    #[arg(long, default_value = DEFAULT_LAB)]
+    name: String,
+    /// Write here instead of stdout.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+pub fn run_export(args: ExportArgs) -> anyhow::Result<()> {
+    let spec = match &args.lab {
+        Some(lab) => lab::spec(lab)?,
+        None => lab_spec(args.file.as_ref(), &args.name, args.nodes, args.pods)?,
+    };
+    let yaml = serde_yaml::to_string(&containerlab::export(&spec))?;
+    match &args.out {
+        Some(path) => {
+            std::fs::write(path, yaml)?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => print!("{yaml}"),
+    }
+    Ok(())
 }
 
 pub fn run_down(args: DownArgs) -> anyhow::Result<()> {

@@ -33,6 +33,8 @@ enum Command {
     Down(lab::DownArgs),
     /// Show deployed labs.
     Status(lab::StatusArgs),
+    /// Write a lab as a containerlab topology file (.clab.yml).
+    Export(lab::ExportArgs),
     /// Send testbed datagrams from a lab's pod.
     Send(traffic::SendArgs),
     /// Join a group in a lab's pod and report what arrives.
@@ -57,6 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Up(args) => lab::run_up(args),
         Command::Down(args) => lab::run_down(args),
         Command::Status(args) => lab::run_status(args),
+        Command::Export(args) => lab::run_export(args),
         Command::Send(args) => traffic::run_send(args),
         Command::Recv(args) => traffic::run_recv(args),
         Command::Dataplane(command) => dataplane::run(command),
