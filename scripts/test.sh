@@ -20,5 +20,19 @@ step "cargo clippy (eBPF crate for bpfel-unknown-none, -D warnings)"
 (cd dataplane/mcastlab-ebpf &&
     cargo +nightly clippy --release --target bpfel-unknown-none -Z build-std=core -- -D warnings)
 
-step "cargo test --workspace"
+step "cargo test --workspace (unit, BPF_PROG_TEST_RUN, topology, e2e)"
 cargo test --workspace
+
+if [ "$(id -u)" = 0 ]; then
+    step "mcastlab demo (the README's main job)"
+    cargo run --quiet -p mcastlab -- demo
+    step "nothing left behind"
+    leftovers=$(ip netns list | grep -E '^(demo|e[0-9]+x[0-9]+|mcl-dp|td[0-9]|tc[0-9])' || true)
+    if [ -n "$leftovers" ] || [ -n "$(ls /sys/fs/bpf/mcastlab 2>/dev/null)" ]; then
+        echo "left behind: ${leftovers} $(ls /sys/fs/bpf/mcastlab 2>/dev/null)" >&2
+        exit 1
+    fi
+    echo "no namespaces or pins left"
+else
+    echo "SKIPPED: mcastlab demo needs root"
+fi
