@@ -20,6 +20,16 @@ step "cargo clippy (eBPF crate for bpfel-unknown-none, -D warnings)"
 (cd dataplane/mcastlab-ebpf &&
     cargo +nightly clippy --release --target bpfel-unknown-none -Z build-std=core -- -D warnings)
 
+step "vagrant validate (the kernel matrix's Vagrantfile)"
+if ! command -v vagrant >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq vagrant >/dev/null
+fi
+if command -v vagrant >/dev/null 2>&1; then
+    vagrant validate --ignore-provider
+else
+    echo "SKIPPED: vagrant is not installed and cannot be installed here (needs root and apt)"
+fi
+
 step "cargo test --workspace (unit, BPF_PROG_TEST_RUN, topology, e2e)"
 cargo test --workspace
 

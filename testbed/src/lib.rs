@@ -3,6 +3,7 @@
 //! or fed to `BPF_PROG_TEST_RUN`).
 #![deny(missing_docs)]
 
+pub mod blast;
 pub mod capture;
 pub mod checksum;
 pub mod frame;

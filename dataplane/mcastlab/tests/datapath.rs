@@ -378,3 +378,35 @@ fn remote_subscriber_on_a_node_without_a_tunnel_is_refused() {
         .expect_err("no tunnel configured");
     assert!(err.to_string().contains("has no tunnel"), "{err}");
 }
+
+#[test]
+fn re_attach_swaps_programs_and_keeps_membership() {
+    require_privileges!();
+    // Given a subscriber in a configured group.
+    let node = node_with_group(2);
+    send_igmp(&node, "h1", POD1, &IgmpMessage::V2Report(GROUP).frame(POD1));
+    // When the dataplane is attached again (as after an upgrade or an agent restart).
+    let report = node
+        .node
+        .attach(&mcastlab::dataplane::AttachOptions {
+            pod_ifaces: vec!["h1".to_owned(), "h2".to_owned()],
+            tunnel: None,
+        })
+        .expect("re-attach");
+    // Then the links were replaced in place and the membership is still there and used.
+    assert!(
+        report
+            .links
+            .iter()
+            .all(|link| link.action == mcastlab::dataplane::LinkAction::Replaced),
+        "{report:?}"
+    );
+    assert_eq!(addresses(&subscribers(&node, GROUP)), vec![POD1]);
+    let before = node.counters();
+    let verdict = node.run_pod_ingress("h2", &Ipv4Frame::udp(POD2, GROUP, 5000, b"x").to_bytes());
+    assert_eq!(verdict, TC_ACT_SHOT);
+    assert_eq!(
+        delta(&before, &node.counters()),
+        expect(&[(Reason::Replicated, 1), (Reason::CopyLocal, 1)])
+    );
+}
