@@ -144,7 +144,7 @@ pub struct Collector {
     /// Datagrams received per socket, in the order the sockets were given.
     pub received: Arc<Vec<AtomicU64>>,
     stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<io::Result<()>>>,
+    thread: Option<thread::JoinHandle<io::Result<Vec<Socket>>>>,
 }
 
 impl Collector {
@@ -171,7 +171,8 @@ impl Collector {
             let (received, stop) = (received.clone(), stop.clone());
             thread::spawn(move || {
                 pin_to_cpu(cpu)?;
-                collect_loop(&sockets, &received, &stop)
+                collect_loop(&sockets, &received, &stop)?;
+                Ok(sockets)
             })
         };
         Ok(Self {
@@ -189,8 +190,8 @@ impl Collector {
             .collect()
     }
 
-    /// Stops collecting and returns its error, if it had one.
-    pub fn stop(mut self) -> io::Result<()> {
+    /// Stops collecting and gives the sockets back (or the collector's error).
+    pub fn stop(mut self) -> io::Result<Vec<Socket>> {
         self.stop.store(true, Ordering::Relaxed);
         self.thread
             .take()

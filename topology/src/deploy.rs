@@ -188,7 +188,7 @@ pub fn destroy(lab: &str) -> Result<Vec<String>> {
     Ok(names)
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -9,6 +9,7 @@
 //! - each node's tunnel: `vxlan0`, external (collect_md) mode, UDP port 4789.
 #![deny(missing_docs)]
 
+pub mod bridge;
 pub mod containerlab;
 pub mod deploy;
 pub mod error;

@@ -158,6 +158,30 @@ impl Netlink {
             .map_err(self.error(format!("ip link add {name} type bridge mcast_snooping 0")))
     }
 
+    /// `ip link add NAME type bridge mcast_snooping S mcast_querier Q`.
+    pub(crate) async fn add_bridge_with(
+        &self,
+        name: &str,
+        snooping: bool,
+        querier: bool,
+    ) -> Result<()> {
+        let message = LinkBridge::new(name)
+            .mcast_snooping(snooping)
+            .mcast_querier(querier)
+            .up()
+            .build();
+        self.handle
+            .link()
+            .add(message)
+            .execute()
+            .await
+            .map_err(self.error(format!(
+                "ip link add {name} type bridge mcast_snooping {} mcast_querier {}",
+                u8::from(snooping),
+                u8::from(querier)
+            )))
+    }
+
     /// `ip link set NAME master BRIDGE`.
     pub(crate) async fn set_controller(&self, name: &str, bridge: &str) -> Result<()> {
         let bridge_index = self.index(bridge).await?;

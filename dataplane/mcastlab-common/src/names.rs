@@ -5,6 +5,8 @@
 
 /// Outer hash-of-maps: group address -> inner subscriber map.
 pub const MAP_GROUPS: &str = "MCAST_GROUPS";
+/// Name given to each group's inner subscriber map (created by userspace).
+pub const MAP_SUBSCRIBERS: &str = "MCAST_SUBS";
 /// Per-CPU array of `u64` counters indexed by [`crate::Reason`].
 pub const MAP_REASONS: &str = "MCAST_REASONS";
 /// Single-slot array holding the node's [`crate::NodeConfig`].

@@ -27,6 +27,9 @@ pub enum LabError {
     /// The dataplane could not be attached, configured or detached.
     #[error(transparent)]
     Dataplane(#[from] DataplaneError),
+    /// A socket or traffic operation failed.
+    #[error("traffic in the lab failed")]
+    Io(#[source] std::io::Error),
     /// No lab of that name is deployed.
     #[error("no lab named '{lab}' is deployed (see `mcastlab status`)")]
     NotDeployed {

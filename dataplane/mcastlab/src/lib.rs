@@ -3,5 +3,6 @@
 //! `mcastlab-ebpf` per node (a network namespace) and manages their group map.
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod dataplane;
 pub mod lab;

@@ -410,3 +410,30 @@ fn re_attach_swaps_programs_and_keeps_membership() {
         expect(&[(Reason::Replicated, 1), (Reason::CopyLocal, 1)])
     );
 }
+
+#[test]
+fn a_group_refuses_joins_beyond_its_capacity() {
+    require_privileges!();
+    // Given a group with room for two subscribers.
+    let node = TestNode::new(3);
+    let mut table = node.node.groups().expect("group table");
+    table.add_group_with_capacity(GROUP, 2).expect("add group");
+    assert_eq!(table.groups().unwrap()[0].capacity, 2);
+    // When three pods join.
+    for (iface, pod) in [("h1", POD1), ("h2", POD2)] {
+        send_igmp(&node, iface, pod, &IgmpMessage::V2Report(GROUP).frame(pod));
+    }
+    let third = send_igmp(&node, "h3", POD3, &IgmpMessage::V2Report(GROUP).frame(POD3));
+    // Then the third is refused and counted, and a capacity outside 1..=1024 is an error.
+    assert_eq!(
+        third,
+        expect(&[(Reason::IgmpHandled, 1), (Reason::SubscriberTableFull, 1)])
+    );
+    assert_eq!(addresses(&subscribers(&node, GROUP)), vec![POD1, POD2]);
+    for capacity in [0, 1025] {
+        let err = table
+            .add_group_with_capacity(Ipv4Addr::new(239, 5, 5, 5), capacity)
+            .expect_err("capacity out of range");
+        assert!(err.to_string().contains("is not in 1..=1024"), "{err}");
+    }
+}

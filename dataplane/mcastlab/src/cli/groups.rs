@@ -13,7 +13,11 @@ use super::{
 #[derive(Debug, clap::Subcommand)]
 pub enum GroupCommand {
     /// Configure a group: joins for it are accepted and traffic to it is replicated.
-    Add(GroupArgs),
+    ///
+    /// Replicating a packet walks every bucket of the group's subscriber map, so its cost grows
+    /// with the capacity, not with the subscribers: give --capacity close to the subscribers
+    /// the group will have.
+    Add(GroupAddArgs),
     /// Remove a group and all its subscribers.
     Delete(GroupArgs),
     /// List the configured groups with their subscriber counts.
@@ -41,6 +45,16 @@ pub struct GroupArgs {
     /// The group address, in 224.0.0.0/4.
     #[arg(value_parser = parse_group)]
     group: Ipv4Addr,
+}
+
+/// Arguments of `group add`.
+#[derive(Debug, clap::Args)]
+pub struct GroupAddArgs {
+    #[command(flatten)]
+    group: GroupArgs,
+    /// Most subscribers the group holds (1..=1024); further joins are refused and counted.
+    #[arg(long, default_value_t = mcastlab_common::MAX_SUBSCRIBERS_PER_GROUP)]
+    capacity: u32,
 }
 
 /// A listing on a node.
@@ -107,11 +121,14 @@ fn parse_group_or_all(text: &str) -> Result<GroupSelector, String> {
 
 pub fn run_group(command: GroupCommand) -> anyhow::Result<()> {
     match command {
-        GroupCommand::Add(args) => {
+        GroupCommand::Add(GroupAddArgs {
+            group: args,
+            capacity,
+        }) => {
             Node::open(&args.node.node)?
                 .groups()?
-                .add_group(args.group)?;
-            println!("added group {}", args.group);
+                .add_group_with_capacity(args.group, capacity)?;
+            println!("added group {} (capacity {capacity})", args.group);
         }
         GroupCommand::Delete(args) => {
             Node::open(&args.node.node)?
@@ -130,12 +147,13 @@ pub fn run_group(command: GroupCommand) -> anyhow::Result<()> {
                         .map(|g| {
                             vec![
                                 g.group.to_string(),
+                                g.capacity.to_string(),
                                 g.local_subscribers.to_string(),
                                 g.remote_subscribers.to_string(),
                             ]
                         })
                         .collect();
-                    print_table(&["GROUP", "LOCAL", "REMOTE"], &rows);
+                    print_table(&["GROUP", "CAPACITY", "LOCAL", "REMOTE"], &rows);
                 }
             }
         }

@@ -1,5 +1,6 @@
 //! Command-line arguments and their dispatch.
 
+mod bench;
 mod dataplane;
 mod demo;
 mod groups;
@@ -50,6 +51,9 @@ enum Command {
     Subscriber(groups::SubscriberCommand),
     /// Show the dataplane's reason counters of a node.
     Stats(stats::StatsArgs),
+    /// Run benchmarks against the kernel's own answers; results go to results/.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 /// Runs a parsed command line.
@@ -66,6 +70,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Group(command) => groups::run_group(command),
         Command::Subscriber(command) => groups::run_subscriber(command),
         Command::Stats(args) => stats::run(args),
+        Command::Bench(command) => bench::run(command),
     }
 }
 

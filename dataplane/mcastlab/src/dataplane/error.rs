@@ -72,6 +72,14 @@ pub enum DataplaneError {
         /// The limit.
         limit: u32,
     },
+    /// A group capacity outside 1..=limit.
+    #[error("capacity {capacity} is not in 1..={limit}")]
+    InvalidCapacity {
+        /// The capacity asked for.
+        capacity: u32,
+        /// The most a group holds.
+        limit: u32,
+    },
     /// `group add` of an existing group.
     #[error("group {group} already exists on node '{node}'")]
     GroupExists {

@@ -11,7 +11,7 @@ use aya::{
 use mcastlab_common::{
     CONFIG_KEY, MAX_GROUPS, MAX_SUBSCRIBERS_PER_GROUP, NodeConfig, SUBSCRIBER_REMOTE, Subscriber,
     addr_key, key_addr,
-    names::{MAP_CONFIG, MAP_GROUPS},
+    names::{MAP_CONFIG, MAP_GROUPS, MAP_SUBSCRIBERS},
 };
 
 use super::{
@@ -24,11 +24,16 @@ const BPF_NOEXIST: u64 = 1;
 
 type SubscriberMap = HashMap<MapData, u32, Subscriber>;
 
+/// `BPF_MAP_TYPE_HASH` (include/uapi/linux/bpf.h).
+const BPF_MAP_TYPE_HASH: u32 = 1;
+
 /// A group and how many subscribers it has.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct GroupEntry {
     /// The group address.
     pub group: Ipv4Addr,
+    /// Most subscribers the group holds.
+    pub capacity: u32,
     /// Local subscribers (pods that joined with IGMP).
     pub local_subscribers: usize,
     /// Remote subscribers (nodes).
@@ -61,7 +66,7 @@ pub struct SubscriberEntry {
 /// The open group map of a node.
 pub struct GroupTable {
     node: String,
-    groups: HashOfMaps<MapData, u32, SubscriberMap>,
+    groups: HashOfMaps<MapData, u32, MapData>,
     config: NodeConfig,
 }
 
@@ -86,9 +91,22 @@ impl GroupTable {
         })
     }
 
-    /// Configures `group` with no subscribers.
+    /// Configures `group` with no subscribers and room for the most subscribers allowed.
     pub fn add_group(&mut self, group: Ipv4Addr) -> Result<()> {
+        self.add_group_with_capacity(group, MAX_SUBSCRIBERS_PER_GROUP)
+    }
+
+    /// Configures `group` with no subscribers and room for `capacity` of them (1 to
+    /// `MAX_SUBSCRIBERS_PER_GROUP`). Joins beyond it are refused and counted. A smaller capacity
+    /// makes every packet of the group cheaper to replicate.
+    pub fn add_group_with_capacity(&mut self, group: Ipv4Addr, capacity: u32) -> Result<()> {
         require_multicast(group)?;
+        if !(1..=MAX_SUBSCRIBERS_PER_GROUP).contains(&capacity) {
+            return Err(DataplaneError::InvalidCapacity {
+                capacity,
+                limit: MAX_SUBSCRIBERS_PER_GROUP,
+            });
+        }
         let existing = self.group_keys()?;
         if existing.contains(&addr_key(group)) {
             return Err(self.group_exists(group));
@@ -96,10 +114,16 @@ impl GroupTable {
         if existing.len() >= MAX_GROUPS as usize {
             return Err(self.group_limit());
         }
-        let subscribers =
-            SubscriberMap::create(MAX_SUBSCRIBERS_PER_GROUP, 0).map_err(|source| {
-                map_error(format!("creating the subscriber map of {group}"), source)
-            })?;
+        let template = aya_obj::Map::new_from_params(
+            BPF_MAP_TYPE_HASH,
+            size_of::<u32>() as u32,
+            size_of::<Subscriber>() as u32,
+            capacity,
+            0,
+        );
+        let subscribers = MapData::create(template, MAP_SUBSCRIBERS, None).map_err(|source| {
+            map_error(format!("creating the subscriber map of {group}"), source)
+        })?;
         match self
             .groups
             .insert(addr_key(group), &subscribers, BPF_NOEXIST)
@@ -139,8 +163,16 @@ impl GroupTable {
                 .iter()
                 .filter(|s| s.kind == SubscriberKind::Remote)
                 .count();
+            let capacity = self
+                .subscriber_map_data(group)?
+                .info()
+                .map_err(|source| {
+                    map_error(format!("reading the subscriber map of {group}"), source)
+                })?
+                .max_entries();
             entries.push(GroupEntry {
                 group,
+                capacity,
                 local_subscribers: subscribers.len() - remote,
                 remote_subscribers: remote,
             });
@@ -251,13 +283,19 @@ impl GroupTable {
             .map_err(|source| map_error(format!("listing {MAP_GROUPS}"), source))
     }
 
-    fn subscriber_map(&self, group: Ipv4Addr) -> Result<SubscriberMap> {
+    fn subscriber_map_data(&self, group: Ipv4Addr) -> Result<MapData> {
         self.groups
             .get(&addr_key(group), 0)
             .map_err(|err| match err {
                 MapError::KeyNotFound => self.group_not_found(group),
                 err => map_error(format!("opening the subscribers of {group}"), err),
             })
+    }
+
+    fn subscriber_map(&self, group: Ipv4Addr) -> Result<SubscriberMap> {
+        Map::from_map_data(self.subscriber_map_data(group)?)
+            .and_then(SubscriberMap::try_from)
+            .map_err(|err| map_error(format!("opening the subscribers of {group}"), err))
     }
 
     fn group_exists(&self, group: Ipv4Addr) -> DataplaneError {

@@ -1,0 +1,402 @@
+//! A run's folder: environment, raw samples, medians with spread, ratios to the baselines,
+//! a markdown summary and SVG plots.
+
+use std::{
+    fmt::Write as _,
+    fs, io,
+    path::{Path, PathBuf},
+};
+
+use plotters::prelude::*;
+use serde::Serialize;
+
+use super::{
+    environment::Environment,
+    fanout::{FanoutOptions, Mode, Sample},
+};
+
+/// The median and spread of one point (mode, receivers) over its repetitions.
+#[derive(Clone, Debug, Serialize)]
+pub struct Point {
+    /// The mode.
+    pub mode: Mode,
+    /// Receivers.
+    pub receivers: usize,
+    /// Median delivered copies per second.
+    pub delivered_per_s: f64,
+    /// Smallest of the repetitions.
+    pub delivered_min: f64,
+    /// Largest of the repetitions.
+    pub delivered_max: f64,
+    /// Median datagrams sent per second.
+    pub sent_per_s: f64,
+    /// Median loss fraction.
+    pub loss: f64,
+    /// Median sender-CPU time per copy, ns.
+    pub sender_cpu_ns_per_copy: f64,
+    /// Median CPU time (both CPUs) per copy, ns.
+    pub total_cpu_ns_per_copy: f64,
+    /// Median eBPF run time per packet, ns (dataplane only).
+    pub bpf_ns_per_packet: Option<f64>,
+    /// Backlog drops over all repetitions.
+    pub backlog_drops: u64,
+}
+
+/// The dataplane against the baselines at one receiver count.
+#[derive(Clone, Debug, Serialize)]
+pub struct Ratio {
+    /// Receivers.
+    pub receivers: usize,
+    /// Delivered copies/s, dataplane / bridge.
+    pub vs_bridge: Option<f64>,
+    /// Delivered copies/s, dataplane / unicast fan-out.
+    pub vs_unicast: Option<f64>,
+    /// Sender-CPU time per copy, dataplane / bridge (below 1 is better).
+    pub sender_cpu_vs_bridge: Option<f64>,
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+/// Medians per (mode, receivers), in the order measured.
+pub fn points(samples: &[Sample]) -> Vec<Point> {
+    let mut keys: Vec<(Mode, usize)> = Vec::new();
+    for sample in samples {
+        if !keys.contains(&(sample.mode, sample.receivers)) {
+            keys.push((sample.mode, sample.receivers));
+        }
+    }
+    keys.into_iter()
+        .map(|(mode, receivers)| {
+            let of: Vec<&Sample> = samples
+                .iter()
+                .filter(|s| s.mode == mode && s.receivers == receivers)
+                .collect();
+            let pick = |f: fn(&Sample) -> f64| median(of.iter().map(|s| f(s)).collect());
+            let delivered: Vec<f64> = of.iter().map(|s| s.delivered_per_s).collect();
+            let bpf: Vec<f64> = of.iter().filter_map(|s| s.bpf_ns_per_packet).collect();
+            Point {
+                mode,
+                receivers,
+                delivered_per_s: median(delivered.clone()),
+                delivered_min: delivered.iter().copied().fold(f64::INFINITY, f64::min),
+                delivered_max: delivered.iter().copied().fold(0.0, f64::max),
+                sent_per_s: pick(|s| s.sent_per_s),
+                loss: pick(|s| s.loss),
+                sender_cpu_ns_per_copy: pick(|s| s.sender_cpu_ns_per_copy),
+                total_cpu_ns_per_copy: pick(|s| s.total_cpu_ns_per_copy),
+                bpf_ns_per_packet: (!bpf.is_empty()).then(|| median(bpf)),
+                backlog_drops: of.iter().map(|s| s.backlog_drops).sum(),
+            }
+        })
+        .collect()
+}
+
+/// Ratios of the dataplane to each baseline, per receiver count.
+pub fn ratios(points: &[Point]) -> Vec<Ratio> {
+    let find = |mode: Mode, n: usize| points.iter().find(|p| p.mode == mode && p.receivers == n);
+    let mut counts: Vec<usize> = points.iter().map(|p| p.receivers).collect();
+    counts.sort_unstable();
+    counts.dedup();
+    counts
+        .into_iter()
+        .filter_map(|n| {
+            let ours = find(Mode::Dataplane, n)?;
+            let ratio =
+                |mode| find(mode, n).map(|p: &Point| ours.delivered_per_s / p.delivered_per_s);
+            Some(Ratio {
+                receivers: n,
+                vs_bridge: ratio(Mode::Bridge),
+                vs_unicast: ratio(Mode::Unicast),
+                sender_cpu_vs_bridge: find(Mode::Bridge, n)
+                    .map(|b| ours.sender_cpu_ns_per_copy / b.sender_cpu_ns_per_copy),
+            })
+        })
+        .collect()
+}
+
+/// Everything a run writes.
+#[derive(Serialize)]
+struct Summary<'a> {
+    environment: &'a Environment,
+    options: &'a FanoutOptions,
+    points: &'a [Point],
+    ratios: &'a [Ratio],
+}
+
+/// Writes the run's folder under `results` and returns it.
+pub fn write(
+    results: &Path,
+    environment: &Environment,
+    options: &FanoutOptions,
+    samples: &[Sample],
+) -> io::Result<PathBuf> {
+    let stamp: String = environment
+        .date
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let dir = results.join(format!("{stamp}-{}", environment.commit));
+    fs::create_dir_all(&dir)?;
+    let points = points(samples);
+    let ratios = ratios(&points);
+
+    let mut csv = String::from(
+        "mode,receivers,repetition,sent_per_s,delivered_per_s,min_receiver_per_s,loss,\
+         sender_cpu_ns_per_copy,total_cpu_ns_per_copy,backlog_drops,bpf_ns_per_packet\n",
+    );
+    for s in samples {
+        let _ = writeln!(
+            csv,
+            "{:?},{},{},{:.0},{:.0},{:.0},{:.5},{:.1},{:.1},{},{}",
+            s.mode,
+            s.receivers,
+            s.repetition,
+            s.sent_per_s,
+            s.delivered_per_s,
+            s.min_receiver_per_s,
+            s.loss,
+            s.sender_cpu_ns_per_copy,
+            s.total_cpu_ns_per_copy,
+            s.backlog_drops,
+            s.bpf_ns_per_packet
+                .map_or(String::new(), |v| format!("{v:.1}"))
+        );
+    }
+    fs::write(dir.join("samples.csv"), csv)?;
+    let summary = Summary {
+        environment,
+        options,
+        points: &points,
+        ratios: &ratios,
+    };
+    fs::write(
+        dir.join("summary.json"),
+        serde_json::to_string_pretty(&summary).map_err(io::Error::other)?,
+    )?;
+    fs::write(
+        dir.join("summary.md"),
+        markdown(environment, options, &points, &ratios),
+    )?;
+    plot_fanout(&dir.join("fanout.svg"), &points)
+        .map_err(|err| io::Error::other(err.to_string()))?;
+    plot_ratios(&dir.join("ratios.svg"), &ratios)
+        .map_err(|err| io::Error::other(err.to_string()))?;
+    Ok(dir)
+}
+
+fn number(value: Option<f64>, digits: usize) -> String {
+    match value {
+        Some(v) if v.is_finite() => format!("{v:.digits$}"),
+        _ => "-".to_owned(),
+    }
+}
+
+/// The run as a markdown table (what results/README.md quotes).
+pub fn markdown(
+    environment: &Environment,
+    options: &FanoutOptions,
+    points: &[Point],
+    ratios: &[Ratio],
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Fan-out, {}\n\nKernel {}, commit {}, {} ({} CPUs, {} MiB), netdev_max_backlog {}; {}; \
+         {}; bpf-linker {}; aya {}.\n\n{}-byte datagrams, sendmmsg sender on CPU {}, recvmmsg \
+         collector on CPU {}; dataplane group capacity {}; {} windows of {:?} after {:?} warm-up \
+         per point; medians (min-max over windows).\n",
+        environment.date,
+        environment.kernel,
+        environment.commit,
+        environment.cpu,
+        environment.cpus,
+        environment.memory_mib,
+        environment.netdev_max_backlog,
+        environment.rustc,
+        environment.rustc_nightly,
+        environment.bpf_linker,
+        environment.aya,
+        options.size,
+        options.sender_cpu,
+        options.receiver_cpu,
+        options.group_capacity,
+        options.repetitions,
+        options.window,
+        options.warmup,
+    );
+    let find = |mode: Mode, n: usize| points.iter().find(|p| p.mode == mode && p.receivers == n);
+    let cell = |p: Option<&Point>| match p {
+        Some(p) => format!(
+            "{:.0}k ({:.0}-{:.0}), loss {:.1}%",
+            p.delivered_per_s / 1e3,
+            p.delivered_min / 1e3,
+            p.delivered_max / 1e3,
+            p.loss * 100.0
+        ),
+        None => "-".to_owned(),
+    };
+    out.push_str(
+        "| N | dataplane copies/s | bridge (IGMP snooping) | unicast fan-out | ours/bridge | \
+         ours/unicast | sender ns/copy ours/bridge | eBPF ns/packet |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for ratio in ratios {
+        let n = ratio.receivers;
+        let ours = find(Mode::Dataplane, n);
+        let _ = writeln!(
+            out,
+            "| {n} | {} | {} | {} | {} | {} | {} | {} |",
+            cell(ours),
+            cell(find(Mode::Bridge, n)),
+            cell(find(Mode::Unicast, n)),
+            number(ratio.vs_bridge, 2),
+            number(ratio.vs_unicast, 2),
+            number(ratio.sender_cpu_vs_bridge, 2),
+            number(ours.and_then(|p| p.bpf_ns_per_packet), 0),
+        );
+    }
+    out
+}
+
+fn mode_color(mode: Mode) -> RGBColor {
+    match mode {
+        Mode::Dataplane => RGBColor(0x1f, 0x77, 0xb4),
+        Mode::Bridge => RGBColor(0xff, 0x7f, 0x0e),
+        Mode::Unicast => RGBColor(0x2c, 0xa0, 0x2c),
+    }
+}
+
+fn log2_axis(points: impl Iterator<Item = usize>) -> f64 {
+    points.map(|n| (n.max(1) as f64).log2()).fold(1.0, f64::max)
+}
+
+fn plot_fanout(path: &Path, points: &[Point]) -> Result<(), Box<dyn std::error::Error>> {
+    let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let x_max = log2_axis(points.iter().map(|p| p.receivers));
+    let y_max = points.iter().map(|p| p.delivered_max).fold(1.0, f64::max) * 1.1 / 1e6;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("Delivered copies/s vs local receivers", ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
+    chart
+        .configure_mesh()
+        .x_desc("receivers (log2)")
+        .y_desc("million copies/s")
+        .x_label_formatter(&|x| format!("{}", 2f64.powf(*x).round()))
+        .draw()?;
+    for mode in [Mode::Dataplane, Mode::Bridge, Mode::Unicast] {
+        let series: Vec<(f64, f64)> = points
+            .iter()
+            .filter(|p| p.mode == mode)
+            .map(|p| ((p.receivers as f64).log2(), p.delivered_per_s / 1e6))
+            .collect();
+        if series.is_empty() {
+            continue;
+        }
+        let color = mode_color(mode);
+        chart
+            .draw_series(LineSeries::new(series.clone(), color.stroke_width(2)))?
+            .label(format!("{mode:?}"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+        chart.draw_series(
+            series
+                .into_iter()
+                .map(|xy| Circle::new(xy, 3, color.filled())),
+        )?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+/// Reads one ratio of a [`Ratio`].
+type RatioOf = fn(&Ratio) -> Option<f64>;
+
+fn plot_ratios(path: &Path, ratios: &[Ratio]) -> Result<(), Box<dyn std::error::Error>> {
+    let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let x_max = log2_axis(ratios.iter().map(|r| r.receivers));
+    let y_max = ratios
+        .iter()
+        .flat_map(|r| [r.vs_bridge, r.vs_unicast])
+        .flatten()
+        .fold(3.0, f64::max)
+        * 1.1;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "Dataplane / baseline, delivered copies/s",
+            ("sans-serif", 20),
+        )
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
+    chart
+        .configure_mesh()
+        .x_desc("receivers (log2)")
+        .y_desc("ratio")
+        .x_label_formatter(&|x| format!("{}", 2f64.powf(*x).round()))
+        .draw()?;
+    let lines: [(&str, RatioOf, RGBColor); 2] = [
+        ("ours / bridge", |r| r.vs_bridge, mode_color(Mode::Bridge)),
+        (
+            "ours / unicast",
+            |r| r.vs_unicast,
+            mode_color(Mode::Unicast),
+        ),
+    ];
+    for (label, value, color) in lines {
+        let series: Vec<(f64, f64)> = ratios
+            .iter()
+            .filter_map(|r| Some(((r.receivers as f64).log2(), value(r)?)))
+            .collect();
+        if series.is_empty() {
+            continue;
+        }
+        chart
+            .draw_series(LineSeries::new(series, color.stroke_width(2)))?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+    }
+    for (target, color) in [
+        (1.2, mode_color(Mode::Bridge)),
+        (2.8, mode_color(Mode::Unicast)),
+    ] {
+        chart.draw_series(LineSeries::new(
+            vec![(0.0, target), (x_max, target)],
+            color.mix(0.4),
+        ))?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(vec![]).is_nan());
+    }
+}

@@ -1,0 +1,110 @@
+//! `mcastlab bench`: reproducible performance runs into `results/`.
+
+use std::{path::PathBuf, time::Duration};
+
+use mcastlab::bench::{
+    environment::Environment,
+    fanout::{self, FanoutOptions, Mode},
+    report,
+};
+
+/// Benchmarks.
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Delivered copies/s and loss for growing numbers of local receivers: the dataplane, a
+    /// bridge with IGMP snooping, and application unicast fan-out, in one run.
+    #[command(
+        after_help = "Writes results/<date>-<commit>/ with environment, samples.csv, \
+                            summary.json, summary.md (the table), fanout.svg and ratios.svg. \
+                            Needs root and 2 CPUs. Takes about 4 minutes with the defaults."
+    )]
+    Fanout(FanoutArgs),
+}
+
+/// Arguments of `bench fanout`.
+#[derive(Debug, clap::Args)]
+pub struct FanoutArgs {
+    /// Receiver counts.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16,32,64")]
+    receivers: Vec<usize>,
+    /// What to measure.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_enum,
+        default_value = "dataplane,bridge,unicast"
+    )]
+    modes: Vec<Mode>,
+    /// Measured windows per point (medians are reported).
+    #[arg(long, default_value_t = 3)]
+    repetitions: usize,
+    /// Length of a window, in seconds.
+    #[arg(long, default_value_t = 2.0)]
+    window: f64,
+    /// Warm-up before each window, in seconds.
+    #[arg(long, default_value_t = 0.5)]
+    warmup: f64,
+    /// UDP payload bytes.
+    #[arg(long, default_value_t = 64)]
+    size: usize,
+    /// CPU of the sender (and of the softirq work it triggers).
+    #[arg(long, default_value_t = 0)]
+    sender_cpu: usize,
+    /// CPU of the receiver.
+    #[arg(long, default_value_t = 1)]
+    receiver_cpu: usize,
+    /// Capacity of the dataplane's group: replication walks every bucket, so it sets the
+    /// per-packet cost (at least the largest receiver count).
+    #[arg(long, default_value_t = 64)]
+    group_capacity: u32,
+    /// Folder of results.
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+}
+
+fn seconds(value: f64, what: &str) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| anyhow::anyhow!("--{what} must be a positive number of seconds"))
+}
+
+pub fn run(command: BenchCommand) -> anyhow::Result<()> {
+    let BenchCommand::Fanout(args) = command;
+    if args.receivers.is_empty() || args.receivers.iter().any(|n| *n == 0 || *n > 200) {
+        anyhow::bail!("--receivers takes counts from 1 to 200");
+    }
+    if args.repetitions == 0 {
+        anyhow::bail!("--repetitions must be at least 1");
+    }
+    let options = FanoutOptions {
+        receivers: args.receivers,
+        modes: args.modes,
+        warmup: seconds(args.warmup, "warmup")?,
+        window: seconds(args.window, "window")?,
+        repetitions: args.repetitions,
+        size: args.size.max(mcastlab_testbed::probe::HEADER_LEN),
+        sender_cpu: args.sender_cpu,
+        receiver_cpu: args.receiver_cpu,
+        group_capacity: args.group_capacity,
+    };
+    let most = options.receivers.iter().copied().max().unwrap_or(1);
+    if (options.group_capacity as usize) < most {
+        anyhow::bail!(
+            "--group-capacity {} is below the largest receiver count {most}",
+            options.group_capacity
+        );
+    }
+    let environment = Environment::read();
+    eprintln!(
+        "bench fanout on kernel {} at {}: modes {:?}, receivers {:?}",
+        environment.kernel, environment.commit, options.modes, options.receivers
+    );
+    let samples = fanout::run(&options, |step| eprintln!("  {step}"))?;
+    let dir = report::write(&args.out, &environment, &options, &samples)?;
+    let points = report::points(&samples);
+    print!(
+        "{}",
+        report::markdown(&environment, &options, &points, &report::ratios(&points))
+    );
+    eprintln!("results in {}", dir.display());
+    Ok(())
+}
