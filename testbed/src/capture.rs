@@ -9,7 +9,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{frame::ETH_HLEN, netns::run_in};
+use crate::{
+    frame::ETH_HLEN,
+    netns::{ifindex, run_in},
+};
 
 /// Receive buffer of a capture, in bytes.
 const CAPTURE_BUFFER: libc::c_int = 32 << 20;
@@ -32,16 +35,7 @@ pub struct Capture {
 impl Capture {
     /// Opens a capture on interface `iface` of namespace `netns`.
     pub fn open_in(netns: &str, iface: &str) -> io::Result<Self> {
-        run_in(netns, || {
-            let name = std::ffi::CString::new(iface)
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name"))?;
-            // SAFETY: a valid C string.
-            let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-            if ifindex == 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Self::open(ifindex)
-        })
+        run_in(netns, || Self::open(ifindex(iface)?))
     }
 
     /// Opens a capture on interface `ifindex` (of the current network namespace).

@@ -6,18 +6,12 @@ use std::{
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
 };
 
-use crate::netns::run_in;
+use crate::netns::{ifindex, run_in};
 
 /// Sends each frame once out of `iface` in namespace `netns`.
 pub fn send_frames(netns: &str, iface: &str, frames: &[Vec<u8>]) -> io::Result<()> {
     run_in(netns, || {
-        let name = std::ffi::CString::new(iface)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name"))?;
-        // SAFETY: a valid C string.
-        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-        if ifindex == 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let ifindex = ifindex(iface)?;
         // SAFETY: plain socket(2); protocol 0 sends only.
         let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
         if fd < 0 {

@@ -134,15 +134,8 @@ impl Receiver {
             }
             self.socket
                 .set_read_timeout(Some(left.min(Duration::from_millis(100))))?;
-            match self.socket.recv(&mut buffer) {
-                Ok(n) => {
-                    // SAFETY: recv initialized the first n bytes.
-                    let payload: Vec<u8> = buffer[..n]
-                        .iter()
-                        .map(|b| unsafe { b.assume_init() })
-                        .collect();
-                    self.report.record(&payload, monotonic_ns());
-                }
+            match self.receive_one(&mut buffer) {
+                Ok(()) => {}
                 Err(err)
                     if matches!(
                         err.kind(),
@@ -159,21 +152,26 @@ impl Receiver {
         self.socket.set_nonblocking(true)?;
         let mut buffer = [MaybeUninit::<u8>::uninit(); 65536];
         let result = loop {
-            match self.socket.recv(&mut buffer) {
-                Ok(n) => {
-                    // SAFETY: recv initialized the first n bytes.
-                    let payload: Vec<u8> = buffer[..n]
-                        .iter()
-                        .map(|b| unsafe { b.assume_init() })
-                        .collect();
-                    self.report.record(&payload, monotonic_ns());
-                }
+            match self.receive_one(&mut buffer) {
+                Ok(()) => {}
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => break Ok(()),
                 Err(err) => break Err(err),
             }
         };
         self.socket.set_nonblocking(false)?;
         result.map(|()| &self.report)
+    }
+
+    /// Receives one datagram into the report.
+    fn receive_one(&mut self, buffer: &mut [MaybeUninit<u8>]) -> io::Result<()> {
+        let n = self.socket.recv(buffer)?;
+        // SAFETY: recv initialized the first n bytes.
+        let payload: Vec<u8> = buffer[..n]
+            .iter()
+            .map(|b| unsafe { b.assume_init() })
+            .collect();
+        self.report.record(&payload, monotonic_ns());
+        Ok(())
     }
 
     /// Everything received so far.

@@ -13,7 +13,7 @@ use crate::{
         LabSpec, POD_IFACE, TUNNEL_IFACE, UNDERLAY_BRIDGE, UNDERLAY_IFACE, VXLAN_PORT, check_name,
         host_iface,
     },
-    netlink::{Netlink, open_netns},
+    netlink::{Netlink, open_netns, run_in_netns},
     offload::{Offload, set_offload},
     state,
 };
@@ -115,18 +115,7 @@ pub fn set_igmp_version(netns: &str, iface: &str, version: u8) -> Result<()> {
 /// Writes a sysctl of namespace `netns` (`ip netns exec NETNS sysctl -w ...`): /proc/sys/net
 /// belongs to the namespace of the thread that opens it.
 fn write_sysctl(netns: &str, path: &str, value: &str) -> Result<()> {
-    let ns = open_netns(netns)?;
-    ns.run(|_| fs::write(path, value))
-        .map_err(|source| TopologyError::Netns {
-            name: netns.to_owned(),
-            action: "entering",
-            source,
-        })?
-        .map_err(|source| TopologyError::Io {
-            action: "writing sysctl",
-            path: path.into(),
-            source,
-        })
+    run_in_netns(netns, "writing sysctl", path, || fs::write(path, value))
 }
 
 /// `ip netns add NAME`, with IPv6 off inside (no router solicitations or MLD in the captures).

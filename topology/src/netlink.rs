@@ -43,23 +43,37 @@ pub(crate) fn open_netns(name: &str) -> Result<NetNs> {
     })
 }
 
+/// Runs `f` with this thread inside namespace `netns` (`ip netns exec NETNS ...` for one
+/// call); an error of `f` is reported as `action` on `path`.
+pub(crate) fn run_in_netns<T>(
+    netns: &str,
+    action: &'static str,
+    path: &str,
+    f: impl FnOnce() -> std::io::Result<T>,
+) -> Result<T> {
+    open_netns(netns)?
+        .run(|_| f())
+        .map_err(|source| TopologyError::Netns {
+            name: netns.to_owned(),
+            action: "entering",
+            source,
+        })?
+        .map_err(|source| TopologyError::Io {
+            action,
+            path: path.into(),
+            source,
+        })
+}
+
 impl Netlink {
     /// Opens a netlink socket inside namespace `netns`. Must run inside a tokio runtime.
     pub(crate) fn open(netns: &str) -> Result<Self> {
-        let ns = open_netns(netns)?;
-        let connection = ns
-            .run(|_| rtnetlink::new_connection())
-            .map_err(|source| TopologyError::Netns {
-                name: netns.to_owned(),
-                action: "entering",
-                source,
-            })?
-            .map_err(|source| TopologyError::Io {
-                action: "opening a netlink socket in",
-                path: ns.path().to_owned(),
-                source,
-            })?;
-        let (connection, handle, _) = connection;
+        let (connection, handle, _) = run_in_netns(
+            netns,
+            "opening a netlink socket in",
+            netns,
+            rtnetlink::new_connection,
+        )?;
         Ok(Self {
             netns: netns.to_owned(),
             handle,

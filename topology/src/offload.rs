@@ -10,10 +10,7 @@
 
 use std::{io, os::fd::AsRawFd};
 
-use crate::{
-    error::{Result, TopologyError},
-    netlink::open_netns,
-};
+use crate::{error::Result, netlink::run_in_netns};
 
 /// `SIOCETHTOOL` (include/uapi/linux/sockios.h).
 const SIOCETHTOOL: libc::c_ulong = 0x8946;
@@ -44,19 +41,13 @@ pub fn set_offload(netns: &str, iface: &str, offload: Offload, on: bool) -> Resu
         Offload::Gro => ETHTOOL_SGRO,
         Offload::Tso => ETHTOOL_STSO,
     };
-    let ns = open_netns(netns)?;
     let path = format!("{netns}/{iface}");
-    ns.run(|_| ethtool_set(iface, cmd, u32::from(on)))
-        .map_err(|source| TopologyError::Netns {
-            name: netns.to_owned(),
-            action: "entering",
-            source,
-        })?
-        .map_err(|source| TopologyError::Io {
-            action: "setting an offload (ethtool ioctl) of",
-            path: path.into(),
-            source,
-        })
+    run_in_netns(
+        netns,
+        "setting an offload (ethtool ioctl) of",
+        &path,
+        || ethtool_set(iface, cmd, u32::from(on)),
+    )
 }
 
 fn ethtool_set(iface: &str, cmd: u32, data: u32) -> io::Result<()> {

@@ -28,13 +28,7 @@ pub fn handle(ctx: &TcContext) -> i32 {
         count(Reason::OverlayForeignVni);
         return TC_ACT_OK;
     }
-    match replicate::to_subscribers(ctx, ip.destination, Scope::LocalOnly) {
-        Some(verdict) => verdict,
-        None => {
-            count(Reason::UnconfiguredPassed);
-            TC_ACT_OK
-        }
-    }
+    replicate::to_subscribers_or_pass(ctx, ip.destination, Scope::LocalOnly)
 }
 
 /// Whether the tunnel metadata of the packet names the node's VNI.

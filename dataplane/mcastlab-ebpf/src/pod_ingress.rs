@@ -4,10 +4,9 @@ use aya_ebpf::{
     bindings::{TC_ACT_OK, TC_ACT_SHOT},
     programs::TcContext,
 };
-use mcastlab_common::{Reason, igmp::IPPROTO_IGMP};
+use mcastlab_common::igmp::IPPROTO_IGMP;
 
 use crate::{
-    counters::count,
     igmp,
     packet::{self, is_multicast},
     replicate::{self, Scope},
@@ -27,11 +26,5 @@ pub fn handle(ctx: &TcContext) -> i32 {
     if !is_multicast(ip.destination) {
         return TC_ACT_OK;
     }
-    match replicate::to_subscribers(ctx, ip.destination, Scope::LocalAndRemote) {
-        Some(verdict) => verdict,
-        None => {
-            count(Reason::UnconfiguredPassed);
-            TC_ACT_OK
-        }
-    }
+    replicate::to_subscribers_or_pass(ctx, ip.destination, Scope::LocalAndRemote)
 }

@@ -4,7 +4,7 @@
 use core::ffi::c_void;
 
 use aya_ebpf::{
-    bindings::{__sk_buff, TC_ACT_SHOT, bpf_tunnel_key},
+    bindings::{__sk_buff, TC_ACT_OK, TC_ACT_SHOT, bpf_tunnel_key},
     helpers::{bpf_clone_redirect, bpf_for_each_map_elem, bpf_skb_set_tunnel_key},
     programs::TcContext,
 };
@@ -48,7 +48,7 @@ pub enum Scope {
 /// Replicates the packet to the subscribers of `group` and returns the verdict for the original,
 /// or `None` when the group is not configured (the packet is not ours and passes untouched).
 #[inline(always)]
-pub fn to_subscribers(ctx: &TcContext, group: u32, scope: Scope) -> Option<i32> {
+fn to_subscribers(ctx: &TcContext, group: u32, scope: Scope) -> Option<i32> {
     // SAFETY: the inner map is only used through helpers.
     let subscribers = unsafe { MCAST_GROUPS.get(&group) }?;
 
@@ -84,6 +84,19 @@ pub fn to_subscribers(ctx: &TcContext, group: u32, scope: Scope) -> Option<i32> 
     });
     // The copies are the delivery; the original is consumed.
     Some(TC_ACT_SHOT)
+}
+
+/// Replicates the packet to the subscribers of `group`, or lets it pass untouched (counted)
+/// when the group is not configured. Returns the verdict for the original.
+#[inline(always)]
+pub fn to_subscribers_or_pass(ctx: &TcContext, group: u32, scope: Scope) -> i32 {
+    match to_subscribers(ctx, group, scope) {
+        Some(verdict) => verdict,
+        None => {
+            count(Reason::UnconfiguredPassed);
+            TC_ACT_OK
+        }
+    }
 }
 
 /// `bpf_for_each_map_elem` callback: sends one copy to one subscriber. Returns 0 to go on.
