@@ -21,7 +21,7 @@ bookworm-backports:linux-image-6.12.95+deb12-cloud-amd64
 trixie-backports:linux-image-6.16.12+deb13-cloud-amd64"}
 TIMEOUT=${MCASTLAB_KERNEL_TIMEOUT:-2400}
 # Modules the lab needs (their dependencies are added from modinfo).
-MODULES="veth vxlan bridge sch_ingress"
+MODULES="veth vxlan bridge sch_ingress cls_bpf"
 OUT=results/kernel-matrix
 
 log() { printf 'kernel-matrix: %s\n' "$*" >&2; }
@@ -64,7 +64,7 @@ for package in packages:
                 if "needs Linux 5.13" in reason:
                     reason = "kernel < 5.13 (bpf_for_each_map_elem)"
                 elif "TCX" in reason:
-                    reason = "no TCX (< 6.6); legacy tc path not yet"
+                    reason = "no TCX (< 6.6)"
                 results[(package, name)] = "unsupported: " + reason.replace("|", "/")
                 pending = None
             elif rest in ("ok", "FAILED"):

@@ -14,7 +14,7 @@ use mcastlab_topology::{
 };
 
 use crate::dataplane::{
-    AttachOptions, DataplaneError, Node, TunnelOptions,
+    AttachMode, AttachOptions, DataplaneError, Node, TunnelOptions,
     pins::{BPFFS, ROOT_DIR},
 };
 
@@ -62,6 +62,7 @@ pub fn up(spec: &LabSpec) -> Result<()> {
     deploy::deploy_blocking(spec)?;
     let attached = spec.nodes.iter().try_for_each(|node| {
         dataplane_node(spec, node)?.attach(&AttachOptions {
+            mode: AttachMode::Auto,
             pod_ifaces: node.pods.iter().map(host_iface).collect(),
             tunnel: Some(TunnelOptions {
                 iface: TUNNEL_IFACE.to_owned(),

@@ -6,7 +6,7 @@ mod support;
 
 use std::{net::Ipv4Addr, time::Duration};
 
-use mcastlab::dataplane::{SubscriberEntry, SubscriberKind};
+use mcastlab::dataplane::{AttachMode, SubscriberEntry, SubscriberKind};
 use mcastlab_common::{
     MAX_IGMPV3_RECORDS, Reason,
     igmp::{IPPROTO_IGMP, group_mac, record},
@@ -16,6 +16,7 @@ use mcastlab_testbed::{
     frame::{Ipv4Frame, arp_request},
     igmp::{GroupRecord, IgmpMessage, corrupt_checksum},
 };
+use rstest::rstest;
 use support::{TestNode, delta, expect};
 
 const TC_ACT_OK: u32 = 0;
@@ -29,7 +30,12 @@ const DELIVERY_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Given a node with `GROUP` configured.
 fn node_with_group(pods: usize) -> TestNode {
-    let node = TestNode::new(pods);
+    node_with_group_in(pods, AttachMode::Auto)
+}
+
+/// Given a node attached with `mode` and `GROUP` configured.
+fn node_with_group_in(pods: usize, mode: AttachMode) -> TestNode {
+    let node = TestNode::with_mode(pods, mode);
     node.node
         .groups()
         .expect("group table")
@@ -63,11 +69,13 @@ fn send_igmp(
     delta(&before, &node.counters())
 }
 
-#[test]
-fn igmpv2_report_with_router_alert_joins_and_leave_leaves() {
+#[rstest]
+#[case::auto(AttachMode::Auto)]
+#[case::tc_filters(AttachMode::Netlink)]
+fn igmpv2_report_with_router_alert_joins_and_leave_leaves(#[case] mode: AttachMode) {
     require_privileges!();
     // Given a node with a configured group.
-    let node = node_with_group(1);
+    let node = node_with_group_in(1, mode);
     // When a pod sends an IGMPv2 report (IHL 6, Router Alert) and then a leave.
     let joined = send_igmp(&node, "h1", POD1, &IgmpMessage::V2Report(GROUP).frame(POD1));
     let after_join = subscribers(&node, GROUP);
@@ -319,11 +327,15 @@ fn traffic_that_is_not_the_dataplanes_passes_untouched() {
     }
 }
 
-#[test]
-fn multicast_is_cloned_to_every_subscriber_but_the_sender_with_the_rfc1112_mac() {
+#[rstest]
+#[case::auto(AttachMode::Auto)]
+#[case::tc_filters(AttachMode::Netlink)]
+fn multicast_is_cloned_to_every_subscriber_but_the_sender_with_the_rfc1112_mac(
+    #[case] mode: AttachMode,
+) {
     require_privileges!();
     // Given three pods on one node, all subscribed.
-    let node = node_with_group(3);
+    let node = node_with_group_in(3, mode);
     for (iface, pod) in [("h1", POD1), ("h2", POD2), ("h3", POD3)] {
         send_igmp(&node, iface, pod, &IgmpMessage::V2Report(GROUP).frame(pod));
     }
@@ -379,16 +391,19 @@ fn remote_subscriber_on_a_node_without_a_tunnel_is_refused() {
     assert!(err.to_string().contains("has no tunnel"), "{err}");
 }
 
-#[test]
-fn re_attach_swaps_programs_and_keeps_membership() {
+#[rstest]
+#[case::auto(AttachMode::Auto)]
+#[case::tc_filters(AttachMode::Netlink)]
+fn re_attach_swaps_programs_and_keeps_membership(#[case] mode: AttachMode) {
     require_privileges!();
     // Given a subscriber in a configured group.
-    let node = node_with_group(2);
+    let node = node_with_group_in(2, mode);
     send_igmp(&node, "h1", POD1, &IgmpMessage::V2Report(GROUP).frame(POD1));
     // When the dataplane is attached again (as after an upgrade or an agent restart).
     let report = node
         .node
         .attach(&mcastlab::dataplane::AttachOptions {
+            mode,
             pod_ifaces: vec!["h1".to_owned(), "h2".to_owned()],
             tunnel: None,
         })
@@ -436,4 +451,47 @@ fn a_group_refuses_joins_beyond_its_capacity() {
             .expect_err("capacity out of range");
         assert!(err.to_string().contains("is not in 1..=1024"), "{err}");
     }
+}
+
+#[rstest]
+#[case::auto(AttachMode::Auto)]
+#[case::tc_filters(AttachMode::Netlink)]
+fn attached_programs_handle_real_traffic_and_detach_removes_them(#[case] mode: AttachMode) {
+    use mcastlab_testbed::raw::send_frames;
+
+    require_privileges!();
+    // Given a node attached with `mode` (TCX links or tc filters) and a configured group.
+    let node = node_with_group_in(3, mode);
+    let netns = node.node.name().to_owned();
+    let captures: Vec<Capture> = ["p2", "p3"]
+        .iter()
+        .map(|pod| Capture::open_in(&netns, pod).expect("capture"))
+        .collect();
+    // When p2 and p3 send joins out of their veths (through the attached programs, not
+    // BPF_PROG_TEST_RUN) and p1 then sends a datagram.
+    for (pod, address) in [("p2", POD2), ("p3", POD3)] {
+        let join = IgmpMessage::V2Report(GROUP).frame(address).to_bytes();
+        send_frames(&netns, pod, &[join]).expect("send a join");
+    }
+    let deadline = std::time::Instant::now() + DELIVERY_DEADLINE;
+    while addresses(&subscribers(&node, GROUP)) != vec![POD2, POD3] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "joins through the attached programs did not arrive: {:?}",
+            subscribers(&node, GROUP)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let datagram = Ipv4Frame::udp(POD1, GROUP, 5000, b"real").to_bytes();
+    send_frames(&netns, "p1", &[datagram]).expect("send a datagram");
+    // Then both subscribers get their copy.
+    for (pod, capture) in ["p2", "p3"].iter().zip(&captures) {
+        let copies = capture.wait_count_to(GROUP, 1, DELIVERY_DEADLINE);
+        assert_eq!(copies, 1, "{pod} copies");
+    }
+    // And detach removes every link or filter record.
+    let report = node.node.detach().expect("detach");
+    assert_eq!(report.links.len(), 3, "{report:?}");
+    assert!(node.node.tc_filters().unwrap().is_empty());
+    assert!(node.node.pins().links().unwrap().is_empty());
 }

@@ -1,6 +1,6 @@
 //! `mcastlab dataplane attach|detach|status`.
 
-use mcastlab::dataplane::{AttachOptions, GroupTable, LinkAction, Node, TunnelOptions};
+use mcastlab::dataplane::{AttachMode, AttachOptions, GroupTable, LinkAction, Node, TunnelOptions};
 
 use super::{
     NodeArg,
@@ -39,6 +39,10 @@ pub struct AttachArgs {
     /// The vxlan device (external mode) carrying copies to and from remote nodes.
     #[arg(long, value_name = "IFACE", requires = "vni")]
     tunnel: Option<String>,
+    /// How to attach: TCX links (pinned, Linux 6.6+) or tc filters (older kernels); auto picks
+    /// TCX where the kernel has it.
+    #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
+    attach_mode: AttachMode,
     /// VXLAN network identifier of the overlay (1..=16777215).
     #[arg(long, requires = "tunnel", value_parser = clap::value_parser!(u32).range(1..=0xff_ffff))]
     vni: Option<u32>,
@@ -78,6 +82,7 @@ fn attach(args: AttachArgs) -> anyhow::Result<()> {
         anyhow::bail!("nothing to attach: give --pod-iface IFACE and/or --tunnel IFACE --vni N");
     }
     let options = AttachOptions {
+        mode: args.attach_mode,
         pod_ifaces: args.pod_ifaces,
         tunnel: args
             .tunnel
@@ -130,7 +135,8 @@ fn detach(args: DetachArgs) -> anyhow::Result<()> {
 fn status(args: StatusArgs) -> anyhow::Result<()> {
     let node = Node::open(&args.node.node)?;
     let attached = node.pins().is_attached();
-    let links = node.pins().links()?;
+    let mut links = node.pins().links()?;
+    links.extend(node.tc_filters()?);
     let (config, groups) = if attached {
         let table: GroupTable = node.groups()?;
         (Some(table.config()), table.groups()?.len())
@@ -176,7 +182,7 @@ fn status(args: StatusArgs) -> anyhow::Result<()> {
                     ]
                 })
                 .collect();
-            print_table(&["PROGRAM", "IFACE", "PIN"], &rows);
+            print_table(&["PROGRAM", "IFACE", "PIN OR TC RECORD"], &rows);
             Ok(())
         }
     }

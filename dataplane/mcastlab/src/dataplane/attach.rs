@@ -1,6 +1,7 @@
 //! Attaching and detaching a node's programs: load the object with its maps pinned, attach TCX
-//! links, pin the links. Attach is idempotent: on a node already attached it atomically swaps
-//! the programs behind the pinned links (upgrades keep membership, which lives in the maps).
+//! links and pin them (or, on kernels without TCX, tc filters: see `tc_legacy`). Attach is
+//! idempotent: on a node already attached it swaps in the new programs (atomically with TCX);
+//! membership lives in the maps and survives.
 
 use std::{fs, io, path::Path};
 
@@ -24,6 +25,7 @@ use super::{
     error::{DataplaneError, Result},
     kernel, object,
     pins::{self, LinkKind, NodePins, io_error},
+    tc_legacy,
 };
 
 /// The tunnel of a node: a vxlan device in external (collect_md) mode, and the VNI.
@@ -35,9 +37,35 @@ pub struct TunnelOptions {
     pub vni: u32,
 }
 
+/// How programs are attached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum AttachMode {
+    /// TCX links where the kernel has them (6.6+), tc filters otherwise.
+    #[default]
+    Auto,
+    /// Pinned TCX links (Linux 6.6+): swapped atomically on re-attach.
+    Tcx,
+    /// A clsact qdisc and a cls_bpf filter (any supported kernel), recorded in /run/mcastlab.
+    Netlink,
+}
+
+impl AttachMode {
+    /// The mode in force on this kernel.
+    fn resolve(self) -> Result<AttachMode> {
+        match self {
+            AttachMode::Auto if kernel::check_tcx_support().is_ok() => Ok(AttachMode::Tcx),
+            AttachMode::Auto => Ok(AttachMode::Netlink),
+            AttachMode::Tcx => kernel::check_tcx_support().map(|()| AttachMode::Tcx),
+            AttachMode::Netlink => Ok(AttachMode::Netlink),
+        }
+    }
+}
+
 /// What to attach on a node.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AttachOptions {
+    /// TCX links or tc filters.
+    pub mode: AttachMode,
     /// Host-side veths of pods; each gets `mcast_pod_ingress` at ingress.
     pub pod_ifaces: Vec<String>,
     /// The tunnel; gets `mcast_overlay_ingress` at ingress. Without it the node keeps the
@@ -98,7 +126,7 @@ impl Node {
     /// before anything changes; a failed first attach leaves no pins behind.
     pub fn attach(&self, options: &AttachOptions) -> Result<AttachReport> {
         kernel::check_datapath_support()?;
-        kernel::check_tcx_support()?;
+        let mode = options.mode.resolve()?;
         let _netns = self.enter()?;
         for iface in &options.pod_ifaces {
             self.ifindex(iface)?;
@@ -110,7 +138,7 @@ impl Node {
 
         pins::ensure_bpffs()?;
         let fresh = !self.pins().is_attached();
-        let result = self.attach_pinned(options, tunnel_ifindex);
+        let result = self.attach_pinned(options, mode, tunnel_ifindex);
         if result.is_err() && fresh {
             // Best effort: the error being returned is the one worth reading.
             let _ = remove_node_pins(self.pins());
@@ -121,6 +149,7 @@ impl Node {
     fn attach_pinned(
         &self,
         options: &AttachOptions,
+        mode: AttachMode,
         tunnel_ifindex: Option<u32>,
     ) -> Result<AttachReport> {
         let pins = self.pins();
@@ -148,17 +177,20 @@ impl Node {
                 .map_err(|source| map_error("writing the node config", source))?;
         }
 
+        let targets = options
+            .pod_ifaces
+            .iter()
+            .map(|iface| (LinkKind::Pod, iface))
+            .chain(options.tunnel.iter().map(|t| (LinkKind::Overlay, &t.iface)));
         let mut links = Vec::new();
-        for iface in &options.pod_ifaces {
-            links.push(attach_link(&mut ebpf, pins, LinkKind::Pod, iface)?);
-        }
-        if let Some(tunnel) = &options.tunnel {
-            links.push(attach_link(
-                &mut ebpf,
-                pins,
-                LinkKind::Overlay,
-                &tunnel.iface,
-            )?);
+        for (kind, iface) in targets {
+            links.push(match mode {
+                AttachMode::Netlink => {
+                    let program = object::load_program(&mut ebpf, program_name(kind))?;
+                    tc_legacy::attach(program, self.name(), kind, iface)?
+                }
+                AttachMode::Tcx | AttachMode::Auto => attach_link(&mut ebpf, pins, kind, iface)?,
+            });
         }
         Ok(AttachReport {
             node: self.name().to_owned(),
@@ -185,6 +217,23 @@ impl Node {
                 action: LinkAction::Detached,
             });
         }
+        let filters = tc_legacy::records(self.name())?;
+        if !filters.is_empty() {
+            // Without the namespace the interfaces, and their filters, are gone already.
+            let netns = self.enter().ok();
+            for (kind, iface, record) in filters {
+                if netns.is_some() {
+                    tc_legacy::detach_filter(&iface)?;
+                }
+                tc_legacy::remove_record(&record)?;
+                report.links.push(LinkReport {
+                    kind,
+                    iface,
+                    action: LinkAction::Detached,
+                });
+            }
+            tc_legacy::remove_records_dir(self.name());
+        }
         for name in MAPS {
             if remove_pin(&pins.map(name))? {
                 report.maps.push(name.to_owned());
@@ -192,6 +241,12 @@ impl Node {
         }
         remove_node_pins(pins)?;
         Ok(report)
+    }
+
+    /// The tc filters mcastlab attached on this node (legacy path), as (kind, interface,
+    /// record path).
+    pub fn tc_filters(&self) -> Result<Vec<(LinkKind, String, std::path::PathBuf)>> {
+        tc_legacy::records(self.name())
     }
 
     /// The ifindex of `iface`; the caller must be in the node's namespace.
@@ -212,10 +267,7 @@ fn attach_link(
     kind: LinkKind,
     iface: &str,
 ) -> Result<LinkReport> {
-    let name = match kind {
-        LinkKind::Pod => PROG_POD_INGRESS,
-        LinkKind::Overlay => PROG_OVERLAY_INGRESS,
-    };
+    let name = program_name(kind);
     let program = object::load_program(ebpf, name)?;
     let pin = pins.link(kind, iface);
     let context = || format!("attaching {name} to {iface}");
@@ -259,6 +311,14 @@ fn attach_link(
         iface: iface.to_owned(),
         action,
     })
+}
+
+/// The program a link of `kind` runs.
+fn program_name(kind: LinkKind) -> &'static str {
+    match kind {
+        LinkKind::Pod => PROG_POD_INGRESS,
+        LinkKind::Overlay => PROG_OVERLAY_INGRESS,
+    }
 }
 
 fn attach_tcx(

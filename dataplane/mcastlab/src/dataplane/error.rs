@@ -146,10 +146,10 @@ pub enum DataplaneError {
         #[source]
         source: nix::Error,
     },
-    /// Attaching on a kernel without TCX; the legacy tc path is not built yet.
+    /// TCX links were asked for on a kernel without them.
     #[error(
-        "not yet supported: attaching needs TCX links (Linux {needed}+) to pin the datapath; \
-         kernel {found} would need the legacy tc path, which mcastlab does not have yet"
+        "TCX links need Linux {needed}+ and this is kernel {found}: attach with \
+         --attach-mode auto or netlink (tc filters) instead"
     )]
     NoTcx {
         /// The running kernel release.

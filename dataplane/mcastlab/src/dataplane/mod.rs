@@ -11,9 +11,10 @@ mod node;
 pub mod object;
 pub mod pins;
 mod stats;
+mod tc_legacy;
 
 pub use attach::{
-    AttachOptions, AttachReport, DetachReport, LinkAction, LinkReport, TunnelOptions,
+    AttachMode, AttachOptions, AttachReport, DetachReport, LinkAction, LinkReport, TunnelOptions,
 };
 pub use error::DataplaneError;
 pub use groups::{GroupEntry, GroupTable, SubscriberEntry, SubscriberKind};

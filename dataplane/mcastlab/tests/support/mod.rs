@@ -15,7 +15,7 @@ use aya::{
     Ebpf,
     programs::{SchedClassifier, TestRun, TestRunOptions},
 };
-use mcastlab::dataplane::{AttachOptions, DataplaneError, Node, kernel, object};
+use mcastlab::dataplane::{AttachMode, AttachOptions, DataplaneError, Node, kernel, object};
 use mcastlab_common::{Reason, names::PROG_POD_INGRESS};
 
 /// Returns why privileged tests cannot run here, if they cannot.
@@ -23,12 +23,10 @@ pub fn skip_reason() -> Option<String> {
     if !nix::unistd::Uid::effective().is_root() {
         return Some("needs root (BPF, network namespaces)".to_owned());
     }
-    match kernel::check_datapath_support().and_then(|()| kernel::check_tcx_support()) {
+    match kernel::check_datapath_support() {
         Ok(()) => None,
         Err(
-            err @ (DataplaneError::KernelTooOld { .. }
-            | DataplaneError::MissingFeature { .. }
-            | DataplaneError::NoTcx { .. }),
+            err @ (DataplaneError::KernelTooOld { .. } | DataplaneError::MissingFeature { .. }),
         ) => Some(format!("kernel support missing: {err}")),
         Err(err) => panic!("probing the kernel failed: {err}"),
     }
@@ -79,6 +77,11 @@ pub struct TestNode {
 impl TestNode {
     /// Creates the namespace, the veths, and attaches the dataplane to every `h<i>`.
     pub fn new(pods: usize) -> Self {
+        Self::with_mode(pods, AttachMode::Auto)
+    }
+
+    /// Like [`TestNode::new`], attaching with `mode`.
+    pub fn with_mode(pods: usize, mode: AttachMode) -> Self {
         let name = unique_name("mcl-dp");
         run("ip", &["netns", "add", &name]);
         // From here on, dropping the guard cleans up whatever was created.
@@ -102,6 +105,7 @@ impl TestNode {
         }
         let node = Node::open(&name).expect("open test node");
         node.attach(&AttachOptions {
+            mode,
             pod_ifaces,
             tunnel: None,
         })

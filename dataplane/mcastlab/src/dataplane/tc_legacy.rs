@@ -1,0 +1,175 @@
+//! The legacy tc attach path, for kernels without TCX links (5.13 to 6.5): a clsact qdisc and
+//! a direct-action `cls_bpf` filter per interface (`tc qdisc add dev IF clsact`,
+//! `tc filter add dev IF ingress prio 42 handle 0x4d43 bpf da ...`).
+//!
+//! Such filters cannot be pinned in bpffs; they live on the interface until removed. Each one is
+//! recorded in `/run/mcastlab/tc/<node>/<kind>-<iface>` ("priority handle") so that `detach`
+//! and a later `attach` find it. Re-attaching replaces the filter: delete, then add, which
+//! leaves the interface without the program for that short moment (TCX swaps atomically).
+
+use std::{
+    fs, io,
+    path::{Path, PathBuf},
+};
+
+use aya::programs::{
+    SchedClassifier, TcAttachType,
+    tc::{NlOptions, SchedClassifierLink, TcAttachOptions, TcError, TcHandle, qdisc_add_clsact},
+};
+
+use super::{
+    attach::{LinkAction, LinkReport},
+    error::{DataplaneError, Result},
+    pins::{LinkKind, io_error},
+};
+
+/// Priority of mcastlab's filters.
+const PRIORITY: u16 = 42;
+/// Handle of mcastlab's filters ("MC").
+const HANDLE: u16 = 0x4d43;
+/// Where filter records live (tmpfs: gone after a reboot, like the filters).
+const RECORDS_ROOT: &str = "/run/mcastlab/tc";
+
+/// The records of one node.
+pub(crate) fn records_dir(node: &str) -> PathBuf {
+    Path::new(RECORDS_ROOT).join(node)
+}
+
+fn record_path(node: &str, kind: LinkKind, iface: &str) -> PathBuf {
+    records_dir(node).join(format!("{}-{iface}", kind_prefix(kind)))
+}
+
+fn kind_prefix(kind: LinkKind) -> &'static str {
+    match kind {
+        LinkKind::Pod => "pod",
+        LinkKind::Overlay => "overlay",
+    }
+}
+
+/// The filters recorded for `node`, as (kind, interface, record path), sorted.
+pub(crate) fn records(node: &str) -> Result<Vec<(LinkKind, String, PathBuf)>> {
+    let dir = records_dir(node);
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(io_error("reading", &dir, source)),
+    };
+    let mut records = Vec::new();
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let parsed = match name.split_once('-') {
+            Some(("pod", iface)) => Some((LinkKind::Pod, iface.to_owned())),
+            Some(("overlay", iface)) => Some((LinkKind::Overlay, iface.to_owned())),
+            _ => None,
+        };
+        if let Some((kind, iface)) = parsed {
+            records.push((kind, iface, entry.path()));
+        }
+    }
+    records.sort();
+    Ok(records)
+}
+
+/// Attaches `program` at ingress of `iface` as a tc filter, replacing mcastlab's filter there
+/// if one is recorded. The caller is in the node's namespace.
+pub(crate) fn attach(
+    program: &mut SchedClassifier,
+    node: &str,
+    kind: LinkKind,
+    iface: &str,
+) -> Result<LinkReport> {
+    let record = record_path(node, kind, iface);
+    let action = if record.exists() {
+        detach_filter(iface)?;
+        LinkAction::Replaced
+    } else {
+        LinkAction::Attached
+    };
+    let context = || format!("attaching a tc filter to {iface}");
+    match qdisc_add_clsact(iface) {
+        Ok(()) | Err(TcError::AlreadyAttached) => {}
+        Err(TcError::NetlinkError(err)) if err.raw_os_error() == Some(libc::EEXIST) => {}
+        Err(err) => {
+            return Err(DataplaneError::Io {
+                action: "adding the clsact qdisc to",
+                path: iface.into(),
+                source: io::Error::other(err),
+            });
+        }
+    }
+    let link_id = program
+        .attach_with_options(
+            iface,
+            TcAttachType::Ingress,
+            TcAttachOptions::Netlink(NlOptions {
+                priority: PRIORITY,
+                handle: TcHandle::new(0, HANDLE),
+                classid: None,
+            }),
+        )
+        .map_err(|source| DataplaneError::Program {
+            action: context(),
+            source,
+        })?;
+    let link = program
+        .take_link(link_id)
+        .map_err(|source| DataplaneError::Program {
+            action: context(),
+            source,
+        })?;
+    // Dropping the link would remove the filter: it must outlive this command.
+    std::mem::forget(link);
+    let dir = records_dir(node);
+    fs::create_dir_all(&dir).map_err(|source| io_error("creating", &dir, source))?;
+    fs::write(&record, format!("{PRIORITY} {HANDLE}\n"))
+        .map_err(|source| io_error("writing", &record, source))?;
+    Ok(LinkReport {
+        kind,
+        iface: iface.to_owned(),
+        action,
+    })
+}
+
+/// Removes mcastlab's filter from `iface` (`tc filter del dev IF ingress prio 42 handle
+/// 0x4d43 bpf`); a filter or interface that is gone already is fine. The caller is in the
+/// node's namespace.
+pub(crate) fn detach_filter(iface: &str) -> Result<()> {
+    let Ok(link) = SchedClassifierLink::attached(
+        iface,
+        TcAttachType::Ingress,
+        PRIORITY,
+        TcHandle::new(0, HANDLE),
+        None,
+    ) else {
+        // The interface is gone, and its filters with it.
+        return Ok(());
+    };
+    use aya::programs::{Link as _, ProgramError};
+    match link.detach() {
+        Ok(()) => Ok(()),
+        // Already removed: nothing to do.
+        Err(ProgramError::TcError(TcError::NetlinkError(err)))
+            if err.raw_os_error() == Some(libc::ENOENT) =>
+        {
+            Ok(())
+        }
+        Err(source) => Err(DataplaneError::Program {
+            action: format!("removing the tc filter of {iface}"),
+            source,
+        }),
+    }
+}
+
+/// Forgets a record.
+pub(crate) fn remove_record(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(io_error("removing", path, source)),
+    }
+}
+
+/// Removes the node's record folder once empty.
+pub(crate) fn remove_records_dir(node: &str) {
+    let _ = fs::remove_dir(records_dir(node));
+}
