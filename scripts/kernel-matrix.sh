@@ -61,8 +61,8 @@ for package in packages:
                 cases.append(name)
             if rest.startswith("SKIPPED:"):
                 reason = rest[len("SKIPPED:"):].strip()
-                if "needs Linux 5.13" in reason:
-                    reason = "kernel < 5.13 (bpf_for_each_map_elem)"
+                if "needs Linux" in reason and "too old" in reason:
+                    reason = "kernel below " + reason.split("needs Linux", 1)[1].split()[0]
                 elif "TCX" in reason:
                     reason = "no TCX (< 6.6)"
                 results[(package, name)] = "unsupported: " + reason.replace("|", "/")
@@ -86,6 +86,10 @@ rows = ["# Kernel matrix", "",
         "|---|" + "---|" * len(packages)]
 for name in cases:
     rows.append(f"| {name} | " + " | ".join(results.get((p, name), "-") for p in packages) + " |")
+def seconds(p):
+    f = out / f"{p}.seconds"
+    return f"{f.read_text().strip()} s" if f.exists() else "-"
+rows.append("| boot and run time (qemu TCG, 2 vCPUs) | " + " | ".join(seconds(p) for p in packages) + " |")
 (out / "README.md").write_text("\n".join(rows) + "\n")
 print("\n".join(rows))
 PY
@@ -241,6 +245,7 @@ for entry in $KERNELS; do
         -kernel "$vmlinuz" -initrd "$image" -nographic -no-reboot \
         -append "console=ttyS0 panic=-1 quiet" </dev/null >"$OUT/$package.log" 2>&1 || true
     log "$package took $(($(date +%s) - start)) s"
+    echo "$(($(date +%s) - start))" >"$OUT/$package.seconds"
 done
 
 make_table

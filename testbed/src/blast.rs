@@ -17,7 +17,7 @@ use std::{
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use crate::netns::run_in;
+use crate::{netns::run_in, sender::sender_socket};
 
 /// Messages per `sendmmsg`/`recvmmsg` call.
 pub const BATCH: usize = 64;
@@ -55,12 +55,7 @@ impl Blaster {
         size: usize,
         cpu: usize,
     ) -> io::Result<Self> {
-        let socket = run_in(netns, || {
-            let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
-            socket.set_multicast_ttl_v4(1)?;
-            socket.set_multicast_loop_v4(false)?;
-            Ok(socket)
-        })?;
+        let socket = sender_socket(netns)?;
         let sent = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {

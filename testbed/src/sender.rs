@@ -43,6 +43,17 @@ pub struct SendReport {
     pub elapsed_us: u64,
 }
 
+/// A UDP socket for sending from namespace `netns`: multicast TTL 1, and no local loopback of
+/// multicast, so any copy the sending pod receives came back through the dataplane.
+pub fn sender_socket(netns: &str) -> io::Result<Socket> {
+    run_in(netns, || {
+        let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+        socket.set_multicast_ttl_v4(1)?;
+        socket.set_multicast_loop_v4(false)?;
+        Ok(socket)
+    })
+}
+
 /// Sends from namespace `netns` as `options` say.
 pub fn send(netns: &str, options: &SendOptions) -> io::Result<SendReport> {
     if options.size < HEADER_LEN {
@@ -54,13 +65,7 @@ pub fn send(netns: &str, options: &SendOptions) -> io::Result<SendReport> {
             ),
         ));
     }
-    let socket = run_in(netns, || {
-        let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
-        socket.set_multicast_ttl_v4(1)?;
-        // Any copy the sending pod receives then came back through the dataplane.
-        socket.set_multicast_loop_v4(false)?;
-        Ok(socket)
-    })?;
+    let socket = sender_socket(netns)?;
     let destination = SocketAddrV4::new(options.group, options.port).into();
     let interval = options
         .rate

@@ -21,8 +21,11 @@ pub const REASON_SLOTS: u32 = 64;
 /// 200 bytes; 1480 is everything an unfragmented IGMP message can be on a 1500-byte MTU.
 pub const MAX_IGMP_LEN: u32 = 1480;
 
-/// Minimum kernel version of the datapath: `bpf_for_each_map_elem` arrived in 5.13.
-pub const MIN_KERNEL: (u32, u32) = (5, 13);
+/// Minimum kernel version of the dataplane. The programs need 5.13 (`bpf_for_each_map_elem`),
+/// but before 6.2 the kernel refuses the groups userspace adds: it compares the inner map's
+/// `timer_off` with the BTF-defined template's, and a map created without BTF never matches
+/// (seen on Debian's 6.1: `bpf_map_update_elem` fails with EINVAL).
+pub const MIN_KERNEL: (u32, u32) = (6, 2);
 
 /// Minimum kernel version for attaching with TCX links, which mcastlab pins so the datapath
 /// outlives the command that attached it.

@@ -30,8 +30,8 @@ fn version_string((major, minor): (u32, u32)) -> String {
     format!("{major}.{minor}")
 }
 
-/// Refuses kernels without what the datapath needs: the version first (bpf_for_each_map_elem
-/// arrived in 5.13), then probes of each helper and map type the programs use.
+/// Refuses kernels without what the datapath needs: the version first (see
+/// `mcastlab_common::MIN_KERNEL`), then probes of each helper and map type the programs use.
 pub fn check_datapath_support() -> Result<()> {
     let found = release();
     if let Some(version) = parse_release(&found)
@@ -40,7 +40,8 @@ pub fn check_datapath_support() -> Result<()> {
         return Err(DataplaneError::KernelTooOld {
             found,
             needed: version_string(MIN_KERNEL),
-            feature: "the multicast datapath (bpf_for_each_map_elem)",
+            feature: "the multicast dataplane (bpf_for_each_map_elem needs 5.13; groups added \
+                      from userspace to the BTF-defined group map need 6.2)",
         });
     }
     let helpers: [(BpfHelper, &'static str); 4] = [
