@@ -2,6 +2,7 @@
 //! instead, in the same run and topology. Results go to `results/<run>/` with the machine,
 //! kernel, commit and tool versions that produced them.
 
+pub mod control;
 pub mod environment;
 pub mod fanout;
 pub mod report;

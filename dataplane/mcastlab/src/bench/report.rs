@@ -130,6 +130,79 @@ struct Summary<'a> {
     ratios: &'a [Ratio],
 }
 
+/// Writes a control run's folder (`<date>-<commit>-control/`) and returns it and its summary.
+pub fn write_control(
+    results: &Path,
+    environment: &Environment,
+    options: &super::control::ControlOptions,
+    result: &super::control::ControlResult,
+) -> io::Result<(PathBuf, String)> {
+    let stamp: String = environment
+        .date
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let dir = results.join(format!("{stamp}-{}-control", environment.commit));
+    fs::create_dir_all(&dir)?;
+    let spread = |values: &[u64]| {
+        let as_f64: Vec<f64> = values.iter().map(|v| *v as f64).collect();
+        format!(
+            "{:.0} us (min {} - max {})",
+            median(as_f64),
+            values.iter().min().copied().unwrap_or(0),
+            values.iter().max().copied().unwrap_or(0)
+        )
+    };
+    let mut summary = String::new();
+    let _ = writeln!(
+        summary,
+        "# Control path, {}\n\nKernel {}, commit {}, {} ({} CPUs); {}; bpf-linker {}; aya {}.\n\n\
+         Background traffic of one 64-byte datagram every 100 us; times seen at the pod's eth0 \
+         (AF_PACKET), over {} join/leave cycles.\n",
+        environment.date,
+        environment.kernel,
+        environment.commit,
+        environment.cpu,
+        environment.cpus,
+        environment.rustc,
+        environment.bpf_linker,
+        environment.aya,
+        options.repetitions
+    );
+    let _ = writeln!(summary, "| measure | value |\n|---|---|");
+    let _ = writeln!(
+        summary,
+        "| join (IP_ADD_MEMBERSHIP) to first copy | {} |",
+        spread(&result.join_to_first_packet_us)
+    );
+    let _ = writeln!(
+        summary,
+        "| leave (IP_DROP_MEMBERSHIP) to last copy | {} |",
+        spread(&result.leave_to_last_packet_us)
+    );
+    let _ = writeln!(
+        summary,
+        "| install {} groups x {} remote subscribers from userspace | {} ms |",
+        result.groups, result.subscribers, result.install_ms
+    );
+    let _ = writeln!(
+        summary,
+        "| kernel memory of the group maps (memlock) | {:.1} MiB |",
+        result.map_memory_kib as f64 / 1024.0
+    );
+    let json = serde_json::json!({
+        "environment": environment,
+        "options": options,
+        "result": result,
+    });
+    fs::write(
+        dir.join("control.json"),
+        serde_json::to_string_pretty(&json).map_err(io::Error::other)?,
+    )?;
+    fs::write(dir.join("summary.md"), &summary)?;
+    Ok((dir, summary))
+}
+
 /// Writes the run's folder under `results` and returns it.
 pub fn write(
     results: &Path,

@@ -3,6 +3,7 @@
 use std::{path::PathBuf, time::Duration};
 
 use mcastlab::bench::{
+    control,
     environment::Environment,
     fanout::{self, FanoutOptions, Mode},
     report,
@@ -19,6 +20,30 @@ pub enum BenchCommand {
                             Needs root and 2 CPUs. Takes about 4 minutes with the defaults."
     )]
     Fanout(FanoutArgs),
+    /// Join-to-first-packet and leave-to-last-packet times, and the time and kernel memory to
+    /// install many groups with many subscribers.
+    #[command(
+        after_help = "Writes results/<date>-<commit>-control/ with control.json and \
+                            summary.md. Needs root. About a minute with the defaults."
+    )]
+    Control(ControlArgs),
+}
+
+/// Arguments of `bench control`.
+#[derive(Debug, clap::Args)]
+pub struct ControlArgs {
+    /// Groups to install.
+    #[arg(long, default_value_t = mcastlab_common::MAX_GROUPS)]
+    groups: u32,
+    /// Remote subscribers per group.
+    #[arg(long, default_value_t = mcastlab_common::MAX_SUBSCRIBERS_PER_GROUP)]
+    subscribers: u32,
+    /// Join/leave cycles to time.
+    #[arg(long, default_value_t = 10)]
+    repetitions: usize,
+    /// Folder of results.
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
 }
 
 /// Arguments of `bench fanout`.
@@ -68,7 +93,36 @@ fn seconds(value: f64, what: &str) -> anyhow::Result<Duration> {
 }
 
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
-    let BenchCommand::Fanout(args) = command;
+    match command {
+        BenchCommand::Fanout(args) => run_fanout(args),
+        BenchCommand::Control(args) => run_control(args),
+    }
+}
+
+fn run_control(args: ControlArgs) -> anyhow::Result<()> {
+    let options = control::ControlOptions {
+        groups: args.groups,
+        subscribers: args.subscribers,
+        repetitions: args.repetitions.max(1),
+    };
+    if options.groups == 0 || options.groups > mcastlab_common::MAX_GROUPS {
+        anyhow::bail!("--groups takes 1 to {}", mcastlab_common::MAX_GROUPS);
+    }
+    if options.subscribers > mcastlab_common::MAX_SUBSCRIBERS_PER_GROUP {
+        anyhow::bail!(
+            "--subscribers takes 0 to {}",
+            mcastlab_common::MAX_SUBSCRIBERS_PER_GROUP
+        );
+    }
+    let environment = Environment::read();
+    let result = control::run(&options, |step| eprintln!("  {step}"))?;
+    let (dir, summary) = report::write_control(&args.out, &environment, &options, &result)?;
+    print!("{summary}");
+    eprintln!("results in {}", dir.display());
+    Ok(())
+}
+
+fn run_fanout(args: FanoutArgs) -> anyhow::Result<()> {
     if args.receivers.is_empty() || args.receivers.iter().any(|n| *n == 0 || *n > 200) {
         anyhow::bail!("--receivers takes counts from 1 to 200");
     }

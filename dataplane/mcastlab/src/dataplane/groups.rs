@@ -66,6 +66,7 @@ pub struct SubscriberEntry {
 /// The open group map of a node.
 pub struct GroupTable {
     node: String,
+    groups_pin: std::path::PathBuf,
     groups: HashOfMaps<MapData, u32, MapData>,
     config: NodeConfig,
 }
@@ -73,7 +74,8 @@ pub struct GroupTable {
 impl GroupTable {
     pub(crate) fn open(node: &Node) -> Result<Self> {
         let pins = node.pins();
-        let groups = MapData::from_pin(pins.map(MAP_GROUPS))
+        let groups_pin = pins.map(MAP_GROUPS);
+        let groups = MapData::from_pin(&groups_pin)
             .and_then(Map::from_map_data)
             .and_then(HashOfMaps::try_from)
             .map_err(|source| map_error(format!("opening {MAP_GROUPS}"), source))?;
@@ -86,6 +88,7 @@ impl GroupTable {
             .map_err(|source| map_error(format!("reading {MAP_CONFIG}"), source))?;
         Ok(Self {
             node: node.name().to_owned(),
+            groups_pin,
             groups,
             config,
         })
@@ -184,14 +187,17 @@ impl GroupTable {
     /// Adds the node at `address` as a remote subscriber of `group`: copies go to it through
     /// the tunnel.
     pub fn add_remote_subscriber(&mut self, group: Ipv4Addr, address: Ipv4Addr) -> Result<()> {
+        self.add_remote_subscribers(group, &[address])
+    }
+
+    /// Adds many remote subscribers to `group` with one opening of its map (what a control plane
+    /// does when it learns a group's nodes); stops at the first error.
+    pub fn add_remote_subscribers(
+        &mut self,
+        group: Ipv4Addr,
+        addresses: &[Ipv4Addr],
+    ) -> Result<()> {
         require_multicast(group)?;
-        if address.is_multicast()
-            || address.is_unspecified()
-            || address.is_broadcast()
-            || address.is_loopback()
-        {
-            return Err(DataplaneError::NotUnicast { address });
-        }
         if self.config.tunnel_ifindex == 0 {
             return Err(DataplaneError::NoTunnel {
                 node: self.node.clone(),
@@ -202,21 +208,13 @@ impl GroupTable {
             ifindex: self.config.tunnel_ifindex,
             flags: SUBSCRIBER_REMOTE,
         };
-        subscribers
-            .insert(addr_key(address), value, BPF_NOEXIST)
-            .map_err(|err| match errno(&err) {
-                Some(libc::EEXIST) => DataplaneError::SubscriberExists {
-                    node: self.node.clone(),
-                    group,
-                    address,
-                },
-                Some(libc::E2BIG) => DataplaneError::SubscriberLimit {
-                    node: self.node.clone(),
-                    group,
-                    limit: MAX_SUBSCRIBERS_PER_GROUP,
-                },
-                _ => map_error(format!("adding subscriber {address} to {group}"), err),
-            })
+        for &address in addresses {
+            require_unicast(address)?;
+            subscribers
+                .insert(addr_key(address), value, BPF_NOEXIST)
+                .map_err(|err| self.subscriber_insert_error(group, address, err))?;
+        }
+        Ok(())
     }
 
     /// Removes subscriber `address` (local or remote) from `group`.
@@ -271,6 +269,18 @@ impl GroupTable {
         Ok(entries)
     }
 
+    /// Kernel memory charged to the group map and every group's subscriber map, in bytes (the
+    /// `memlock` the kernel reports for each map).
+    pub fn memory_bytes(&self) -> Result<u64> {
+        let outer = MapData::from_pin(&self.groups_pin)
+            .map_err(|source| map_error(format!("opening {MAP_GROUPS}"), source))?;
+        let mut total = memlock(&outer)?;
+        for key in self.group_keys()? {
+            total += memlock(&self.subscriber_map_data(key_addr(key))?)?;
+        }
+        Ok(total)
+    }
+
     /// The node's settings as attach wrote them.
     pub fn config(&self) -> NodeConfig {
         self.config
@@ -298,6 +308,27 @@ impl GroupTable {
             .map_err(|err| map_error(format!("opening the subscribers of {group}"), err))
     }
 
+    fn subscriber_insert_error(
+        &self,
+        group: Ipv4Addr,
+        address: Ipv4Addr,
+        err: MapError,
+    ) -> DataplaneError {
+        match errno(&err) {
+            Some(libc::EEXIST) => DataplaneError::SubscriberExists {
+                node: self.node.clone(),
+                group,
+                address,
+            },
+            Some(libc::E2BIG) => DataplaneError::SubscriberLimit {
+                node: self.node.clone(),
+                group,
+                limit: MAX_SUBSCRIBERS_PER_GROUP,
+            },
+            _ => map_error(format!("adding subscriber {address} to {group}"), err),
+        }
+    }
+
     fn group_exists(&self, group: Ipv4Addr) -> DataplaneError {
         DataplaneError::GroupExists {
             node: self.node.clone(),
@@ -320,12 +351,43 @@ impl GroupTable {
     }
 }
 
+fn require_unicast(address: Ipv4Addr) -> Result<()> {
+    if address.is_multicast()
+        || address.is_unspecified()
+        || address.is_broadcast()
+        || address.is_loopback()
+    {
+        Err(DataplaneError::NotUnicast { address })
+    } else {
+        Ok(())
+    }
+}
+
 fn require_multicast(group: Ipv4Addr) -> Result<()> {
     if group.is_multicast() {
         Ok(())
     } else {
         Err(DataplaneError::NotMulticast { address: group })
     }
+}
+
+/// The `memlock` the kernel reports for a map (/proc/self/fdinfo), in bytes.
+fn memlock(map: &MapData) -> Result<u64> {
+    use std::os::fd::{AsFd as _, AsRawFd as _};
+    let path = std::path::PathBuf::from(format!(
+        "/proc/self/fdinfo/{}",
+        map.fd().as_fd().as_raw_fd()
+    ));
+    let info = std::fs::read_to_string(&path).map_err(|source| DataplaneError::Io {
+        action: "reading",
+        path: path.clone(),
+        source,
+    })?;
+    Ok(info
+        .lines()
+        .find_map(|line| line.strip_prefix("memlock:"))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0))
 }
 
 /// The errno of a failed map syscall.

@@ -1,0 +1,185 @@
+//! The control path: how long a join takes to bring traffic and a leave to stop it, and what
+//! installing the largest configuration (1024 groups x 1024 subscribers) costs in time and map
+//! memory.
+
+use std::{
+    net::{Ipv4Addr, SocketAddrV4},
+    thread,
+    time::{Duration, Instant},
+};
+
+use mcastlab_testbed::{capture::Capture, receiver::Receiver, sender::sender_socket};
+use mcastlab_topology::{LabSpec, model::POD_IFACE};
+use serde::Serialize;
+
+use crate::lab::{self, LabError};
+
+/// Name of the benchmark's lab.
+pub const LAB: &str = "benchctl";
+/// The group whose joins and leaves are timed.
+const GROUP: Ipv4Addr = Ipv4Addr::new(239, 78, 0, 1);
+/// UDP port of the traffic.
+const PORT: u16 = 6001;
+/// Interval of the background traffic: the join and leave times include up to one interval.
+const INTERVAL: Duration = Duration::from_micros(100);
+/// How long without a frame means traffic stopped after a leave.
+const QUIET: Duration = Duration::from_millis(300);
+/// How long a join may take before it counts as failed.
+const JOIN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// How to run the control benchmark.
+#[derive(Clone, Debug, Serialize)]
+pub struct ControlOptions {
+    /// Groups to install.
+    pub groups: u32,
+    /// Remote subscribers per installed group.
+    pub subscribers: u32,
+    /// Join/leave cycles to time.
+    pub repetitions: usize,
+}
+
+/// What the control benchmark measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct ControlResult {
+    /// Join (socket IP_ADD_MEMBERSHIP) to the first copy at the pod's eth0, per cycle, in µs.
+    pub join_to_first_packet_us: Vec<u64>,
+    /// Leave (IP_DROP_MEMBERSHIP) to the last copy at the pod's eth0, per cycle, in µs.
+    pub leave_to_last_packet_us: Vec<u64>,
+    /// Groups installed.
+    pub groups: u32,
+    /// Subscribers installed per group.
+    pub subscribers: u32,
+    /// Time to add every group and subscriber from userspace, in ms.
+    pub install_ms: u64,
+    /// Kernel memory charged to the group maps (outer and inner), in KiB.
+    pub map_memory_kib: u64,
+}
+
+/// Runs the control benchmark on a lab of its own.
+pub fn run(
+    options: &ControlOptions,
+    mut progress: impl FnMut(&str),
+) -> Result<ControlResult, LabError> {
+    lab::down(LAB)?;
+    let spec = LabSpec::generate(LAB, 1, 2)?;
+    lab::up(&spec)?;
+    let result = measure(&spec, options, &mut progress);
+    lab::down(LAB)?;
+    result
+}
+
+fn measure(
+    spec: &LabSpec,
+    options: &ControlOptions,
+    progress: &mut impl FnMut(&str),
+) -> Result<ControlResult, LabError> {
+    let node = &spec.nodes[0];
+    let dataplane = lab::dataplane_node(spec, node)?;
+    dataplane.groups()?.add_group_with_capacity(GROUP, 64)?;
+    let sender_ns = spec.pod_netns(node, &node.pods[0]);
+    let receiver_ns = spec.pod_netns(node, &node.pods[1]);
+
+    // Background traffic from p1, one datagram per INTERVAL.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let traffic = {
+        let stop = stop.clone();
+        let socket = sender_socket(&sender_ns).map_err(LabError::Io)?;
+        thread::spawn(move || {
+            let destination = SocketAddrV4::new(GROUP, PORT).into();
+            let payload = [0u8; 64];
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = socket.send_to(&payload, &destination);
+                thread::sleep(INTERVAL);
+            }
+        })
+    };
+    let cycles = cycles(&receiver_ns, options.repetitions, progress);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = traffic.join();
+    let (join, leave) = cycles?;
+
+    progress(&format!(
+        "installing {} groups x {} subscribers",
+        options.groups, options.subscribers
+    ));
+    let mut table = dataplane.groups()?;
+    table.delete_group(GROUP)?;
+    let start = Instant::now();
+    for g in 0..options.groups {
+        let group = Ipv4Addr::new(
+            239,
+            100 + (g / 65536) as u8,
+            (g / 256 % 256) as u8,
+            (g % 256) as u8,
+        );
+        table.add_group_with_capacity(group, options.subscribers.max(1))?;
+        for s in 0..options.subscribers {
+            let address = Ipv4Addr::new(
+                100,
+                64 + (s / 65536) as u8,
+                (s / 256 % 256) as u8,
+                (s % 256) as u8 + 1,
+            );
+            table.add_remote_subscriber(group, address)?;
+        }
+    }
+    let install_ms = start.elapsed().as_millis() as u64;
+    let map_memory_kib = table.memory_bytes()? / 1024;
+    Ok(ControlResult {
+        join_to_first_packet_us: join,
+        leave_to_last_packet_us: leave,
+        groups: options.groups,
+        subscribers: options.subscribers,
+        install_ms,
+        map_memory_kib,
+    })
+}
+
+/// Times `repetitions` join/leave cycles of a socket in `netns`, watching its eth0.
+fn cycles(
+    netns: &str,
+    repetitions: usize,
+    progress: &mut impl FnMut(&str),
+) -> Result<(Vec<u64>, Vec<u64>), LabError> {
+    let capture = Capture::open_in(netns, POD_IFACE).map_err(LabError::Io)?;
+    let receiver = Receiver::bind(netns, GROUP, PORT).map_err(LabError::Io)?;
+    let (mut joins, mut leaves) = (Vec::new(), Vec::new());
+    for cycle in 0..repetitions {
+        capture.count_to(GROUP);
+        let joined = Instant::now();
+        receiver.rejoin().map_err(LabError::Io)?;
+        let first = loop {
+            if capture.count_to(GROUP) > 0 {
+                break Instant::now();
+            }
+            if joined.elapsed() > JOIN_DEADLINE {
+                return Err(LabError::Io(std::io::Error::other(format!(
+                    "no traffic {JOIN_DEADLINE:?} after join {cycle}"
+                ))));
+            }
+            thread::sleep(Duration::from_micros(50));
+        };
+        joins.push((first - joined).as_micros() as u64);
+        thread::sleep(Duration::from_millis(50));
+        capture.count_to(GROUP);
+        let left = Instant::now();
+        receiver.leave().map_err(LabError::Io)?;
+        let mut last = left;
+        let mut last_seen = Instant::now();
+        while last_seen.elapsed() < QUIET {
+            if capture.count_to(GROUP) > 0 {
+                last = Instant::now();
+                last_seen = last;
+            }
+            thread::sleep(Duration::from_micros(50));
+        }
+        leaves.push((last - left).as_micros() as u64);
+        progress(&format!(
+            "cycle {}: join to first packet {} us, leave to last packet {} us",
+            cycle + 1,
+            joins[cycle],
+            leaves[cycle]
+        ));
+    }
+    Ok((joins, leaves))
+}
