@@ -36,8 +36,21 @@ cargo test --workspace
 if [ "$(id -u)" = 0 ]; then
     step "mcastlab demo (the README's main job)"
     cargo run --quiet -p mcastlab -- demo
+    step "benchmark smoke run (short windows; numbers are not results)"
+    smoke=$(mktemp -d)
+    cargo run --quiet -p mcastlab -- bench fanout --receivers 1,2 --modes dataplane,unicast \
+        --repetitions 1 --window 0.2 --warmup 0.1 --out "$smoke" >/dev/null
+    cargo run --quiet -p mcastlab -- bench control --groups 4 --subscribers 8 --repetitions 2 \
+        --out "$smoke" >/dev/null
+    for file in samples.csv summary.json summary.md fanout.svg ratios.svg; do
+        ls "$smoke"/*/"$file" >/dev/null
+    done
+    ls "$smoke"/*-control/control.json >/dev/null
+    rm -rf "$smoke"
+    echo "bench fanout and bench control wrote their results"
+
     step "nothing left behind"
-    leftovers=$(ip netns list | grep -E '^(demo|e[0-9]+x[0-9]+|mcl-dp|td[0-9]|tc[0-9])' || true)
+    leftovers=$(ip netns list | grep -E '^(demo|bench|benchctl|e[0-9]+x[0-9]+|mcl-dp|mcl-cli|td[0-9]+|tc[0-9]+)-' || true)
     if [ -n "$leftovers" ] || [ -n "$(ls /sys/fs/bpf/mcastlab 2>/dev/null)" ]; then
         echo "left behind: ${leftovers} $(ls /sys/fs/bpf/mcastlab 2>/dev/null)" >&2
         exit 1
