@@ -38,8 +38,12 @@ pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
     }
 }
 
-/// A sender that sends to `destinations` round-robin, `BATCH` messages per system call, until
-/// stopped. `sent` counts datagrams the kernel accepted.
+/// Messages per system call when paced: small bursts, so that a fixed rate stays smooth.
+pub const PACED_BATCH: usize = 4;
+
+/// A sender that sends to `destinations` round-robin until stopped: as fast as it can, `BATCH`
+/// messages per system call, or paced at a fixed rate. `sent` counts datagrams the kernel
+/// accepted.
 pub struct Blaster {
     /// Datagrams accepted by the kernel so far.
     pub sent: Arc<AtomicU64>,
@@ -48,12 +52,14 @@ pub struct Blaster {
 }
 
 impl Blaster {
-    /// Starts sending from namespace `netns` on a thread pinned to `cpu`.
+    /// Starts sending from namespace `netns` on a thread pinned to `cpu`, at `rate` datagrams
+    /// per second (`None`: as fast as the kernel takes them).
     pub fn start(
         netns: &str,
         destinations: Vec<SocketAddrV4>,
         size: usize,
         cpu: usize,
+        rate: Option<u64>,
     ) -> io::Result<Self> {
         let socket = sender_socket(netns)?;
         let sent = Arc::new(AtomicU64::new(0));
@@ -62,7 +68,7 @@ impl Blaster {
             let (sent, stop) = (sent.clone(), stop.clone());
             thread::spawn(move || {
                 pin_to_cpu(cpu)?;
-                send_loop(&socket, &destinations, size, &sent, &stop)
+                send_loop(&socket, &destinations, size, rate, &sent, &stop)
             })
         };
         Ok(Self {
@@ -96,9 +102,13 @@ fn send_loop(
     socket: &Socket,
     destinations: &[SocketAddrV4],
     size: usize,
+    rate: Option<u64>,
     sent: &AtomicU64,
     stop: &AtomicBool,
 ) -> io::Result<()> {
+    let batch = if rate.is_some() { PACED_BATCH } else { BATCH };
+    let start = std::time::Instant::now();
+    let mut total: u64 = 0;
     let payload = vec![0x5au8; size];
     let addresses: Vec<SockAddr> = destinations.iter().map(|d| (*d).into()).collect();
     let mut iovecs = [libc::iovec {
@@ -109,6 +119,13 @@ fn send_loop(
     let mut messages: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
     let mut next = 0;
     while !stop.load(Ordering::Relaxed) {
+        if let Some(rate) = rate {
+            let due = start + Duration::from_secs_f64(total as f64 / rate as f64);
+            let now = std::time::Instant::now();
+            if due > now {
+                thread::sleep(due - now);
+            }
+        }
         for (i, message) in messages.iter_mut().enumerate() {
             let address = &addresses[(next + i) % addresses.len()];
             message.msg_hdr.msg_name = address.as_ptr() as *mut libc::c_void;
@@ -118,7 +135,7 @@ fn send_loop(
         }
         // SAFETY: BATCH valid messages whose buffers outlive the call.
         let n =
-            unsafe { libc::sendmmsg(socket.as_raw_fd(), messages.as_mut_ptr(), BATCH as u32, 0) };
+            unsafe { libc::sendmmsg(socket.as_raw_fd(), messages.as_mut_ptr(), batch as u32, 0) };
         if n < 0 {
             let err = io::Error::last_os_error();
             match err.raw_os_error() {
@@ -128,6 +145,7 @@ fn send_loop(
             }
         }
         next = (next + n as usize) % addresses.len();
+        total += n as u64;
         sent.fetch_add(n as u64, Ordering::Relaxed);
     }
     Ok(())

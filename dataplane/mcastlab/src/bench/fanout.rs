@@ -72,6 +72,9 @@ pub struct FanoutOptions {
     pub receiver_cpu: usize,
     /// Capacity of the dataplane's group (replication cost grows with it).
     pub group_capacity: u32,
+    /// Offered load in packets per second for the group (unicast sends one datagram per
+    /// receiver for each); `None` measures at saturation.
+    pub offered_pps: Option<u64>,
 }
 
 /// One measured window.
@@ -292,11 +295,16 @@ fn measure(
 ) -> Result<(Sample, Vec<Socket>), LabError> {
     let receivers = sockets.len();
     let collector = Collector::start(sockets, options.receiver_cpu).map_err(io_error)?;
+    let rate = options.offered_pps.map(|pps| match mode {
+        Mode::Unicast => pps * receivers as u64,
+        Mode::Dataplane | Mode::Bridge => pps,
+    });
     let blaster = Blaster::start(
         &lab.pod_netns(1),
         lab.destinations(mode, receivers),
         options.size,
         options.sender_cpu,
+        rate,
     )
     .map_err(io_error)?;
     thread::sleep(options.warmup);

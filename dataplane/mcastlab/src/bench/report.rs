@@ -282,7 +282,7 @@ pub fn markdown(
     let _ = writeln!(
         out,
         "# Fan-out, {}\n\nKernel {}, commit {}, {} ({} CPUs, {} MiB), netdev_max_backlog {}; {}; \
-         {}; bpf-linker {}; aya {}.\n\n{}-byte datagrams, sendmmsg sender on CPU {}, recvmmsg \
+         {}; bpf-linker {}; aya {}.\n\n{}; {}-byte datagrams, sendmmsg sender on CPU {}, recvmmsg \
          collector on CPU {}; dataplane group capacity {}; {} windows of {:?} after {:?} warm-up \
          per point; medians (min-max over windows).\n",
         environment.date,
@@ -296,6 +296,10 @@ pub fn markdown(
         environment.rustc_nightly,
         environment.bpf_linker,
         environment.aya,
+        match options.offered_pps {
+            Some(pps) => format!("Offered load {pps} packets/s to the group"),
+            None => "At saturation".to_owned(),
+        },
         options.size,
         options.sender_cpu,
         options.receiver_cpu,

@@ -82,6 +82,10 @@ pub struct FanoutArgs {
     /// per-packet cost (at least the largest receiver count).
     #[arg(long, default_value_t = 64)]
     group_capacity: u32,
+    /// Offered load, packets per second to the group (unicast: that many per receiver);
+    /// 0 measures at saturation.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
     /// Folder of results.
     #[arg(long, default_value = "results")]
     out: PathBuf,
@@ -139,6 +143,7 @@ fn run_fanout(args: FanoutArgs) -> anyhow::Result<()> {
         sender_cpu: args.sender_cpu,
         receiver_cpu: args.receiver_cpu,
         group_capacity: args.group_capacity,
+        offered_pps: Some(args.rate).filter(|rate| *rate > 0),
     };
     let most = options.receivers.iter().copied().max().unwrap_or(1);
     if (options.group_capacity as usize) < most {
