@@ -130,6 +130,18 @@ struct Summary<'a> {
     ratios: &'a [Ratio],
 }
 
+/// Creates a run's folder, `<date>-<commit><suffix>` under `results`.
+fn run_dir(results: &Path, environment: &Environment, suffix: &str) -> io::Result<PathBuf> {
+    let stamp: String = environment
+        .date
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let dir = results.join(format!("{stamp}-{}{suffix}", environment.commit));
+    fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
 /// Writes a control run's folder (`<date>-<commit>-control/`) and returns it and its summary.
 pub fn write_control(
     results: &Path,
@@ -137,13 +149,7 @@ pub fn write_control(
     options: &super::control::ControlOptions,
     result: &super::control::ControlResult,
 ) -> io::Result<(PathBuf, String)> {
-    let stamp: String = environment
-        .date
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .collect();
-    let dir = results.join(format!("{stamp}-{}-control", environment.commit));
-    fs::create_dir_all(&dir)?;
+    let dir = run_dir(results, environment, "-control")?;
     let spread = |values: &[u64]| {
         let as_f64: Vec<f64> = values.iter().map(|v| *v as f64).collect();
         format!(
@@ -210,13 +216,7 @@ pub fn write(
     options: &FanoutOptions,
     samples: &[Sample],
 ) -> io::Result<PathBuf> {
-    let stamp: String = environment
-        .date
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .collect();
-    let dir = results.join(format!("{stamp}-{}", environment.commit));
-    fs::create_dir_all(&dir)?;
+    let dir = run_dir(results, environment, "")?;
     let points = points(samples);
     let ratios = ratios(&points);
 

@@ -72,11 +72,7 @@ impl NodePins {
 
     /// The pin of the link of `kind` on `iface`.
     pub fn link(&self, kind: LinkKind, iface: &str) -> PathBuf {
-        let prefix = match kind {
-            LinkKind::Pod => POD_LINK_PREFIX,
-            LinkKind::Overlay => OVERLAY_LINK_PREFIX,
-        };
-        self.links_dir().join(format!("{prefix}{iface}"))
+        self.links_dir().join(kind.file_name(iface))
     }
 
     /// Whether the node has a dataplane pinned (its group map exists).
@@ -86,29 +82,50 @@ impl NodePins {
 
     /// The pinned links, as (kind, interface, pin path), sorted.
     pub fn links(&self) -> Result<Vec<(LinkKind, String, PathBuf)>> {
-        let dir = self.links_dir();
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => return Err(io_error("reading", &dir, source)),
-        };
-        let mut links = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|source| io_error("reading", &dir, source))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let parsed = if let Some(iface) = name.strip_prefix(POD_LINK_PREFIX) {
-                Some((LinkKind::Pod, iface.to_owned()))
-            } else {
-                name.strip_prefix(OVERLAY_LINK_PREFIX)
-                    .map(|iface| (LinkKind::Overlay, iface.to_owned()))
-            };
-            if let Some((kind, iface)) = parsed {
-                links.push((kind, iface, entry.path()));
-            }
-        }
-        links.sort();
-        Ok(links)
+        link_files(&self.links_dir())
     }
+}
+
+impl LinkKind {
+    /// The file naming this kind's link on `iface` (a pin, or a tc filter record):
+    /// `pod-<iface>` or `overlay-<iface>`.
+    pub(crate) fn file_name(self, iface: &str) -> String {
+        let prefix = match self {
+            LinkKind::Pod => POD_LINK_PREFIX,
+            LinkKind::Overlay => OVERLAY_LINK_PREFIX,
+        };
+        format!("{prefix}{iface}")
+    }
+
+    /// The kind and interface a file name of [`LinkKind::file_name`] stands for.
+    fn parse_file_name(name: &str) -> Option<(LinkKind, String)> {
+        if let Some(iface) = name.strip_prefix(POD_LINK_PREFIX) {
+            Some((LinkKind::Pod, iface.to_owned()))
+        } else {
+            name.strip_prefix(OVERLAY_LINK_PREFIX)
+                .map(|iface| (LinkKind::Overlay, iface.to_owned()))
+        }
+    }
+}
+
+/// The link files (pins or tc filter records) in `dir`, as (kind, interface, path), sorted; a
+/// missing folder has none.
+pub(crate) fn link_files(dir: &Path) -> Result<Vec<(LinkKind, String, PathBuf)>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(io_error("reading", dir, source)),
+    };
+    let mut links = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| io_error("reading", dir, source))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some((kind, iface)) = LinkKind::parse_file_name(&name) {
+            links.push((kind, iface, entry.path()));
+        }
+    }
+    links.sort();
+    Ok(links)
 }
 
 /// Mounts bpffs at [`BPFFS`] unless it is mounted already (`mount -t bpf bpf /sys/fs/bpf`).

@@ -20,7 +20,7 @@ use aya::programs::{
 use super::{
     attach::{LinkAction, LinkReport},
     error::{DataplaneError, Result},
-    pins::{LinkKind, io_error},
+    pins::{LinkKind, io_error, link_files},
 };
 
 /// Priority of mcastlab's filters.
@@ -36,38 +36,12 @@ pub(crate) fn records_dir(node: &str) -> PathBuf {
 }
 
 fn record_path(node: &str, kind: LinkKind, iface: &str) -> PathBuf {
-    records_dir(node).join(format!("{}-{iface}", kind_prefix(kind)))
-}
-
-fn kind_prefix(kind: LinkKind) -> &'static str {
-    match kind {
-        LinkKind::Pod => "pod",
-        LinkKind::Overlay => "overlay",
-    }
+    records_dir(node).join(kind.file_name(iface))
 }
 
 /// The filters recorded for `node`, as (kind, interface, record path), sorted.
 pub(crate) fn records(node: &str) -> Result<Vec<(LinkKind, String, PathBuf)>> {
-    let dir = records_dir(node);
-    let entries = match fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(io_error("reading", &dir, source)),
-    };
-    let mut records = Vec::new();
-    for entry in entries.filter_map(|e| e.ok()) {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let parsed = match name.split_once('-') {
-            Some(("pod", iface)) => Some((LinkKind::Pod, iface.to_owned())),
-            Some(("overlay", iface)) => Some((LinkKind::Overlay, iface.to_owned())),
-            _ => None,
-        };
-        if let Some((kind, iface)) = parsed {
-            records.push((kind, iface, entry.path()));
-        }
-    }
-    records.sort();
-    Ok(records)
+    link_files(&records_dir(node))
 }
 
 /// Attaches `program` at ingress of `iface` as a tc filter, replacing mcastlab's filter there
