@@ -10,6 +10,7 @@ pub mod igmp;
 pub mod limits;
 pub mod names;
 pub mod reason;
+pub mod slots;
 pub mod types;
 
 pub use limits::*;

@@ -3,10 +3,8 @@
 /// Most multicast groups the dataplane holds (entries in the outer group map).
 pub const MAX_GROUPS: u32 = 1024;
 
-/// Most subscribers one group holds (entries in each inner subscriber map), and the capacity a
-/// group gets unless `group add --capacity` asks for less. Replication walks every bucket of a
-/// group's map (`bpf_for_each_map_elem` on a hash), so a packet costs in proportion to the
-/// group's capacity, not to its subscribers: see results/README.md.
+/// Most subscribers one group holds (member slots of each group's fan-out list, see
+/// [`crate::slots`]), and the capacity a group gets unless `group add --capacity` asks for less.
 pub const MAX_SUBSCRIBERS_PER_GROUP: u32 = 1024;
 
 /// Most group records an IGMPv3 report may carry; a report with more is rejected whole.

@@ -3,9 +3,9 @@
 //! Map names fit the kernel's 15 usable bytes (`BPF_OBJ_NAME_LEN` is 16 with the NUL).
 //! The eBPF statics and functions carry exactly these names; userspace tests check both agree.
 
-/// Outer hash-of-maps: group address -> inner subscriber map.
+/// Outer hash-of-maps: group address -> the group's fan-out list ([`crate::slots`]).
 pub const MAP_GROUPS: &str = "MCAST_GROUPS";
-/// Name given to each group's inner subscriber map (created by userspace).
+/// Name given to each group's fan-out list (an array created by userspace).
 pub const MAP_SUBSCRIBERS: &str = "MCAST_SUBS";
 /// Per-CPU array of `u64` counters indexed by [`crate::Reason`].
 pub const MAP_REASONS: &str = "MCAST_REASONS";

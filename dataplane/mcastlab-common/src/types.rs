@@ -1,21 +1,5 @@
 //! `#[repr(C)]` values stored in the maps, with their sizes pinned.
 
-/// Value of an inner subscriber map (key: the subscriber's IPv4 address).
-///
-/// A local subscriber is a pod behind `ifindex` (its host-side veth); a remote subscriber is a
-/// node, reached through the tunnel device with the subscriber address as the tunnel remote.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Subscriber {
-    /// Interface to clone to: a pod's host-side veth, or the tunnel device for remote nodes.
-    pub ifindex: u32,
-    /// `SUBSCRIBER_*` flags.
-    pub flags: u32,
-}
-
-/// [`Subscriber::flags`]: the subscriber is a remote node, reached over the tunnel.
-pub const SUBSCRIBER_REMOTE: u32 = 1 << 0;
-
 /// The only slot of the config map.
 pub const CONFIG_KEY: u32 = 0;
 
@@ -34,14 +18,11 @@ pub struct NodeConfig {
     pub _pad: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<Subscriber>() == 8);
 const _: () = assert!(core::mem::size_of::<NodeConfig>() == 16);
 
 #[cfg(feature = "user")]
 mod pod {
-    // SAFETY: plain `#[repr(C)]` structs of `u32`s without implicit padding.
-    unsafe impl aya::Pod for super::Subscriber {}
-    // SAFETY: as above.
+    // SAFETY: a plain `#[repr(C)]` struct of `u32`s without implicit padding.
     unsafe impl aya::Pod for super::NodeConfig {}
 }
 

@@ -7,9 +7,13 @@
 //!   goes to local subscribers only, never back into the overlay.
 #![no_std]
 #![no_main]
+#![feature(core_intrinsics)]
+#![allow(internal_features)]
 
+mod atomic;
 mod checksum;
 mod counters;
+mod fanout;
 mod igmp;
 mod maps;
 mod membership;

@@ -2,20 +2,20 @@
 //! limits there.
 
 use aya_ebpf::{
-    btf_maps::{Array, HashMap, HashOfMaps, PerCpuArray},
+    btf_maps::{Array, HashOfMaps, PerCpuArray},
     macros::btf_map,
 };
 use mcastlab_common::{
-    MAX_GROUPS, MAX_SUBSCRIBERS_PER_GROUP, NodeConfig, REASON_SLOTS, Subscriber,
+    MAX_GROUPS, NodeConfig, REASON_SLOTS,
+    slots::{GROUP_MAP_FLAGS, GROUP_SLOTS},
 };
 
-/// Inner map of a group: subscriber IPv4 address -> where to send its copy.
-pub type SubscriberMap = HashMap<u32, Subscriber, { MAX_SUBSCRIBERS_PER_GROUP as usize }>;
+/// Inner map of a group: its fan-out list (`mcastlab_common::slots`), slot index -> slot word.
+pub type GroupSlots = Array<u64, { GROUP_SLOTS as usize }, { GROUP_MAP_FLAGS as usize }>;
 
-/// Group address -> its subscribers. Groups are added by userspace only (`mcastlab group add`).
+/// Group address -> its fan-out list. Groups are added by userspace only (`mcastlab group add`).
 #[btf_map]
-pub static MCAST_GROUPS: HashOfMaps<u32, SubscriberMap, { MAX_GROUPS as usize }> =
-    HashOfMaps::new();
+pub static MCAST_GROUPS: HashOfMaps<u32, GroupSlots, { MAX_GROUPS as usize }> = HashOfMaps::new();
 
 /// Per-CPU counters indexed by `mcastlab_common::Reason`.
 #[btf_map]

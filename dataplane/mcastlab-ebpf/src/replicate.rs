@@ -1,5 +1,6 @@
 //! Replication: one `bpf_clone_redirect` per subscriber of a group, walked with
-//! `bpf_for_each_map_elem` over the group's inner map (as Cilium's `mcast_send_to_subscribers`).
+//! `bpf_for_each_map_elem` over the group's fan-out list (as Cilium's
+//! `mcast_send_to_subscribers`), stopping at the list's high-water mark.
 
 use core::ffi::c_void;
 
@@ -9,11 +10,15 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use mcastlab_common::{
-    CONFIG_KEY, NodeConfig, Reason, SUBSCRIBER_REMOTE, Subscriber, igmp::group_mac,
+    CONFIG_KEY, NodeConfig, Reason,
+    igmp::group_mac,
+    slots::{HEADER_SLOT, Member},
 };
 
 use crate::{
+    atomic,
     counters::count,
+    fanout,
     maps::{MCAST_CONFIG, MCAST_GROUPS},
     packet::ifindex,
 };
@@ -34,6 +39,8 @@ struct Delivery {
     vni: u32,
     /// Non-zero for packets from the overlay: remote subscribers are skipped.
     local_only: u32,
+    /// The walk stops at this slot (the list's high-water mark).
+    high_water: u32,
 }
 
 /// Which subscribers get a copy.
@@ -49,8 +56,9 @@ pub enum Scope {
 /// or `None` when the group is not configured (the packet is not ours and passes untouched).
 #[inline(always)]
 fn to_subscribers(ctx: &TcContext, group: u32, scope: Scope) -> Option<i32> {
-    // SAFETY: the inner map is only used through helpers.
-    let subscribers = unsafe { MCAST_GROUPS.get(&group) }?;
+    // SAFETY: the inner map is only used through helpers and atomics.
+    let slots = unsafe { MCAST_GROUPS.get(&group) }?;
+    let high_water = fanout::header(slots).map_or(0, |header| header.high_water);
 
     // RFC 1112 section 6.4 destination, once for all copies.
     if ctx.store(0, &group_mac(group.to_ne_bytes()), 0).is_err() {
@@ -67,12 +75,13 @@ fn to_subscribers(ctx: &TcContext, group: u32, scope: Scope) -> Option<i32> {
         tunnel_ifindex: config.tunnel_ifindex,
         vni: config.vni,
         local_only: u32::from(scope == Scope::LocalOnly),
+        high_water,
     };
     // SAFETY: the map pointer comes from the outer lookup; the callback has the signature
     // bpf_for_each_map_elem expects and only reads `delivery`, which outlives the call.
     unsafe {
         bpf_for_each_map_elem(
-            core::ptr::from_ref(subscribers).cast_mut().cast::<c_void>(),
+            core::ptr::from_ref(slots).cast_mut().cast::<c_void>(),
             deliver_one as *mut c_void,
             core::ptr::from_mut(&mut delivery).cast::<c_void>(),
             0,
@@ -99,23 +108,34 @@ pub fn to_subscribers_or_pass(ctx: &TcContext, group: u32, scope: Scope) -> i32 
     }
 }
 
-/// `bpf_for_each_map_elem` callback: sends one copy to one subscriber. Returns 0 to go on.
+/// `bpf_for_each_map_elem` callback: sends one copy to the member of one slot. Returns 0 to go
+/// on, 1 to stop at the high-water mark.
 #[inline(never)]
 extern "C" fn deliver_one(
     _map: *mut c_void,
-    address: *const u32,
-    subscriber: *const Subscriber,
+    slot: *const u32,
+    word: *const u64,
     delivery: *mut Delivery,
 ) -> i64 {
     // SAFETY: the kernel passes valid key and value pointers and our context.
-    let (address, subscriber, delivery) = unsafe { (*address, *subscriber, &*delivery) };
-    if subscriber.flags & SUBSCRIBER_REMOTE != 0 {
+    let (slot, delivery) = unsafe { (*slot, &*delivery) };
+    if slot >= delivery.high_water {
+        return 1;
+    }
+    if slot == HEADER_SLOT {
+        return 0;
+    }
+    // SAFETY: an aligned 8-byte value of the array.
+    let Some(member) = Member::from_word(unsafe { atomic::load(word) }) else {
+        return 0;
+    };
+    if member.is_remote() {
         if delivery.local_only == 0 {
-            to_remote(delivery, address);
+            to_remote(delivery, member.address);
         }
-    } else if subscriber.ifindex != delivery.ingress_ifindex {
+    } else if member.target != delivery.ingress_ifindex {
         // SAFETY: `skb` is the program's context pointer.
-        let ret = unsafe { bpf_clone_redirect(delivery.skb, subscriber.ifindex, 0) };
+        let ret = unsafe { bpf_clone_redirect(delivery.skb, member.target, 0) };
         count(if ret == 0 {
             Reason::CopyLocal
         } else {

@@ -453,6 +453,104 @@ fn a_group_refuses_joins_beyond_its_capacity() {
     }
 }
 
+#[test]
+fn a_leave_frees_a_slot_that_the_next_join_reuses_and_copies_follow_the_members() {
+    require_privileges!();
+    // Given a full group of two: pods 1 and 2 joined.
+    let node = TestNode::new(3);
+    let mut table = node.node.groups().expect("group table");
+    table.add_group_with_capacity(GROUP, 2).expect("add group");
+    for (iface, pod) in [("h1", POD1), ("h2", POD2)] {
+        send_igmp(&node, iface, pod, &IgmpMessage::V2Report(GROUP).frame(pod));
+    }
+    // When pod 1 leaves and pod 3 joins.
+    let leave = send_igmp(&node, "h1", POD1, &IgmpMessage::V2Leave(GROUP).frame(POD1));
+    let join = send_igmp(&node, "h3", POD3, &IgmpMessage::V2Report(GROUP).frame(POD3));
+    // Then pod 3 takes the freed slot, the group is full again for userspace too, and a
+    // datagram from pod 1 is copied to exactly pods 2 and 3.
+    assert_eq!(
+        leave,
+        expect(&[(Reason::IgmpHandled, 1), (Reason::Left, 1)])
+    );
+    assert_eq!(
+        join,
+        expect(&[(Reason::IgmpHandled, 1), (Reason::Subscribed, 1)])
+    );
+    assert_eq!(addresses(&subscribers(&node, GROUP)), vec![POD2, POD3]);
+    let err = node
+        .node
+        .groups()
+        .expect("group table")
+        .delete_subscriber(GROUP, POD1)
+        .expect_err("pod 1 left");
+    assert!(err.to_string().contains("does not subscribe"), "{err}");
+    let before = node.counters();
+    let verdict = node.run_pod_ingress("h1", &Ipv4Frame::udp(POD1, GROUP, 5000, b"x").to_bytes());
+    assert_eq!(verdict, TC_ACT_SHOT);
+    assert_eq!(
+        delta(&before, &node.counters()),
+        expect(&[(Reason::Replicated, 1), (Reason::CopyLocal, 2)])
+    );
+}
+
+#[test]
+fn joins_racing_on_two_cpus_leave_every_pod_in_exactly_one_slot() {
+    use mcastlab_testbed::blast::pin_to_cpu;
+    use std::{collections::HashSet, sync::Barrier};
+
+    require_privileges!();
+    const PODS: u8 = 200;
+    const ROUNDS: u8 = 3;
+    let cpus = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(2);
+    if cpus < 2 {
+        eprintln!("note: one CPU only, the joins do not race");
+    }
+    // Given 200 pod addresses and, per round, a group of their own.
+    let node = TestNode::new(1);
+    let pods: Vec<Ipv4Addr> = (1..=PODS).map(|i| Ipv4Addr::new(10, 1, 0, i)).collect();
+    for round in 0..ROUNDS {
+        let group = Ipv4Addr::new(239, 1, 2, round);
+        node.node
+            .groups()
+            .expect("group table")
+            .add_group(group)
+            .expect("add group");
+        let joins: Vec<Vec<u8>> = pods
+            .iter()
+            .map(|&pod| IgmpMessage::V2Report(group).frame(pod).to_bytes())
+            .collect();
+        // When two threads on different CPUs send the same joins in the same order at once,
+        // so that they claim slots for the same pod at the same moment.
+        let before = node.counters();
+        let barrier = Barrier::new(2);
+        std::thread::scope(|scope| {
+            for cpu in 0..2 {
+                let (node, joins, barrier) = (&node, &joins, &barrier);
+                scope.spawn(move || {
+                    pin_to_cpu(cpu % cpus).expect("pin");
+                    barrier.wait();
+                    for join in joins {
+                        assert_eq!(node.run_pod_ingress("h1", join), TC_ACT_SHOT);
+                    }
+                });
+            }
+        });
+        // Then each pod holds exactly one slot, and every join was counted as new or as a
+        // refresh.
+        let listed = addresses(&subscribers(&node, group));
+        let distinct: HashSet<&Ipv4Addr> = listed.iter().collect();
+        assert_eq!(distinct.len(), usize::from(PODS), "{listed:?}");
+        assert_eq!(listed.len(), usize::from(PODS), "duplicates in {listed:?}");
+        let counted = delta(&before, &node.counters());
+        let new = counted.get("subscribed").copied().unwrap_or(0);
+        let refreshed = counted.get("join_refreshed").copied().unwrap_or(0);
+        assert_eq!(new + refreshed, 2 * u64::from(PODS), "{counted:?}");
+        assert!(new >= u64::from(PODS), "{counted:?}");
+    }
+}
+
 #[rstest]
 #[case::auto(AttachMode::Auto)]
 #[case::tc_filters(AttachMode::Netlink)]

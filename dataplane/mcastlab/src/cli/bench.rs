@@ -78,9 +78,9 @@ pub struct FanoutArgs {
     /// CPU of the receiver.
     #[arg(long, default_value_t = 1)]
     receiver_cpu: usize,
-    /// Capacity of the dataplane's group: replication walks every bucket, so it sets the
-    /// per-packet cost (at least the largest receiver count).
-    #[arg(long, default_value_t = 64)]
+    /// Capacity of the dataplane's group (at least the largest receiver count); the default is
+    /// what `group add` gives.
+    #[arg(long, default_value_t = mcastlab_common::MAX_SUBSCRIBERS_PER_GROUP)]
     group_capacity: u32,
     /// Offered load, packets per second to the group (unicast: that many per receiver);
     /// 0 measures at saturation.

@@ -14,9 +14,8 @@ use super::{
 pub enum GroupCommand {
     /// Configure a group: joins for it are accepted and traffic to it is replicated.
     ///
-    /// Replicating a packet walks every bucket of the group's subscriber map, so its cost grows
-    /// with the capacity, not with the subscribers: give --capacity close to the subscribers
-    /// the group will have.
+    /// The capacity is a quota (joins beyond it are refused and counted), not a cost:
+    /// replication reads only the part of the group's fan-out list that was ever used.
     Add(GroupAddArgs),
     /// Remove a group and all its subscribers.
     Delete(GroupArgs),

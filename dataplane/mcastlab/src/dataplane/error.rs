@@ -96,8 +96,12 @@ pub enum DataplaneError {
         /// The group.
         group: Ipv4Addr,
     },
-    /// The group's subscriber map is full.
-    #[error("subscriber limit {limit} reached for group {group} on node '{node}'")]
+    /// The group holds as many subscribers as its capacity.
+    #[error(
+        "group {group} on node '{node}' is full: it holds {limit} subscribers (its capacity); \
+         delete one, or re-create the group with a larger --capacity (at most {})",
+        mcastlab_common::MAX_SUBSCRIBERS_PER_GROUP
+    )]
     SubscriberLimit {
         /// The node.
         node: String,
@@ -105,6 +109,14 @@ pub enum DataplaneError {
         group: Ipv4Addr,
         /// The limit.
         limit: u32,
+    },
+    /// Mapping a group's fan-out list into this process failed.
+    #[error("mapping the fan-out list of group {group} into memory failed")]
+    MapMemory {
+        /// The group.
+        group: Ipv4Addr,
+        /// Why.
+        source: std::io::Error,
     },
     /// `subscriber add` of an existing subscriber.
     #[error("{address} already subscribes to {group} on node '{node}'")]

@@ -5,27 +5,26 @@
 use std::net::Ipv4Addr;
 
 use aya::{
-    maps::{HashMap, HashOfMaps, Map, MapData, MapError},
+    maps::{HashOfMaps, Map, MapData, MapError},
     sys::SyscallError,
 };
 use mcastlab_common::{
-    CONFIG_KEY, MAX_GROUPS, MAX_SUBSCRIBERS_PER_GROUP, NodeConfig, SUBSCRIBER_REMOTE, Subscriber,
-    addr_key, key_addr,
+    CONFIG_KEY, MAX_GROUPS, MAX_SUBSCRIBERS_PER_GROUP, NodeConfig, addr_key, key_addr,
     names::{MAP_CONFIG, MAP_GROUPS, MAP_SUBSCRIBERS},
+    slots::{GROUP_MAP_FLAGS, GROUP_SLOTS, Member},
 };
 
 use super::{
     Node,
     error::{DataplaneError, Result},
+    fanout::{AddError, MappedGroup},
 };
 
 /// `BPF_NOEXIST`: insert only if the key is absent.
 const BPF_NOEXIST: u64 = 1;
 
-type SubscriberMap = HashMap<MapData, u32, Subscriber>;
-
-/// `BPF_MAP_TYPE_HASH` (include/uapi/linux/bpf.h).
-const BPF_MAP_TYPE_HASH: u32 = 1;
+/// `BPF_MAP_TYPE_ARRAY` (include/uapi/linux/bpf.h).
+const BPF_MAP_TYPE_ARRAY: u32 = 2;
 
 /// A group and how many subscribers it has.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -100,8 +99,8 @@ impl GroupTable {
     }
 
     /// Configures `group` with no subscribers and room for `capacity` of them (1 to
-    /// `MAX_SUBSCRIBERS_PER_GROUP`). Joins beyond it are refused and counted. A smaller capacity
-    /// makes every packet of the group cheaper to replicate.
+    /// `MAX_SUBSCRIBERS_PER_GROUP`). Joins beyond it are refused and counted. The capacity is a
+    /// quota, not a cost: replication reads only the slots that were ever used.
     pub fn add_group_with_capacity(&mut self, group: Ipv4Addr, capacity: u32) -> Result<()> {
         require_multicast(group)?;
         if !(1..=MAX_SUBSCRIBERS_PER_GROUP).contains(&capacity) {
@@ -118,15 +117,18 @@ impl GroupTable {
             return Err(self.group_limit());
         }
         let template = aya_obj::Map::new_from_params(
-            BPF_MAP_TYPE_HASH,
+            BPF_MAP_TYPE_ARRAY,
             size_of::<u32>() as u32,
-            size_of::<Subscriber>() as u32,
-            capacity,
-            0,
+            size_of::<u64>() as u32,
+            GROUP_SLOTS,
+            GROUP_MAP_FLAGS,
         );
-        let subscribers = MapData::create(template, MAP_SUBSCRIBERS, None).map_err(|source| {
-            map_error(format!("creating the subscriber map of {group}"), source)
-        })?;
+        let subscribers = MapData::create(template, MAP_SUBSCRIBERS, None)
+            .map_err(|source| map_error(format!("creating the fan-out list of {group}"), source))?;
+        MappedGroup::map(&subscribers)
+            .map_err(|source| DataplaneError::MapMemory { group, source })?
+            .slots()
+            .start(capacity);
         match self
             .groups
             .insert(addr_key(group), &subscribers, BPF_NOEXIST)
@@ -166,13 +168,7 @@ impl GroupTable {
                 .iter()
                 .filter(|s| s.kind == SubscriberKind::Remote)
                 .count();
-            let capacity = self
-                .subscriber_map_data(group)?
-                .info()
-                .map_err(|source| {
-                    map_error(format!("reading the subscriber map of {group}"), source)
-                })?
-                .max_entries();
+            let capacity = self.mapped(group)?.slots().header().capacity;
             entries.push(GroupEntry {
                 group,
                 capacity,
@@ -203,16 +199,13 @@ impl GroupTable {
                 node: self.node.clone(),
             });
         }
-        let mut subscribers = self.subscriber_map(group)?;
-        let value = Subscriber {
-            ifindex: self.config.tunnel_ifindex,
-            flags: SUBSCRIBER_REMOTE,
-        };
+        let mapped = self.mapped(group)?;
+        let slots = mapped.slots();
         for &address in addresses {
             require_unicast(address)?;
-            subscribers
-                .insert(addr_key(address), value, BPF_NOEXIST)
-                .map_err(|err| self.subscriber_insert_error(group, address, err))?;
+            slots
+                .add(Member::remote(addr_key(address)))
+                .map_err(|err| self.subscriber_add_error(group, address, err))?;
         }
         Ok(())
     }
@@ -220,38 +213,39 @@ impl GroupTable {
     /// Removes subscriber `address` (local or remote) from `group`.
     pub fn delete_subscriber(&mut self, group: Ipv4Addr, address: Ipv4Addr) -> Result<()> {
         require_multicast(group)?;
-        let mut subscribers = self.subscriber_map(group)?;
-        subscribers
-            .remove(&addr_key(address))
-            .map_err(|err| match errno(&err) {
-                Some(libc::ENOENT) => DataplaneError::SubscriberNotFound {
-                    node: self.node.clone(),
-                    group,
-                    address,
-                },
-                _ => map_error(format!("deleting subscriber {address} of {group}"), err),
-            })
+        match self.mapped(group)?.slots().remove(addr_key(address)) {
+            Some(_) => Ok(()),
+            None => Err(DataplaneError::SubscriberNotFound {
+                node: self.node.clone(),
+                group,
+                address,
+            }),
+        }
     }
 
     /// The subscribers of `group`, sorted by address.
     pub fn subscribers_of(&self, group: Ipv4Addr) -> Result<Vec<SubscriberEntry>> {
         require_multicast(group)?;
-        let subscribers = self.subscriber_map(group)?;
-        let mut entries = Vec::new();
-        for item in subscribers.iter() {
-            let (key, value) = item
-                .map_err(|source| map_error(format!("reading subscribers of {group}"), source))?;
-            entries.push(SubscriberEntry {
+        let mapped = self.mapped(group)?;
+        let mut entries: Vec<SubscriberEntry> = mapped
+            .slots()
+            .members()
+            .into_iter()
+            .map(|(_, member)| SubscriberEntry {
                 group,
-                address: key_addr(key),
-                kind: if value.flags & SUBSCRIBER_REMOTE != 0 {
+                address: key_addr(member.address),
+                kind: if member.is_remote() {
                     SubscriberKind::Remote
                 } else {
                     SubscriberKind::Local
                 },
-                ifindex: value.ifindex,
-            });
-        }
+                ifindex: if member.is_remote() {
+                    self.config.tunnel_ifindex
+                } else {
+                    member.target
+                },
+            })
+            .collect();
         entries.sort_by_key(|entry| entry.address);
         Ok(entries)
     }
@@ -302,30 +296,29 @@ impl GroupTable {
             })
     }
 
-    fn subscriber_map(&self, group: Ipv4Addr) -> Result<SubscriberMap> {
-        Map::from_map_data(self.subscriber_map_data(group)?)
-            .and_then(SubscriberMap::try_from)
-            .map_err(|err| map_error(format!("opening the subscribers of {group}"), err))
+    /// The fan-out list of `group`, mapped into this process.
+    fn mapped(&self, group: Ipv4Addr) -> Result<MappedGroup> {
+        let map = self.subscriber_map_data(group)?;
+        MappedGroup::map(&map).map_err(|source| DataplaneError::MapMemory { group, source })
     }
 
-    fn subscriber_insert_error(
+    fn subscriber_add_error(
         &self,
         group: Ipv4Addr,
         address: Ipv4Addr,
-        err: MapError,
+        err: AddError,
     ) -> DataplaneError {
-        match errno(&err) {
-            Some(libc::EEXIST) => DataplaneError::SubscriberExists {
+        match err {
+            AddError::Present(_) => DataplaneError::SubscriberExists {
                 node: self.node.clone(),
                 group,
                 address,
             },
-            Some(libc::E2BIG) => DataplaneError::SubscriberLimit {
+            AddError::Full { capacity } => DataplaneError::SubscriberLimit {
                 node: self.node.clone(),
                 group,
-                limit: MAX_SUBSCRIBERS_PER_GROUP,
+                limit: capacity,
             },
-            _ => map_error(format!("adding subscriber {address} to {group}"), err),
         }
     }
 

@@ -44,11 +44,12 @@ pub fn check_datapath_support() -> Result<()> {
                       from userspace to the BTF-defined group map need 6.2)",
         });
     }
-    let helpers: [(BpfHelper, &'static str); 4] = [
+    let helpers: [(BpfHelper, &'static str); 5] = [
         (
             BpfHelper::BPF_FUNC_for_each_map_elem,
             "helper bpf_for_each_map_elem",
         ),
+        (BpfHelper::BPF_FUNC_loop, "helper bpf_loop"),
         (
             BpfHelper::BPF_FUNC_clone_redirect,
             "helper bpf_clone_redirect",

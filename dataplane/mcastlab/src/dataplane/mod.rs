@@ -4,6 +4,7 @@
 
 mod attach;
 mod error;
+pub mod fanout;
 mod groups;
 pub mod kernel;
 pub mod netns;

@@ -1,0 +1,279 @@
+//! The userspace side of a group's fan-out list (`mcastlab_common::slots`): the same protocol as
+//! the eBPF side (mcastlab-ebpf/src/fanout.rs), on the array memory-mapped into this process, so
+//! userspace changes and IGMP joins on any CPU can meet in one group safely.
+
+use std::{
+    os::fd::{AsFd as _, AsRawFd as _},
+    ptr::NonNull,
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+use aya::maps::MapData;
+use mcastlab_common::slots::{FREE, GROUP_SLOTS, GroupHeader, HEADER_SLOT, Member};
+
+/// The words of one group's array.
+pub struct Slots<'a> {
+    words: &'a [AtomicU64],
+}
+
+/// Why a member was not added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddError {
+    /// The address already holds a slot, with this member.
+    Present(Member),
+    /// Every slot of the group's capacity is taken.
+    Full {
+        /// The group's capacity.
+        capacity: u32,
+    },
+}
+
+impl<'a> Slots<'a> {
+    /// The slots in `words` (a whole group array: [`GROUP_SLOTS`] words).
+    pub fn new(words: &'a [AtomicU64]) -> Self {
+        assert_eq!(words.len(), GROUP_SLOTS as usize, "a whole group array");
+        Self { words }
+    }
+
+    /// Writes the header of a new, empty group of `capacity` (before the group map holds it).
+    pub fn start(&self, capacity: u32) {
+        self.words[HEADER_SLOT as usize]
+            .store(GroupHeader::empty(capacity).word(), Ordering::SeqCst);
+    }
+
+    /// The group's header.
+    pub fn header(&self) -> GroupHeader {
+        GroupHeader::from_word(self.words[HEADER_SLOT as usize].load(Ordering::SeqCst))
+    }
+
+    /// Every member with its slot, in slot order.
+    pub fn members(&self) -> Vec<(u32, Member)> {
+        self.member_slots()
+            .filter_map(|slot| {
+                Member::from_word(self.word(slot).load(Ordering::SeqCst)).map(|m| (slot, m))
+            })
+            .collect()
+    }
+
+    /// The slot holding `address` and its word.
+    pub fn find(&self, address: u32) -> Option<(u32, u64)> {
+        self.find_other(address, None)
+    }
+
+    /// Adds `member`: claims the lowest free slot, raises the high-water mark over it and keeps
+    /// the lowest slot if another writer added the same address at the same time.
+    pub fn add(&self, member: Member) -> Result<u32, AddError> {
+        if let Some((_, word)) = self.find(member.address) {
+            return Err(present(word));
+        }
+        let header = self.header();
+        let claimed = (1..=header.capacity.min(GROUP_SLOTS - 1)).find(|&slot| {
+            self.word(slot)
+                .compare_exchange(FREE, member.word(), Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        });
+        let Some(slot) = claimed else {
+            return Err(AddError::Full {
+                capacity: header.capacity,
+            });
+        };
+        self.raise_high_water(slot);
+        match self.keep_lowest(member, slot) {
+            None => Ok(slot),
+            Some(word) => Err(present(word)),
+        }
+    }
+
+    /// Removes the member at `address`; returns it, or `None` if there was none.
+    pub fn remove(&self, address: u32) -> Option<Member> {
+        let (slot, word) = self.find(address)?;
+        self.word(slot)
+            .compare_exchange(word, FREE, Ordering::SeqCst, Ordering::SeqCst)
+            .ok()
+            .and_then(Member::from_word)
+    }
+
+    fn raise_high_water(&self, slot: u32) {
+        let header = &self.words[HEADER_SLOT as usize];
+        let mut word = header.load(Ordering::SeqCst);
+        loop {
+            let raised = GroupHeader::from_word(word).covering(slot).word();
+            if raised == word {
+                return;
+            }
+            match header.compare_exchange(word, raised, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => return,
+                Err(current) => word = current,
+            }
+        }
+    }
+
+    /// Frees other slots of `member.address` above `slot`; if one lies below, gives `slot`
+    /// back and returns that slot's word.
+    fn keep_lowest(&self, member: Member, slot: u32) -> Option<u64> {
+        while let Some((other, word)) = self.find_other(member.address, Some(slot)) {
+            if other < slot {
+                let _ = self.word(slot).compare_exchange(
+                    member.word(),
+                    FREE,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                );
+                return Some(word);
+            }
+            let _ =
+                self.word(other)
+                    .compare_exchange(word, FREE, Ordering::SeqCst, Ordering::SeqCst);
+        }
+        None
+    }
+
+    fn find_other(&self, address: u32, except: Option<u32>) -> Option<(u32, u64)> {
+        self.member_slots()
+            .filter(|&slot| Some(slot) != except)
+            .find_map(|slot| {
+                let word = self.word(slot).load(Ordering::SeqCst);
+                Member::from_word(word)
+                    .filter(|m| m.address == address)
+                    .map(|_| (slot, word))
+            })
+    }
+
+    fn member_slots(&self) -> std::ops::Range<u32> {
+        1..self.header().high_water.min(GROUP_SLOTS)
+    }
+
+    fn word(&self, slot: u32) -> &AtomicU64 {
+        &self.words[slot as usize]
+    }
+}
+
+fn present(word: u64) -> AddError {
+    AddError::Present(Member::from_word(word).expect("a found slot holds a member"))
+}
+
+/// A group's array mapped into this process (`BPF_F_MMAPABLE`), unmapped on drop.
+pub struct MappedGroup {
+    address: NonNull<AtomicU64>,
+    length: usize,
+}
+
+impl MappedGroup {
+    /// Maps the array of `map` (a group's inner map) read-write.
+    pub fn map(map: &MapData) -> std::io::Result<Self> {
+        let length = mapping_length();
+        // SAFETY: a fresh shared mapping of the map's fd; the kernel checks the length against
+        // the array's pages and the map's flags.
+        let address = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                length,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                map.fd().as_fd().as_raw_fd(),
+                0,
+            )
+        };
+        if address == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        let address = NonNull::new(address.cast()).ok_or_else(std::io::Error::last_os_error)?;
+        Ok(Self { address, length })
+    }
+
+    /// The group's slots.
+    pub fn slots(&self) -> Slots<'_> {
+        // SAFETY: the mapping holds GROUP_SLOTS aligned 8-byte words (page-aligned start) and
+        // lives as long as `self`; other writers use atomics too.
+        let words =
+            unsafe { std::slice::from_raw_parts(self.address.as_ptr(), GROUP_SLOTS as usize) };
+        Slots::new(words)
+    }
+}
+
+impl Drop for MappedGroup {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `map`, unmapped once.
+        unsafe { libc::munmap(self.address.as_ptr().cast(), self.length) };
+    }
+}
+
+/// The array's data rounded up to pages, as the kernel maps it.
+fn mapping_length() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+    (GROUP_SLOTS as usize * size_of::<u64>()).div_ceil(page) * page
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{collections::HashSet, sync::Barrier};
+
+    use super::*;
+
+    fn empty_group(capacity: u32) -> Vec<AtomicU64> {
+        let words: Vec<AtomicU64> = (0..GROUP_SLOTS).map(|_| AtomicU64::new(FREE)).collect();
+        Slots::new(&words).start(capacity);
+        words
+    }
+
+    #[test]
+    fn members_fill_the_lowest_free_slots_and_reuse_freed_ones() {
+        let words = empty_group(8);
+        let slots = Slots::new(&words);
+        assert_eq!(slots.add(Member::remote(10)), Ok(1));
+        assert_eq!(slots.add(Member::local(11, 4)), Ok(2));
+        assert_eq!(slots.add(Member::remote(12)), Ok(3));
+        assert_eq!(slots.header().high_water, 4);
+        assert_eq!(slots.remove(11), Some(Member::local(11, 4)));
+        assert_eq!(slots.remove(11), None);
+        // The freed slot is reused; the high-water mark stays.
+        assert_eq!(slots.add(Member::remote(13)), Ok(2));
+        assert_eq!(slots.header().high_water, 4);
+        let addresses: Vec<u32> = slots.members().iter().map(|(_, m)| m.address).collect();
+        assert_eq!(addresses, [10, 13, 12]);
+    }
+
+    #[test]
+    fn an_address_holds_one_slot_and_capacity_is_enforced() {
+        let words = empty_group(2);
+        let slots = Slots::new(&words);
+        slots.add(Member::remote(1)).expect("first");
+        assert_eq!(
+            slots.add(Member::remote(1)),
+            Err(AddError::Present(Member::remote(1)))
+        );
+        slots.add(Member::remote(2)).expect("second");
+        assert_eq!(
+            slots.add(Member::remote(3)),
+            Err(AddError::Full { capacity: 2 })
+        );
+    }
+
+    #[test]
+    fn concurrent_writers_leave_each_address_in_exactly_one_slot() {
+        const THREADS: u32 = 4;
+        const ADDRESSES: u32 = 200;
+        let words = empty_group(1024);
+        let barrier = Barrier::new(THREADS as usize);
+        std::thread::scope(|scope| {
+            for _ in 0..THREADS {
+                scope.spawn(|| {
+                    let slots = Slots::new(&words);
+                    barrier.wait();
+                    // Every thread adds every address: all but one add of each must lose.
+                    for address in 1..=ADDRESSES {
+                        let _ = slots.add(Member::remote(address));
+                    }
+                });
+            }
+        });
+        let slots = Slots::new(&words);
+        let members = slots.members();
+        let distinct: HashSet<u32> = members.iter().map(|(_, m)| m.address).collect();
+        assert_eq!(distinct.len(), ADDRESSES as usize);
+        assert_eq!(members.len(), ADDRESSES as usize, "duplicates: {members:?}");
+        let highest = members.iter().map(|(slot, _)| *slot).max().unwrap_or(0);
+        assert!(slots.header().high_water > highest);
+    }
+}
