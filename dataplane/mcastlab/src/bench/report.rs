@@ -320,22 +320,31 @@ pub fn markdown(
         None => "-".to_owned(),
     };
     out.push_str(
-        "| N | dataplane copies/s | bridge (IGMP snooping) | unicast fan-out | ours/bridge | \
-         ours/unicast | sender ns/copy ours/bridge | eBPF ns/packet |\n|---|---|---|---|---|---|---|---|\n",
+        "| N | dataplane copies/s | dataplane, NAPI receivers | bridge (IGMP snooping) | \
+         unicast fan-out | ours/bridge | ours/unicast | sender ns/copy ours/bridge | eBPF ns/packet \
+         |\n|---|---|---|---|---|---|---|---|---|\n",
     );
-    for ratio in ratios {
-        let n = ratio.receivers;
+    let mut counts: Vec<usize> = points.iter().map(|p| p.receivers).collect();
+    counts.sort_unstable();
+    counts.dedup();
+    for n in counts {
+        let ratio = ratios.iter().find(|r| r.receivers == n);
         let ours = find(Mode::Dataplane, n);
         let _ = writeln!(
             out,
-            "| {n} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {n} | {} | {} | {} | {} | {} | {} | {} | {} |",
             cell(ours),
+            cell(find(Mode::DataplaneNapi, n)),
             cell(find(Mode::Bridge, n)),
             cell(find(Mode::Unicast, n)),
-            number(ratio.vs_bridge, 2),
-            number(ratio.vs_unicast, 2),
-            number(ratio.sender_cpu_vs_bridge, 2),
-            number(ours.and_then(|p| p.bpf_ns_per_packet), 0),
+            number(ratio.and_then(|r| r.vs_bridge), 2),
+            number(ratio.and_then(|r| r.vs_unicast), 2),
+            number(ratio.and_then(|r| r.sender_cpu_vs_bridge), 2),
+            number(
+                ours.or(find(Mode::DataplaneNapi, n))
+                    .and_then(|p| p.bpf_ns_per_packet),
+                0
+            ),
         );
     }
     out
@@ -344,6 +353,7 @@ pub fn markdown(
 fn mode_color(mode: Mode) -> RGBColor {
     match mode {
         Mode::Dataplane => RGBColor(0x1f, 0x77, 0xb4),
+        Mode::DataplaneNapi => RGBColor(0x94, 0x67, 0xbd),
         Mode::Bridge => RGBColor(0xff, 0x7f, 0x0e),
         Mode::Unicast => RGBColor(0x2c, 0xa0, 0x2c),
     }
@@ -370,7 +380,12 @@ fn plot_fanout(path: &Path, points: &[Point]) -> Result<(), Box<dyn std::error::
         .y_desc("million copies/s")
         .x_label_formatter(&|x| format!("{}", 2f64.powf(*x).round()))
         .draw()?;
-    for mode in [Mode::Dataplane, Mode::Bridge, Mode::Unicast] {
+    for mode in [
+        Mode::Dataplane,
+        Mode::DataplaneNapi,
+        Mode::Bridge,
+        Mode::Unicast,
+    ] {
         let series: Vec<(f64, f64)> = points
             .iter()
             .filter(|p| p.mode == mode)

@@ -127,8 +127,9 @@ fn run_control(args: ControlArgs) -> anyhow::Result<()> {
 }
 
 fn run_fanout(args: FanoutArgs) -> anyhow::Result<()> {
-    if args.receivers.is_empty() || args.receivers.iter().any(|n| *n == 0 || *n > 200) {
-        anyhow::bail!("--receivers takes counts from 1 to 200");
+    let limit = mcastlab_common::MAX_SUBSCRIBERS_PER_GROUP as usize;
+    if args.receivers.is_empty() || args.receivers.iter().any(|n| *n == 0 || *n > limit) {
+        anyhow::bail!("--receivers takes counts from 1 to {limit} (the subscribers of one group)");
     }
     if args.repetitions == 0 {
         anyhow::bail!("--repetitions must be at least 1");
