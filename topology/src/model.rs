@@ -266,7 +266,7 @@ impl LabSpec {
             let others = self.nodes.len() - 1;
             if peers.len() != others {
                 return Err(invalid(format!(
-                    "{} peer addresses given, but lab {} has {others} other nodes than {node} \
+                    "{} peer addresses given, but lab {} has {others} nodes besides {node} \
                      (give one per other node, in node order: {})",
                     peers.len(),
                     self.name,
@@ -569,7 +569,7 @@ mod tests {
         );
         let err = place("n1", None, &[Ipv4Addr::new(172, 31, 255, 7)]);
         assert!(
-            err.contains("1 peer addresses given") && err.contains("2 other"),
+            err.contains("1 peer addresses given") && err.contains("2 nodes besides"),
             "{err}"
         );
         let err = place("n1", Some("eth 1"), &[]);
