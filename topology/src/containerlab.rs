@@ -158,7 +158,8 @@ fn linux_node(exec: Vec<String>, labels: BTreeMap<String, String>) -> Option<Cla
     })
 }
 
-/// The containerlab file of `spec`.
+/// The containerlab file of `spec`: every node of the lab (a host placement says where one node
+/// was deployed, not what the lab is, and is left out).
 pub fn export(spec: &LabSpec) -> ClabFile {
     let mut nodes = BTreeMap::new();
     let mut links = Vec::new();
@@ -300,6 +301,7 @@ fn lab_from_labels(file: &ClabFile) -> Result<LabSpec> {
         underlay: parse_cidr(get(first, label::UNDERLAY)?)?,
         pod_cidr: parse_cidr(get(first, label::POD_CIDR)?)?,
         nodes: Vec::new(),
+        host: None,
     };
     for node in nodes
         .iter()

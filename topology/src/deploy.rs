@@ -9,9 +9,10 @@ use netns_rs::NetNs;
 
 use crate::{
     error::{Result, TopologyError},
+    host,
     model::{
-        LabSpec, POD_IFACE, TUNNEL_IFACE, UNDERLAY_BRIDGE, UNDERLAY_IFACE, VXLAN_PORT, check_name,
-        host_iface,
+        LabSpec, NodeSpec, POD_IFACE, TUNNEL_IFACE, UNDERLAY_BRIDGE, UNDERLAY_IFACE, VXLAN_PORT,
+        check_name, host_iface,
     },
     netlink::{Netlink, open_netns, run_in_netns},
     offload::{Offload, set_offload},
@@ -23,14 +24,16 @@ use crate::{
 const NAPI_QDISC_LIMIT: u32 = 4096;
 
 /// Where `ip netns` keeps named namespaces.
-const NETNS_DIR: &str = "/run/netns";
+pub(crate) const NETNS_DIR: &str = "/run/netns";
 
 /// Deploys `spec` and records it (see [`state`]). Needs root.
 pub fn deploy_blocking(spec: &LabSpec) -> Result<()> {
     runtime()?.block_on(deploy(spec))
 }
 
-/// Deploys `spec` and records it. Must run in a tokio runtime; needs root.
+/// Deploys `spec` and records it. Must run in a tokio runtime; needs root. A lab placed on
+/// this machine ([`LabSpec::host`]) deploys its host node only, in the network namespace this
+/// thread is in (see [`crate::host`]).
 pub async fn deploy(spec: &LabSpec) -> Result<()> {
     spec.validate()?;
     for name in spec.namespaces() {
@@ -41,11 +44,14 @@ pub async fn deploy(spec: &LabSpec) -> Result<()> {
             });
         }
     }
+    if let Some(placement) = &spec.host {
+        return host::deploy(spec, placement).await;
+    }
     match build(spec).await {
         Ok(()) => state::save(spec),
         Err(err) => {
             // The build error is the one worth reporting; cleanup is best effort.
-            let _ = destroy(&spec.name);
+            let _ = teardown(&spec.name).await;
             Err(err)
         }
     }
@@ -75,32 +81,43 @@ async fn build(spec: &LabSpec) -> Result<()> {
             .add_address(UNDERLAY_IFACE, node.underlay_address, spec.underlay.prefix)
             .await?;
         node_ns.up(UNDERLAY_IFACE).await?;
-        node_ns.add_vxlan_external(TUNNEL_IFACE, VXLAN_PORT).await?;
+        build_node(spec, node, &node_ns, &node_ns_name).await?;
+    }
+    Ok(())
+}
 
-        for pod in &node.pods {
-            let pod_ns_name = spec.pod_netns(node, pod);
-            let pod_ns = Netlink::open(&pod_ns_name)?;
-            let host = host_iface(pod);
-            pod_ns.up("lo").await?;
-            pod_ns.add_veth(POD_IFACE, &host).await?;
-            pod_ns.move_to(&host, &open_netns(&node_ns_name)?).await?;
-            node_ns.up(&host).await?;
-            pod_ns
-                .add_address(POD_IFACE, pod.address, spec.pod_cidr.prefix)
-                .await?;
-            pod_ns.up(POD_IFACE).await?;
-            // Multicast leaves through eth0 (DEVELOPERS.md: pods need a route covering it).
-            pod_ns
-                .add_link_route(Ipv4Addr::new(224, 0, 0, 0), 4, POD_IFACE)
-                .await?;
-            if let Some(version) = pod.igmp_version {
-                set_igmp_version(&pod_ns_name, POD_IFACE, version)?;
-            }
-            if pod.napi {
-                set_offload(&pod_ns_name, POD_IFACE, Offload::Gro, true)?;
-                set_offload(&node_ns_name, &host, Offload::Tso, false)?;
-                node_ns.add_root_pfifo(&host, NAPI_QDISC_LIMIT).await?;
-            }
+/// Builds what a node holds once its namespace `node_ns_name` reaches the underlay: `vxlan0`,
+/// and each pod (its namespace must exist) with its veth pair.
+pub(crate) async fn build_node(
+    spec: &LabSpec,
+    node: &NodeSpec,
+    node_ns: &Netlink,
+    node_ns_name: &str,
+) -> Result<()> {
+    node_ns.add_vxlan_external(TUNNEL_IFACE, VXLAN_PORT).await?;
+    for pod in &node.pods {
+        let pod_ns_name = spec.pod_netns(node, pod);
+        let pod_ns = Netlink::open(&pod_ns_name)?;
+        let host = host_iface(pod);
+        pod_ns.up("lo").await?;
+        pod_ns.add_veth(POD_IFACE, &host).await?;
+        pod_ns.move_to(&host, &open_netns(node_ns_name)?).await?;
+        node_ns.up(&host).await?;
+        pod_ns
+            .add_address(POD_IFACE, pod.address, spec.pod_cidr.prefix)
+            .await?;
+        pod_ns.up(POD_IFACE).await?;
+        // Multicast leaves through eth0 (DEVELOPERS.md: pods need a route covering it).
+        pod_ns
+            .add_link_route(Ipv4Addr::new(224, 0, 0, 0), 4, POD_IFACE)
+            .await?;
+        if let Some(version) = pod.igmp_version {
+            set_igmp_version(&pod_ns_name, POD_IFACE, version)?;
+        }
+        if pod.napi {
+            set_offload(&pod_ns_name, POD_IFACE, Offload::Gro, true)?;
+            set_offload(node_ns_name, &host, Offload::Tso, false)?;
+            node_ns.add_root_pfifo(&host, NAPI_QDISC_LIMIT).await?;
         }
     }
     Ok(())
@@ -114,7 +131,7 @@ pub fn set_igmp_version(netns: &str, iface: &str, version: u8) -> Result<()> {
 
 /// Writes a sysctl of namespace `netns` (`ip netns exec NETNS sysctl -w ...`): /proc/sys/net
 /// belongs to the namespace of the thread that opens it.
-fn write_sysctl(netns: &str, path: &str, value: &str) -> Result<()> {
+pub(crate) fn write_sysctl(netns: &str, path: &str, value: &str) -> Result<()> {
     run_in_netns(netns, "writing sysctl", path, || fs::write(path, value))
 }
 
@@ -160,12 +177,22 @@ pub fn lab_namespaces(lab: &str) -> Result<Vec<String>> {
 }
 
 /// Removes every namespace of lab `lab` (pods first) and its record; returns what was removed.
-/// Lab names have no '-', so the prefix `<lab>-` is the lab's alone.
+/// Lab names have no '-', so the prefix `<lab>-` is the lab's alone. A recorded host node
+/// loses only what the lab created in it (see [`crate::host`]); its namespace stays.
 pub fn destroy(lab: &str) -> Result<Vec<String>> {
+    runtime()?.block_on(teardown(lab))
+}
+
+/// [`destroy`], inside a tokio runtime.
+pub(crate) async fn teardown(lab: &str) -> Result<Vec<String>> {
     let mut names = lab_namespaces(lab)?;
+    if let Some(spec) = state::load(lab)? {
+        host::remove_links(&spec).await?;
+    }
     // Deepest first: pods (two dashes), then nodes and the underlay.
     names.sort_by_key(|name| std::cmp::Reverse(name.matches('-').count()));
     for name in &names {
+        // For a host node this unmounts its second name only: the namespace is the machine's.
         let ns = open_netns(name)?;
         ns.remove().map_err(|source| TopologyError::Netns {
             name: name.clone(),

@@ -8,7 +8,7 @@ pub enum TopologyError {
     /// A name that cannot be used (names become namespace and interface names).
     #[error("invalid {what} name '{name}': {rule}")]
     InvalidName {
-        /// "lab", "node" or "pod".
+        /// "lab", "node", "pod" or "interface".
         what: &'static str,
         /// The name.
         name: String,
@@ -59,6 +59,48 @@ pub enum TopologyError {
         /// Why.
         #[source]
         source: rtnetlink::Error,
+    },
+    /// The underlay interface named for a host node is not in this network namespace.
+    #[error(
+        "no interface {iface} in this network namespace: a node placed on this machine uses one \
+         of its own interfaces as underlay (see `ip -br addr`; give --underlay-iface)"
+    )]
+    NoUnderlayInterface {
+        /// The interface named.
+        iface: String,
+    },
+    /// No interface (or not the one named) holds a host node's underlay address.
+    #[error(
+        "node {node}: underlay address {address} is not on {} (IPv4 addresses here: {found}); \
+         give this machine's own address (--underlay-address A.B.C.D/LEN) or add it first \
+         (ip addr add {address}/LEN dev IFACE)",
+        iface.as_deref().unwrap_or("any interface of this network namespace")
+    )]
+    UnderlayAddressMissing {
+        /// The node.
+        node: String,
+        /// Its underlay address.
+        address: std::net::Ipv4Addr,
+        /// The interface named, if one was.
+        iface: Option<String>,
+        /// What there is instead, `iface: a.b.c.d/len, ...`.
+        found: String,
+    },
+    /// A host node's underlay interface is down.
+    #[error("underlay interface {iface} is down: bring it up first (ip link set {iface} up)")]
+    UnderlayDown {
+        /// The interface.
+        iface: String,
+    },
+    /// An interface a host node creates exists already in this network namespace.
+    #[error(
+        "interface {iface} already exists in this network namespace: another lab's node runs \
+         here (`mcastlab status`, then `mcastlab down --lab LAB`), or it is not the lab's and \
+         the node cannot be placed here"
+    )]
+    HostLinkExists {
+        /// The interface.
+        iface: String,
     },
     /// A file or sysctl operation failed.
     #[error("{action} {} failed", path.display())]

@@ -7,16 +7,21 @@
 //!   whose host side in the node is `veth-<pod>`;
 //! - the underlay: namespace `<lab>-ul` with bridge `br0`; each node's leg is `ul0`;
 //! - each node's tunnel: `vxlan0`, external (collect_md) mode, UDP port 4789.
+//!
+//! A lab can instead place one node on the machine itself ([`model::HostPlacement`], see
+//! [`host`]): the node is the namespace the deploy runs in (a VM's root namespace, still named
+//! `<lab>-<node>`), its underlay an interface of the machine, the other nodes other machines.
 #![deny(missing_docs)]
 
 pub mod bridge;
 pub mod containerlab;
 pub mod deploy;
 pub mod error;
+pub mod host;
 pub mod model;
 mod netlink;
 pub mod offload;
 pub mod state;
 
 pub use error::TopologyError;
-pub use model::{LabSpec, NodeSpec, PodSpec};
+pub use model::{HostPlacement, LabSpec, NodeSpec, PodSpec};

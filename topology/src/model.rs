@@ -37,12 +37,25 @@ pub struct Cidr {
 }
 
 impl Cidr {
-    /// Whether `address` is inside the prefix.
-    pub fn contains(&self, address: Ipv4Addr) -> bool {
+    /// The prefix's network: host bits cleared (`192.168.56.11/24` gives `192.168.56.0/24`).
+    pub fn network(&self) -> Self {
         let mask = u32::MAX
             .checked_shl(32 - u32::from(self.prefix))
             .unwrap_or(0);
-        u32::from(address) & mask == u32::from(self.address) & mask
+        Self {
+            address: Ipv4Addr::from(u32::from(self.address) & mask),
+            prefix: self.prefix,
+        }
+    }
+
+    /// Whether `address` is inside the prefix.
+    pub fn contains(&self, address: Ipv4Addr) -> bool {
+        Self {
+            address,
+            prefix: self.prefix,
+        }
+        .network()
+            == self.network()
     }
 }
 
@@ -102,6 +115,33 @@ pub struct LabSpec {
     pub pod_cidr: Cidr,
     /// The nodes.
     pub nodes: Vec<NodeSpec>,
+    /// Set when this machine runs one node of the lab itself (the two-VM lab): only that node
+    /// is deployed here, in the network namespace the deploy runs in, on an existing underlay
+    /// interface; the other nodes are other machines. Absent: every node is deployed here, as
+    /// namespaces on a generated underlay bridge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostPlacement>,
+}
+
+/// One node of a lab placed on this machine itself rather than in a namespace of its own.
+///
+/// The node's namespace is the one the deploy runs in (the root namespace of a VM); it keeps
+/// the node's usual name `<lab>-<node>` as a second name (a bind mount in `/run/netns`, as
+/// `ip netns attach` makes), so every command that takes `--node` addresses it as usual.
+/// Its pods are namespaces behind veths in it, its `vxlan0` reaches the other nodes over
+/// `underlay_iface`, an interface of the machine that already holds the node's underlay
+/// address. Deploy and destroy create and remove only the pods, their veths and `vxlan0`:
+/// never the machine's own interfaces, addresses or namespace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostPlacement {
+    /// The node this machine runs.
+    pub node: String,
+    /// The existing interface that holds the node's underlay address (e.g. `eth1` on a
+    /// Vagrant private network). Absent: the interface holding the address, found at deploy
+    /// (the recorded lab names it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub underlay_iface: Option<String>,
 }
 
 /// A node: a namespace with an underlay leg, a vxlan device and its pods.
@@ -189,9 +229,67 @@ impl LabSpec {
                         .collect(),
                 })
                 .collect(),
+            host: None,
         };
         spec.validate()?;
         Ok(spec)
+    }
+
+    /// Places node `node` on this machine (see [`HostPlacement`]), on interface
+    /// `underlay_iface` (absent: found at deploy). `address` (`a.b.c.d/len`), when given, is
+    /// the node's underlay address and its prefix the lab's underlay; `peers`, when given, are
+    /// the other nodes' underlay addresses, in the order of the lab's nodes. Both replace the
+    /// spec's addresses (a generated lab has 172.31.255.x, which is not what VMs have).
+    pub fn place_on_host(
+        &mut self,
+        node: &str,
+        underlay_iface: Option<String>,
+        address: Option<Cidr>,
+        peers: &[Ipv4Addr],
+    ) -> Result<()> {
+        let index = self
+            .nodes
+            .iter()
+            .position(|n| n.name == node)
+            .ok_or_else(|| {
+                invalid(format!(
+                    "lab {} has no node '{node}' to place on this machine (its nodes: {})",
+                    self.name,
+                    self.node_names()
+                ))
+            })?;
+        if let Some(address) = address {
+            self.underlay = address.network();
+            self.nodes[index].underlay_address = address.address;
+        }
+        if !peers.is_empty() {
+            let others = self.nodes.len() - 1;
+            if peers.len() != others {
+                return Err(invalid(format!(
+                    "{} peer addresses given, but lab {} has {others} nodes besides {node} \
+                     (give one per other node, in node order: {})",
+                    peers.len(),
+                    self.name,
+                    self.node_names()
+                )));
+            }
+            let mut peers = peers.iter();
+            for (i, other) in self.nodes.iter_mut().enumerate() {
+                if i != index {
+                    other.underlay_address = *peers.next().expect("counted above");
+                }
+            }
+        }
+        self.host = Some(HostPlacement {
+            node: node.to_owned(),
+            underlay_iface,
+        });
+        self.validate()
+    }
+
+    fn node_names(&self) -> String {
+        let names: Vec<&str> = self.nodes.iter().map(|n| n.name.as_str()).collect();
+        names.join(", ")
     }
 
     /// Checks names, addresses and settings; every deploy calls it.
@@ -243,7 +341,50 @@ impl LabSpec {
                 }
             }
         }
+        if let Some(placement) = &self.host {
+            self.validate_host(placement)?;
+        }
         Ok(())
+    }
+
+    fn validate_host(&self, placement: &HostPlacement) -> Result<()> {
+        if self.node(&placement.node).is_none() {
+            return Err(invalid(format!(
+                "host placement names node '{}', which lab {} does not have (its nodes: {})",
+                placement.node,
+                self.name,
+                self.node_names()
+            )));
+        }
+        if let Some(iface) = &placement.underlay_iface {
+            check_iface_name(iface)?;
+            let ours = iface == TUNNEL_IFACE
+                || self
+                    .nodes
+                    .iter()
+                    .flat_map(|n| &n.pods)
+                    .any(|pod| host_iface(pod) == *iface);
+            if ours {
+                return Err(invalid(format!(
+                    "underlay interface {iface} is one the lab creates; name the machine's own \
+                     interface that holds the node's underlay address (e.g. eth1)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The host node: the one node deployed on this machine itself, if the lab is placed so.
+    pub fn host_node(&self) -> Option<&NodeSpec> {
+        self.host.as_ref().and_then(|p| self.node(&p.node))
+    }
+
+    /// The nodes deployed on this machine: every node, or only the host node.
+    pub fn local_nodes(&self) -> impl Iterator<Item = &NodeSpec> {
+        let host = self.host.as_ref().map(|p| p.node.as_str());
+        self.nodes
+            .iter()
+            .filter(move |node| host.is_none_or(|name| node.name == name))
     }
 
     /// The namespace of node `node`: `<lab>-<node>`.
@@ -261,10 +402,15 @@ impl LabSpec {
         format!("{}-{UNDERLAY_SUFFIX}", self.name)
     }
 
-    /// Every namespace of the lab: underlay, nodes, pods.
+    /// Every namespace of the lab on this machine: underlay, nodes, pods. A host node's is the
+    /// second name of the namespace it was deployed in; a lab placed on a host has no underlay
+    /// namespace.
     pub fn namespaces(&self) -> Vec<String> {
-        let mut names = vec![self.underlay_netns()];
-        for node in &self.nodes {
+        let mut names = Vec::new();
+        if self.host.is_none() {
+            names.push(self.underlay_netns());
+        }
+        for node in self.local_nodes() {
             names.push(self.node_netns(node));
             names.extend(node.pods.iter().map(|pod| self.pod_netns(node, pod)));
         }
@@ -284,6 +430,27 @@ pub fn host_iface(pod: &PodSpec) -> String {
 
 fn invalid(reason: String) -> TopologyError {
     TopologyError::InvalidSpec { reason }
+}
+
+/// Checks the name of an existing interface: 1 to 15 bytes (`IFNAMSIZ` - 1), no '/', ':' or
+/// white space, not `.` or `..` (the kernel's `dev_valid_name`).
+pub fn check_iface_name(name: &str) -> Result<()> {
+    let valid = !name.is_empty()
+        && name.len() < 16
+        && name != "."
+        && name != ".."
+        && !name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace());
+    if valid {
+        Ok(())
+    } else {
+        Err(TopologyError::InvalidName {
+            what: "interface",
+            name: name.to_owned(),
+            rule: "1 to 15 characters, no '/', ':' or white space",
+        })
+    }
 }
 
 /// Names become parts of namespace and interface names: lower-case letters and digits, short.
@@ -352,5 +519,73 @@ mod tests {
                 .contains("not 2 or 3")
         );
         assert!("10.0.0.0/33".parse::<Cidr>().is_err());
+    }
+
+    #[test]
+    fn a_node_placed_on_the_host_takes_the_given_addresses_and_only_its_namespaces() {
+        let mut spec = LabSpec::generate("vm", 2, 3).unwrap();
+        let address: Cidr = "192.168.56.12/24".parse().unwrap();
+        spec.place_on_host(
+            "n2",
+            Some("eth1".to_owned()),
+            Some(address),
+            &[Ipv4Addr::new(192, 168, 56, 11)],
+        )
+        .unwrap();
+        assert_eq!(spec.underlay.to_string(), "192.168.56.0/24");
+        assert_eq!(
+            spec.nodes[0].underlay_address,
+            Ipv4Addr::new(192, 168, 56, 11)
+        );
+        assert_eq!(
+            spec.nodes[1].underlay_address,
+            Ipv4Addr::new(192, 168, 56, 12)
+        );
+        assert_eq!(spec.host_node().unwrap().name, "n2");
+        let local: Vec<&str> = spec.local_nodes().map(|n| n.name.as_str()).collect();
+        assert_eq!(local, ["n2"]);
+        assert_eq!(
+            spec.namespaces(),
+            ["vm-n2", "vm-n2-p1", "vm-n2-p2", "vm-n2-p3"],
+            "the host node and its pods, no underlay namespace"
+        );
+        let again: LabSpec = serde_yaml::from_str(&serde_yaml::to_string(&spec).unwrap()).unwrap();
+        assert_eq!(again, spec);
+    }
+
+    #[test]
+    fn bad_host_placements_are_refused_with_what_to_do() {
+        let spec = LabSpec::generate("vm", 3, 1).unwrap();
+        let place = |node: &str, iface: Option<&str>, peers: &[Ipv4Addr]| {
+            let mut spec = spec.clone();
+            spec.place_on_host(node, iface.map(str::to_owned), None, peers)
+                .unwrap_err()
+                .to_string()
+        };
+        let err = place("n9", None, &[]);
+        assert!(
+            err.contains("no node 'n9'") && err.contains("n1, n2, n3"),
+            "{err}"
+        );
+        let err = place("n1", None, &[Ipv4Addr::new(172, 31, 255, 7)]);
+        assert!(
+            err.contains("1 peer addresses given") && err.contains("2 nodes besides"),
+            "{err}"
+        );
+        let err = place("n1", Some("eth 1"), &[]);
+        assert!(err.contains("invalid interface name"), "{err}");
+        let err = place("n1", Some("vxlan0"), &[]);
+        assert!(err.contains("one the lab creates"), "{err}");
+        let err = place(
+            "n1",
+            None,
+            &[Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 3)],
+        );
+        assert!(err.contains("outside 172.31.255.0/24"), "{err}");
+        let yaml = "name: vm\nhost: {node: n1, underlay_iface: eth1}\nnodes:\n  - name: n2\n    \
+                    underlay_address: 172.31.255.2\n";
+        let spec: LabSpec = serde_yaml::from_str(yaml).unwrap();
+        let err = spec.validate().unwrap_err().to_string();
+        assert!(err.contains("does not have"), "{err}");
     }
 }

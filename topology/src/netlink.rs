@@ -2,7 +2,10 @@
 //! is inside the namespace, so every request on it acts there; each method names the `ip`
 //! command it stands for.
 
-use std::{net::Ipv4Addr, os::fd::AsRawFd};
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    os::fd::AsRawFd,
+};
 
 use futures::{StreamExt as _, TryStreamExt as _};
 use netns_rs::NetNs;
@@ -13,7 +16,9 @@ use rtnetlink::{
         NetlinkPayload,
     },
     packet_route::{
-        RouteNetlinkMessage,
+        AddressFamily, RouteNetlinkMessage,
+        address::AddressAttribute,
+        link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage},
         route::RouteScope,
         tc::{TcAttribute, TcHandle, TcMessage},
     },
@@ -32,6 +37,22 @@ impl Drop for Netlink {
     fn drop(&mut self) {
         self.connection.abort();
     }
+}
+
+/// `ENODEV`: the answer to a request about a link that does not exist.
+const ENODEV: i32 = 19;
+
+/// An IPv4 address of an interface (`ip -4 -br addr`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct InterfaceAddress {
+    /// The interface.
+    pub(crate) iface: String,
+    /// Whether the interface is administratively up.
+    pub(crate) up: bool,
+    /// The address.
+    pub(crate) address: Ipv4Addr,
+    /// Its prefix length.
+    pub(crate) prefix: u8,
 }
 
 /// Opens namespace `name` (`ip netns` name).
@@ -81,6 +102,22 @@ impl Netlink {
         })
     }
 
+    /// Opens a netlink socket in the network namespace this thread is in (`netns` names it in
+    /// errors). Must run inside a tokio runtime.
+    pub(crate) fn current(netns: &str) -> Result<Self> {
+        let (connection, handle, _) =
+            rtnetlink::new_connection().map_err(|source| TopologyError::Io {
+                action: "opening a netlink socket in",
+                path: netns.into(),
+                source,
+            })?;
+        Ok(Self {
+            netns: netns.to_owned(),
+            handle,
+            connection: tokio::spawn(connection),
+        })
+    }
+
     fn error(&self, action: String) -> impl FnOnce(rtnetlink::Error) -> TopologyError {
         let netns = self.netns.clone();
         move |source| TopologyError::Netlink {
@@ -108,6 +145,99 @@ impl Netlink {
                 reason: format!("{action}: no such device in {}", self.netns),
             }),
         }
+    }
+
+    /// Link `name` (`ip -d link show NAME`), if it exists.
+    pub(crate) async fn link(&self, name: &str) -> Result<Option<LinkMessage>> {
+        let result = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_owned())
+            .execute()
+            .try_next()
+            .await;
+        match result {
+            Ok(link) => Ok(link),
+            Err(rtnetlink::Error::NetlinkError(err))
+                if err.code.is_some_and(|code| code.get() == -ENODEV) =>
+            {
+                Ok(None)
+            }
+            Err(source) => Err(self.error(format!("ip -d link show {name}"))(source)),
+        }
+    }
+
+    /// `ip link del NAME`, only if NAME exists and is of kind `kind` (so nothing that is not
+    /// the lab's is removed); returns whether it was removed.
+    pub(crate) async fn delete_if_kind(&self, name: &str, kind: InfoKind) -> Result<bool> {
+        let Some(link) = self.link(name).await? else {
+            return Ok(false);
+        };
+        if link_kind(&link) != Some(&kind) {
+            return Ok(false);
+        }
+        self.handle
+            .link()
+            .del(link.header.index)
+            .execute()
+            .await
+            .map_err(self.error(format!("ip link del {name}")))?;
+        Ok(true)
+    }
+
+    /// Every IPv4 address of every interface (`ip -4 -br addr`).
+    pub(crate) async fn ipv4_addresses(&self) -> Result<Vec<InterfaceAddress>> {
+        let action = "ip -4 -br addr".to_owned();
+        let links: Vec<LinkMessage> = self
+            .handle
+            .link()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(self.error(action.clone()))?;
+        let messages: Vec<_> = self
+            .handle
+            .address()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(self.error(action))?;
+        let mut addresses = Vec::new();
+        for message in messages
+            .iter()
+            .filter(|m| m.header.family == AddressFamily::Inet)
+        {
+            let Some(link) = links
+                .iter()
+                .find(|l| l.header.index == message.header.index)
+            else {
+                continue;
+            };
+            // IFA_LOCAL is the interface's own address; IFA_ADDRESS is the peer's on
+            // point-to-point links and the same as IFA_LOCAL elsewhere.
+            let local = message.attributes.iter().find_map(|a| match a {
+                AddressAttribute::Local(IpAddr::V4(address)) => Some(*address),
+                _ => None,
+            });
+            let address = local.or_else(|| {
+                message.attributes.iter().find_map(|a| match a {
+                    AddressAttribute::Address(IpAddr::V4(address)) => Some(*address),
+                    _ => None,
+                })
+            });
+            if let (Some(address), Some(iface)) = (address, link_name(link)) {
+                addresses.push(InterfaceAddress {
+                    iface: iface.to_owned(),
+                    up: link.header.flags.contains(LinkFlags::Up),
+                    address,
+                    prefix: message.header.prefix_len,
+                });
+            }
+        }
+        Ok(addresses)
     }
 
     /// `ip link set NAME up`.
@@ -294,4 +424,23 @@ impl Netlink {
         }
         Ok(())
     }
+}
+
+/// The name of a link (`IFLA_IFNAME`).
+pub(crate) fn link_name(link: &LinkMessage) -> Option<&str> {
+    link.attributes.iter().find_map(|a| match a {
+        LinkAttribute::IfName(name) => Some(name.as_str()),
+        _ => None,
+    })
+}
+
+/// The kind of a link (`IFLA_INFO_KIND`: veth, vxlan, ...); physical devices have none.
+pub(crate) fn link_kind(link: &LinkMessage) -> Option<&InfoKind> {
+    link.attributes.iter().find_map(|a| match a {
+        LinkAttribute::LinkInfo(infos) => infos.iter().find_map(|info| match info {
+            LinkInfo::Kind(kind) => Some(kind),
+            _ => None,
+        }),
+        _ => None,
+    })
 }

@@ -56,11 +56,13 @@ pub enum LabError {
 /// Shorthand for results of this module.
 pub type Result<T, E = LabError> = std::result::Result<T, E>;
 
-/// Deploys `spec` and attaches the dataplane on every node (pods' host veths and vxlan0 with the
-/// lab's VNI). On failure nothing of the lab is left.
+/// Deploys `spec` and attaches the dataplane on every node deployed here (pods' host veths and
+/// vxlan0 with the lab's VNI): every node, or, for a lab placed on this machine
+/// ([`LabSpec::host`]), its host node only, in the network namespace this thread is in. On
+/// failure nothing of the lab is left.
 pub fn up(spec: &LabSpec) -> Result<()> {
     deploy::deploy_blocking(spec)?;
-    let attached = spec.nodes.iter().try_for_each(|node| {
+    let attached = spec.local_nodes().try_for_each(|node| {
         dataplane_node(spec, node)?.attach(&AttachOptions {
             mode: AttachMode::Auto,
             pod_ifaces: node.pods.iter().map(host_iface).collect(),
@@ -122,10 +124,11 @@ pub fn dataplane_node(spec: &LabSpec, node: &NodeSpec) -> Result<Node> {
     Ok(Node::open(&spec.node_netns(node))?)
 }
 
-/// Configures `group` on every node, with every other node as a remote subscriber: traffic
-/// sent on one node reaches joined pods on all.
+/// Configures `group` on every node deployed here, with every other node of the lab as a remote
+/// subscriber: traffic sent on one node reaches joined pods on all. For a lab placed on this
+/// machine that is its host node, with the other machines' nodes as remote subscribers.
 pub fn configure_group(spec: &LabSpec, group: Ipv4Addr) -> Result<()> {
-    for node in &spec.nodes {
+    for node in spec.local_nodes() {
         let mut table = dataplane_node(spec, node)?.groups()?;
         table.add_group(group)?;
         for other in spec.nodes.iter().filter(|other| other.name != node.name) {

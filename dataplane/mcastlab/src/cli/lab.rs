@@ -1,12 +1,15 @@
 //! `mcastlab up|down|status`: the lab's lifecycle.
 
-use std::path::{Path, PathBuf};
+use std::{
+    net::Ipv4Addr,
+    path::{Path, PathBuf},
+};
 
 use mcastlab::lab;
 use mcastlab_topology::{
     LabSpec, TopologyError,
     containerlab::{self, ClabFile, Imported},
-    model::{DEFAULT_NODES, DEFAULT_PODS},
+    model::{Cidr, DEFAULT_NODES, DEFAULT_PODS},
     state,
 };
 
@@ -20,7 +23,14 @@ pub const DEFAULT_LAB: &str = "mcastlab";
 #[command(
     after_help = "Namespaces: <lab>-<node> for nodes, <lab>-<node>-<pod> for pods (eth0), \
                         <lab>-ul for the underlay bridge. Pod addresses 10.200.<node>.<pod>/16, \
-                        node underlay 172.31.255.<node>/24, vxlan0 external on UDP 4789."
+                        node underlay 172.31.255.<node>/24, vxlan0 external on UDP 4789.\n\n\
+                        One node per machine (the two-VM lab), on each VM:\n  \
+                        mcastlab up --lab vm --host n1 --underlay-address 192.168.56.11/24 \
+                        --peer 192.168.56.12\n  \
+                        mcastlab up --lab vm --host n2 --underlay-address 192.168.56.12/24 \
+                        --peer 192.168.56.11\n\
+                        The node is then the namespace `up` ran in, named vm-n1 (vm-n2) for \
+                        --node; `mcastlab down --lab vm` removes only what `up` made."
 )]
 pub struct UpArgs {
     /// A lab file: mcastlab's YAML (see README) or a containerlab .clab.yml; without it a lab
@@ -37,7 +47,52 @@ pub struct UpArgs {
     #[arg(long, default_value_t = DEFAULT_PODS)]
     pods: usize,
     #[command(flatten)]
+    host: HostArgs,
+    #[command(flatten)]
     output: OutputArg,
+}
+
+/// Options of `mcastlab up` that place one node on this machine itself.
+#[derive(Debug, clap::Args)]
+pub struct HostArgs {
+    /// Deploy only node NODE, on this machine itself: the node is the network namespace this
+    /// command runs in (a VM's own), its pods are namespaces behind veths in it, its vxlan0
+    /// reaches the other nodes (other machines) over an interface the machine already has.
+    /// The namespace is named <lab>-<NODE> for --node; down removes only what up made.
+    #[arg(long, value_name = "NODE")]
+    host: Option<String>,
+    /// With --host: the machine's interface holding the node's underlay address, e.g. eth1
+    /// (default: whichever interface holds it).
+    #[arg(long, requires = "host", value_name = "IFACE")]
+    underlay_iface: Option<String>,
+    /// With --host: the node's underlay address on this machine; its prefix becomes the lab's
+    /// underlay (default: the address the lab file or plan gives the node).
+    #[arg(long, requires = "host", value_name = "A.B.C.D/LEN")]
+    underlay_address: Option<Cidr>,
+    /// With --host: the other nodes' underlay addresses, one per other node in node order
+    /// (repeat or comma-separate; default: the lab file's or plan's).
+    #[arg(
+        long = "peer",
+        requires = "host",
+        value_delimiter = ',',
+        value_name = "ADDR"
+    )]
+    peers: Vec<Ipv4Addr>,
+}
+
+impl HostArgs {
+    /// Places the `--host` node of `spec` on this machine; nothing without `--host`.
+    fn place(&self, spec: &mut LabSpec) -> anyhow::Result<()> {
+        if let Some(node) = &self.host {
+            spec.place_on_host(
+                node,
+                self.underlay_iface.clone(),
+                self.underlay_address,
+                &self.peers,
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// Arguments of `mcastlab down`.
@@ -119,24 +174,67 @@ pub fn lab_spec(
 }
 
 pub fn run_up(args: UpArgs) -> anyhow::Result<()> {
-    let spec = match lab_source(args.file.as_ref(), &args.lab, args.nodes, args.pods)? {
+    let mut spec = match lab_source(args.file.as_ref(), &args.lab, args.nodes, args.pods)? {
         LabSource::Lab(spec) => spec,
+        LabSource::Containerlab(file) if args.host.host.is_some() => anyhow::bail!(
+            "--host needs an mcastlab lab (a lab.yaml or an mcastlab export); {} is a foreign \
+             containerlab file",
+            file.name
+        ),
         LabSource::Containerlab(file) => return up_containerlab(&args, &file),
     };
-    eprintln!(
-        "deploying lab {}: {} nodes, {} pods",
-        spec.name,
-        spec.nodes.len(),
-        spec.nodes.iter().map(|n| n.pods.len()).sum::<usize>()
-    );
+    args.host.place(&mut spec)?;
+    match spec.host_node() {
+        Some(node) => eprintln!(
+            "deploying node {} of lab {} on this machine ({} pods, underlay {})",
+            node.name,
+            spec.name,
+            node.pods.len(),
+            node.underlay_address
+        ),
+        None => eprintln!(
+            "deploying lab {}: {} nodes, {} pods",
+            spec.name,
+            spec.nodes.len(),
+            spec.nodes.iter().map(|n| n.pods.len()).sum::<usize>()
+        ),
+    }
     lab::up(&spec)?;
+    // The record holds what deploy found (the underlay interface of a host node).
+    let spec = lab::spec(&spec.name)?;
     match args.output.output {
         OutputFormat::Json => print_json(&spec),
         OutputFormat::Table => {
             print_spec(&spec);
+            if let Some(node) = spec.host_node() {
+                print_host_hint(&spec, node);
+            }
             Ok(())
         }
     }
+}
+
+/// How to reach a host node and connect it to the other machines' nodes.
+fn print_host_hint(spec: &LabSpec, node: &mcastlab_topology::NodeSpec) {
+    let netns = spec.node_netns(node);
+    let iface = spec
+        .host
+        .as_ref()
+        .and_then(|p| p.underlay_iface.as_deref())
+        .unwrap_or("?");
+    println!(
+        "node {} is this machine's network namespace, named {netns} (underlay {iface}); for \
+         cross-node delivery of a group G:",
+        node.name
+    );
+    println!("  mcastlab group add --node {netns} G");
+    for other in spec.nodes.iter().filter(|o| o.name != node.name) {
+        println!(
+            "  mcastlab subscriber add --node {netns} G {}    # node {}",
+            other.underlay_address, other.name
+        );
+    }
+    println!("remove with `mcastlab down --lab {}`", spec.name);
 }
 
 /// Deploys a foreign containerlab file as it is (no dataplane: which interfaces are pods is
@@ -275,7 +373,7 @@ fn lab_status(name: &str) -> anyhow::Result<serde_json::Value> {
     let spec = lab::spec(name)?;
     let present = mcastlab_topology::deploy::lab_namespaces(name)?;
     let mut nodes = Vec::new();
-    for node in &spec.nodes {
+    for node in spec.local_nodes() {
         let namespace = spec.node_netns(node);
         let exists = present.contains(&namespace);
         let dataplane = exists
@@ -308,8 +406,7 @@ fn lab_status(name: &str) -> anyhow::Result<serde_json::Value> {
 
 fn print_spec(spec: &LabSpec) {
     let rows: Vec<Vec<String>> = spec
-        .nodes
-        .iter()
+        .local_nodes()
         .flat_map(|node| {
             node.pods.iter().map(move |pod| {
                 vec![

@@ -29,9 +29,18 @@ pub const DEADLINE: Duration = Duration::from_secs(5);
 static BACKLOG: RwLock<()> = RwLock::new(());
 
 /// Holds [`BACKLOG`] for the life of a lab.
-enum BacklogGuard {
+pub enum BacklogGuard {
     Shared(#[allow(dead_code, reason = "held, not read")] RwLockReadGuard<'static, ()>),
     Exclusive(#[allow(dead_code, reason = "held, not read")] RwLockWriteGuard<'static, ()>),
+}
+
+/// Holds [`BACKLOG`] shared, for a case that builds its labs without [`TestLab`].
+pub fn backlog_shared() -> BacklogGuard {
+    BacklogGuard::Shared(
+        BACKLOG
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()),
+    )
 }
 
 /// A deployed lab with its dataplane, removed when dropped.

@@ -10,3 +10,4 @@ mod delivery;
 mod lab;
 mod limits;
 mod membership;
+mod two_vms;
