@@ -60,6 +60,23 @@ pub enum Mode {
     Unicast,
 }
 
+/// Most ports of a Linux bridge (`BR_MAX_PORTS` less the reserved port 0); one more fails
+/// with EXFULL.
+pub const BRIDGE_MAX_PORTS: usize = 1023;
+
+impl Mode {
+    /// Most receivers the mode can have on the bench's node.
+    pub fn max_receivers(self) -> usize {
+        match self {
+            Mode::Dataplane | Mode::DataplaneNapi => {
+                mcastlab_common::MAX_SUBSCRIBERS_PER_GROUP as usize
+            }
+            // Both go through a bridge that also holds the sender's and the spy's ports.
+            Mode::Bridge | Mode::Unicast => BRIDGE_MAX_PORTS - 2,
+        }
+    }
+}
+
 /// How to run the fan-out benchmark.
 #[derive(Clone, Debug, Serialize)]
 pub struct FanoutOptions {
@@ -121,15 +138,28 @@ pub fn run(
     mut progress: impl FnMut(&str),
 ) -> Result<Vec<Sample>, LabError> {
     let _stats = system::enable_bpf_stats();
-    let most = options.receivers.iter().copied().max().unwrap_or(1);
     let mut samples = Vec::new();
     for &mode in &options.modes {
+        let (counts, skipped): (Vec<usize>, Vec<usize>) = options
+            .receivers
+            .iter()
+            .partition(|&&n| n <= mode.max_receivers());
+        if !skipped.is_empty() {
+            progress(&format!(
+                "{mode:?}: skipping N={skipped:?}: a Linux bridge holds {BRIDGE_MAX_PORTS} ports, \
+                 the sender, the spy and at most {} receivers",
+                mode.max_receivers()
+            ));
+        }
+        let Some(most) = counts.iter().copied().max() else {
+            continue;
+        };
         progress(&format!(
             "{mode:?}: deploying 1 node with {} pods",
             most + 2
         ));
         let lab = BenchLab::deploy(mode, most, options.group_capacity)?;
-        for &receivers in &options.receivers {
+        for &receivers in &counts {
             let mut sockets = lab.receivers(mode, receivers)?;
             lab.settle(mode, &mut sockets, &mut progress)?;
             for repetition in 0..options.repetitions {
