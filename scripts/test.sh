@@ -38,8 +38,9 @@ if [ "$(id -u)" = 0 ]; then
     cargo run --quiet -p mcastlab -- demo
     step "benchmark smoke run (short windows; numbers are not results)"
     smoke=$(mktemp -d)
-    cargo run --quiet -p mcastlab -- bench fanout --receivers 1,2 --modes dataplane,unicast \
-        --repetitions 1 --window 0.2 --warmup 0.1 --out "$smoke" >/dev/null
+    cargo run --quiet -p mcastlab -- bench fanout --receivers 1,2 \
+        --modes dataplane,unicast,cross-node-dataplane,cross-node-bridge \
+        --repetitions 1 --window 0.2 --warmup 0.1 --latency-probes 50 --out "$smoke" >/dev/null
     cargo run --quiet -p mcastlab -- bench control --groups 4 --subscribers 8 --repetitions 2 \
         --out "$smoke" >/dev/null
     for file in samples.csv summary.json summary.md fanout.svg ratios.svg; do

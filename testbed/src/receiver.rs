@@ -40,6 +40,8 @@ pub struct ReceiveReport {
     seen: BTreeSet<(u32, u64)>,
     #[serde(skip)]
     latency_sum_ns: u128,
+    #[serde(skip)]
+    latencies_ns: Vec<u64>,
 }
 
 impl ReceiveReport {
@@ -57,6 +59,7 @@ impl ReceiveReport {
         *self.per_sender.entry(probe.sender).or_default() += 1;
         let latency_ns = now_ns.saturating_sub(probe.sent_ns);
         self.latency_sum_ns += u128::from(latency_ns);
+        self.latencies_ns.push(latency_ns);
         let latency_us = latency_ns / 1000;
         self.latency_min_us = Some(
             self.latency_min_us
@@ -67,6 +70,16 @@ impl ReceiveReport {
                 .map_or(latency_us, |m| m.max(latency_us)),
         );
         self.latency_mean_us = Some((self.latency_sum_ns / u128::from(self.unique) / 1000) as u64);
+    }
+
+    /// The one-way latency below which a fraction `quantile` (0 to 1) of the distinct
+    /// datagrams arrived, in microseconds (nearest rank).
+    pub fn latency_quantile_us(&self, quantile: f64) -> Option<f64> {
+        let mut sorted = self.latencies_ns.clone();
+        sorted.sort_unstable();
+        let last = sorted.len().checked_sub(1)?;
+        let rank = (quantile.clamp(0.0, 1.0) * last as f64).round() as usize;
+        Some(sorted[rank] as f64 / 1000.0)
     }
 
     /// Whether (sender, seq) arrived.
@@ -177,5 +190,33 @@ impl Receiver {
     /// Everything received so far.
     pub fn report(&self) -> &ReceiveReport {
         &self.report
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_quantiles_are_nearest_rank_over_distinct_probes() {
+        let mut report = ReceiveReport::default();
+        assert_eq!(report.latency_quantile_us(0.5), None);
+        let mut payload = [0u8; crate::probe::HEADER_LEN];
+        for seq in 0..100u64 {
+            Probe {
+                sender: 1,
+                seq,
+                sent_ns: 0,
+            }
+            .write(&mut payload);
+            // Probe `seq` took (seq + 1) µs; a duplicate does not count twice.
+            report.record(&payload, (seq + 1) * 1000);
+            report.record(&payload, 999_000);
+        }
+        assert_eq!(report.latency_quantile_us(0.0), Some(1.0));
+        assert_eq!(report.latency_quantile_us(0.5), Some(51.0));
+        assert_eq!(report.latency_quantile_us(0.99), Some(99.0));
+        assert_eq!(report.latency_quantile_us(1.0), Some(100.0));
+        assert_eq!(report.duplicates, 100);
     }
 }

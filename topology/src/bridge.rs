@@ -4,12 +4,16 @@
 use crate::{
     deploy::runtime,
     error::Result,
-    model::{LabSpec, NodeSpec, host_iface},
+    model::{LabSpec, NodeSpec, UNDERLAY_IFACE, host_iface},
     netlink::Netlink,
 };
 
 /// Name of the baseline bridge in a node.
 pub const POD_BRIDGE: &str = "brpods";
+/// Name of the baseline's head-end-replicating vxlan device, a port of [`POD_BRIDGE`].
+pub const HEADEND_VXLAN: &str = "vxbr0";
+/// UDP port of the baseline's vxlan (the dataplane's `vxlan0`, in external mode, holds 4789).
+pub const HEADEND_VXLAN_PORT: u16 = 4790;
 
 /// How the baseline bridge treats multicast.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +37,38 @@ pub fn bridge_pods(spec: &LabSpec, node: &NodeSpec, options: BridgeOptions) -> R
         for pod in &node.pods {
             netlink.set_controller(&host_iface(pod), POD_BRIDGE).await?;
         }
+        Ok(())
+    })
+}
+
+/// Bridges `node`'s pods with the other nodes: like [`bridge_pods`], plus a classic vxlan
+/// device [`HEADEND_VXLAN`] (the lab's VNI, over the node's underlay leg) on the bridge, with
+/// every other node's underlay address as an all-zeros FDB entry. Multicast the bridge sends
+/// to that port is replicated by the vxlan driver to every other node: the kernel's head-end
+/// replication, the cross-node baseline.
+pub fn bridge_pods_over_vxlan(
+    spec: &LabSpec,
+    node: &NodeSpec,
+    options: BridgeOptions,
+) -> Result<()> {
+    bridge_pods(spec, node, options)?;
+    runtime()?.block_on(async {
+        let netlink = Netlink::open(&spec.node_netns(node))?;
+        netlink
+            .add_vxlan_headend(
+                HEADEND_VXLAN,
+                spec.vni,
+                node.underlay_address,
+                UNDERLAY_IFACE,
+                HEADEND_VXLAN_PORT,
+            )
+            .await?;
+        for other in spec.nodes.iter().filter(|other| other.name != node.name) {
+            netlink
+                .append_flood_destination(HEADEND_VXLAN, other.underlay_address)
+                .await?;
+        }
+        netlink.set_controller(HEADEND_VXLAN, POD_BRIDGE).await?;
         Ok(())
     })
 }

@@ -12,13 +12,16 @@ use netns_rs::NetNs;
 use rtnetlink::{
     Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan, RouteMessageBuilder,
     packet_core::{
-        DefaultNla, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, NetlinkMessage,
-        NetlinkPayload,
+        DefaultNla, NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST,
+        NetlinkMessage, NetlinkPayload,
     },
     packet_route::{
         AddressFamily, RouteNetlinkMessage,
         address::AddressAttribute,
         link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage},
+        neighbour::{
+            NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
+        },
         route::RouteScope,
         tc::{TcAttribute, TcHandle, TcMessage},
     },
@@ -355,6 +358,67 @@ impl Netlink {
             .map_err(self.error(format!(
                 "ip link add {name} type vxlan external dstport {port}"
             )))
+    }
+
+    /// `ip link add NAME type vxlan id VNI local LOCAL dev DEV dstport PORT nolearning`: a
+    /// classic vxlan device that sends what it cannot look up to every all-zeros FDB entry
+    /// (head-end replication).
+    pub(crate) async fn add_vxlan_headend(
+        &self,
+        name: &str,
+        vni: u32,
+        local: Ipv4Addr,
+        dev: &str,
+        port: u16,
+    ) -> Result<()> {
+        let dev_index = self.index(dev).await?;
+        let message = LinkVxlan::new(name, vni)
+            .local(local)
+            .dev(dev_index)
+            .port(port)
+            .learning(false)
+            .up()
+            .build();
+        self.handle
+            .link()
+            .add(message)
+            .execute()
+            .await
+            .map_err(self.error(format!(
+                "ip link add {name} type vxlan id {vni} local {local} dev {dev} dstport {port} \
+                 nolearning"
+            )))
+    }
+
+    /// `bridge fdb append 00:00:00:00:00:00 dev NAME dst DST self permanent`: one more remote
+    /// that broadcast, unknown-unicast and multicast frames are replicated to.
+    pub(crate) async fn append_flood_destination(&self, name: &str, dst: Ipv4Addr) -> Result<()> {
+        let action = format!("bridge fdb append 00:00:00:00:00:00 dev {name} dst {dst}");
+        let mut message = NeighbourMessage::default();
+        message.header.family = AddressFamily::Bridge;
+        message.header.ifindex = self.index(name).await?;
+        message.header.state = NeighbourState::Permanent;
+        message.header.flags = NeighbourFlags::Own;
+        message
+            .attributes
+            .push(NeighbourAttribute::LinkLayerAddress(vec![0; 6]));
+        message
+            .attributes
+            .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(dst)));
+        let mut request = NetlinkMessage::from(RouteNetlinkMessage::NewNeighbour(message));
+        request.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_APPEND;
+        let mut handle = self.handle.clone();
+        let mut responses = handle
+            .request(request)
+            .map_err(self.error(action.clone()))?;
+        while let Some(response) = responses.next().await {
+            if let NetlinkPayload::Error(err) = response.payload
+                && err.code.is_some()
+            {
+                return Err(self.error(action)(rtnetlink::Error::NetlinkError(err)));
+            }
+        }
+        Ok(())
     }
 
     /// `ip addr add ADDRESS/PREFIX dev NAME`.

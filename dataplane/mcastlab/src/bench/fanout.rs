@@ -16,13 +16,14 @@ use std::{
 use mcastlab_testbed::{
     blast::{Blaster, Collector, receiver_socket},
     capture::Capture,
+    receiver::Receiver,
     sender::{SendOptions, send},
 };
 use mcastlab_topology::{
-    LabSpec,
-    bridge::{BridgeOptions, bridge_pods},
+    LabSpec, NodeSpec,
+    bridge::{BridgeOptions, bridge_pods, bridge_pods_over_vxlan},
     deploy,
-    model::{MAX_GENERATED, POD_IFACE, PodSpec},
+    model::{POD_IFACE, PodSpec},
 };
 use serde::Serialize;
 use socket2::Socket;
@@ -58,6 +59,13 @@ pub enum Mode {
     Bridge,
     /// The sender sends one unicast datagram per receiver (through a bridge).
     Unicast,
+    /// Cross-node: the sender on node 1, the receivers on node 2; the dataplane sends one copy
+    /// over vxlan (remote subscriber) and node 2's dataplane fans it out.
+    CrossNodeDataplane,
+    /// Cross-node baseline: each node's pods on a bridge with a classic vxlan port; node 1's
+    /// bridge floods to it and the vxlan driver replicates to every other node (head-end
+    /// replication); node 2's bridge snoops IGMP (with a querier).
+    CrossNodeBridge,
 }
 
 /// Most ports of a Linux bridge (`BR_MAX_PORTS` less the reserved port 0); one more fails
@@ -68,12 +76,19 @@ impl Mode {
     /// Most receivers the mode can have on the bench's node.
     pub fn max_receivers(self) -> usize {
         match self {
-            Mode::Dataplane | Mode::DataplaneNapi => {
+            Mode::Dataplane | Mode::DataplaneNapi | Mode::CrossNodeDataplane => {
                 mcastlab_common::MAX_SUBSCRIBERS_PER_GROUP as usize
             }
             // Both go through a bridge that also holds the sender's and the spy's ports.
             Mode::Bridge | Mode::Unicast => BRIDGE_MAX_PORTS - 2,
+            // The receivers' bridge also holds the spy's port and the vxlan port.
+            Mode::CrossNodeBridge => BRIDGE_MAX_PORTS - 2,
         }
+    }
+
+    /// Whether the receivers are on another node than the sender.
+    pub fn is_cross_node(self) -> bool {
+        matches!(self, Mode::CrossNodeDataplane | Mode::CrossNodeBridge)
     }
 }
 
@@ -101,6 +116,9 @@ pub struct FanoutOptions {
     /// Offered load in packets per second for the group (unicast sends one datagram per
     /// receiver for each); `None` measures at saturation.
     pub offered_pps: Option<u64>,
+    /// Probes for the latency measurement of each mode (one receiver, [`LATENCY_RATE`]); 0
+    /// skips it.
+    pub latency_probes: u64,
 }
 
 /// One measured window.
@@ -132,13 +150,37 @@ pub struct Sample {
     pub bpf_ns_per_packet: Option<f64>,
 }
 
+/// One-way latency from the sender to one receiver at a low rate, per mode.
+#[derive(Clone, Debug, Serialize)]
+pub struct Latency {
+    /// The mode.
+    pub mode: Mode,
+    /// Probes sent.
+    pub probes: u64,
+    /// Distinct probes received.
+    pub received: u64,
+    /// Median, in microseconds.
+    pub p50_us: Option<f64>,
+    /// 99th percentile, in microseconds.
+    pub p99_us: Option<f64>,
+    /// Largest, in microseconds.
+    pub max_us: Option<f64>,
+}
+
+/// Everything a fan-out run measured.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FanoutRun {
+    /// Every measured window.
+    pub samples: Vec<Sample>,
+    /// One latency measurement per mode (when asked for).
+    pub latencies: Vec<Latency>,
+}
+
 /// Runs every mode and receiver count; `progress` hears about each step.
-pub fn run(
-    options: &FanoutOptions,
-    mut progress: impl FnMut(&str),
-) -> Result<Vec<Sample>, LabError> {
+pub fn run(options: &FanoutOptions, mut progress: impl FnMut(&str)) -> Result<FanoutRun, LabError> {
     let _stats = system::enable_bpf_stats();
     let mut samples = Vec::new();
+    let mut latencies = Vec::new();
     for &mode in &options.modes {
         let (counts, skipped): (Vec<usize>, Vec<usize>) = options
             .receivers
@@ -155,7 +197,12 @@ pub fn run(
             continue;
         };
         progress(&format!(
-            "{mode:?}: deploying 1 node with {} pods",
+            "{mode:?}: deploying {} with {} pods",
+            if mode.is_cross_node() {
+                "2 nodes"
+            } else {
+                "1 node"
+            },
             most + 2
         ));
         let lab = BenchLab::deploy(mode, most, options.group_capacity)?;
@@ -174,27 +221,42 @@ pub fn run(
                 samples.push(sample);
             }
         }
+        if options.latency_probes > 0 {
+            let latency = measure_latency(&lab, mode, options.latency_probes)?;
+            progress(&format!(
+                "{mode:?} latency: {}/{} probes, p50 {:.0} µs, p99 {:.0} µs",
+                latency.received,
+                latency.probes,
+                latency.p50_us.unwrap_or(f64::NAN),
+                latency.p99_us.unwrap_or(f64::NAN)
+            ));
+            latencies.push(latency);
+        }
     }
-    Ok(samples)
+    Ok(FanoutRun { samples, latencies })
 }
 
 /// The benchmark's lab; removed when dropped.
 struct BenchLab {
     spec: LabSpec,
     spy: usize,
+    cross_node: bool,
 }
 
 impl BenchLab {
     fn deploy(mode: Mode, most: usize, group_capacity: u32) -> Result<Self, LabError> {
-        let spec = bench_spec(most, mode == Mode::DataplaneNapi)?;
+        let spec = bench_spec(mode, most)?;
         lab::down(LAB)?;
         let node = &spec.nodes[0];
-        match mode {
-            Mode::Dataplane | Mode::DataplaneNapi => {
-                lab::up(&spec)?;
+        let deployed = match mode {
+            Mode::Dataplane | Mode::DataplaneNapi => lab::up(&spec).and_then(|()| {
                 lab::dataplane_node(&spec, node)?
                     .groups()?
                     .add_group_with_capacity(GROUP, group_capacity)?;
+                Ok(())
+            }),
+            Mode::CrossNodeDataplane => {
+                lab::up(&spec).and_then(|()| lab::configure_group(&spec, GROUP))
             }
             Mode::Bridge | Mode::Unicast => {
                 deploy::deploy_blocking(&spec)?;
@@ -203,25 +265,54 @@ impl BenchLab {
                     snooping,
                     querier: snooping,
                 };
-                if let Err(err) = bridge_pods(&spec, node, options) {
-                    let _ = lab::down(LAB);
-                    return Err(err.into());
-                }
+                bridge_pods(&spec, node, options).map_err(LabError::from)
             }
+            Mode::CrossNodeBridge => {
+                deploy::deploy_blocking(&spec)?;
+                // The sender's bridge floods (its only other port is the vxlan); the
+                // receivers' bridge snoops.
+                let flood = BridgeOptions {
+                    snooping: false,
+                    querier: false,
+                };
+                let snoop = BridgeOptions {
+                    snooping: true,
+                    querier: true,
+                };
+                bridge_pods_over_vxlan(&spec, node, flood)
+                    .and_then(|()| bridge_pods_over_vxlan(&spec, &spec.nodes[1], snoop))
+                    .map_err(LabError::from)
+            }
+        };
+        if let Err(err) = deployed {
+            let _ = lab::down(LAB);
+            return Err(err);
         }
         Ok(Self {
             spy: most + 2,
+            cross_node: mode.is_cross_node(),
             spec,
         })
     }
 
+    /// Pod number `pod` (1: the sender, 2..: receivers, then the spy): on the first node, or,
+    /// cross-node, every pod but the sender on the second.
+    fn locate(&self, pod: usize) -> (&NodeSpec, &PodSpec) {
+        let (node, index) = if self.cross_node && pod > 1 {
+            (&self.spec.nodes[1], pod - 2)
+        } else {
+            (&self.spec.nodes[0], pod - 1)
+        };
+        (node, &node.pods[index])
+    }
+
     fn pod_netns(&self, pod: usize) -> String {
-        let node = &self.spec.nodes[0];
-        self.spec.pod_netns(node, &node.pods[pod - 1])
+        let (node, pod) = self.locate(pod);
+        self.spec.pod_netns(node, pod)
     }
 
     fn pod_address(&self, pod: usize) -> Ipv4Addr {
-        self.spec.nodes[0].pods[pod - 1].address
+        self.locate(pod).1.address
     }
 
     /// Where the sender sends: the group, or each receiver's address.
@@ -230,9 +321,7 @@ impl BenchLab {
             Mode::Unicast => (2..receivers + 2)
                 .map(|pod| SocketAddrV4::new(self.pod_address(pod), PORT))
                 .collect(),
-            Mode::Dataplane | Mode::DataplaneNapi | Mode::Bridge => {
-                vec![SocketAddrV4::new(GROUP, PORT)]
-            }
+            _ => vec![SocketAddrV4::new(GROUP, PORT)],
         }
     }
 
@@ -242,9 +331,7 @@ impl BenchLab {
             .map(|pod| {
                 let address = match mode {
                     Mode::Unicast => SocketAddrV4::new(self.pod_address(pod), PORT),
-                    Mode::Dataplane | Mode::DataplaneNapi | Mode::Bridge => {
-                        SocketAddrV4::new(GROUP, PORT)
-                    }
+                    _ => SocketAddrV4::new(GROUP, PORT),
                 };
                 receiver_socket(&self.pod_netns(pod), address).map_err(io_error)
             })
@@ -321,24 +408,38 @@ impl BenchLab {
     }
 }
 
-/// One node with a sender pod (p1), `receivers` receiver pods and a spy pod. Pods are
-/// numbered through 10.200.1.1-250, 10.200.2.1-250, ... (one node: no other node's range to
-/// meet), so the 1024-receiver point fits.
-fn bench_spec(receivers: usize, napi_receivers: bool) -> Result<LabSpec, LabError> {
-    let pods = receivers + 2;
-    let mut spec = LabSpec::generate(LAB, 1, pods.min(MAX_GENERATED))?;
-    let node = &mut spec.nodes[0];
+/// The bench's lab: one node with a sender pod (p1), `receivers` receiver pods and a spy pod;
+/// cross-node, the sender alone on node n1 and the receivers and the spy on n2. Pod `k` (from 0)
+/// of node `i` (from 1) has 10.200.(i + nodes * (k / 250)).(k % 250 + 1): the generated plan
+/// for the first 250 pods of a node, and room for 1024 receivers.
+fn bench_spec(mode: Mode, receivers: usize) -> Result<LabSpec, LabError> {
+    let pods_per_node: &[usize] = if mode.is_cross_node() {
+        &[1, receivers + 1]
+    } else {
+        &[receivers + 2]
+    };
+    let nodes = pods_per_node.len();
+    let mut spec = LabSpec::generate(LAB, nodes, 0)?;
     let [a, b, _, _] = spec.pod_cidr.address.octets();
-    for index in node.pods.len()..pods {
-        node.pods.push(PodSpec {
-            name: format!("p{}", index + 1),
-            address: Ipv4Addr::new(a, b, 1 + (index / 250) as u8, 1 + (index % 250) as u8),
-            igmp_version: None,
-            napi: false,
-        });
+    for (i, (node, &pods)) in spec.nodes.iter_mut().zip(pods_per_node).enumerate() {
+        node.pods = (0..pods)
+            .map(|k| PodSpec {
+                name: format!("p{}", k + 1),
+                address: Ipv4Addr::new(
+                    a,
+                    b,
+                    (i + 1 + nodes * (k / 250)) as u8,
+                    (k % 250 + 1) as u8,
+                ),
+                igmp_version: None,
+                napi: false,
+            })
+            .collect();
     }
-    for pod in &mut node.pods[1..=receivers] {
-        pod.napi = napi_receivers;
+    if mode == Mode::DataplaneNapi {
+        for pod in &mut spec.nodes[0].pods[1..=receivers] {
+            pod.napi = true;
+        }
     }
     spec.validate()?;
     Ok(spec)
@@ -348,6 +449,76 @@ impl Drop for BenchLab {
     fn drop(&mut self) {
         let _ = lab::down(LAB);
     }
+}
+
+/// Probes per second of the latency measurement: low enough that nothing queues.
+pub const LATENCY_RATE: u64 = 1000;
+/// UDP port of the latency probes (apart from the fan-out traffic's).
+const LATENCY_PORT: u16 = PORT + 1;
+
+/// Opens a receiver socket in a pod: joined to a group, or bound to the pod's address.
+type OpenReceiver = fn(&str, Ipv4Addr, u16) -> std::io::Result<Receiver>;
+
+/// Sends `probes` timestamped datagrams at [`LATENCY_RATE`] from the sender to the first
+/// receiver pod, once a warm-up socket there receives (its join is in place), and reads their
+/// one-way latency on a second socket (same host, one clock).
+fn measure_latency(lab: &BenchLab, mode: Mode, probes: u64) -> Result<Latency, LabError> {
+    let pod = lab.pod_netns(2);
+    let (destination, open): (Ipv4Addr, OpenReceiver) = match mode {
+        Mode::Unicast => (lab.pod_address(2), Receiver::bind),
+        _ => (GROUP, Receiver::join),
+    };
+    let send_probes = |count: u64, rate: Option<u64>, sender: u32| {
+        send(
+            &lab.pod_netns(1),
+            &SendOptions {
+                group: destination,
+                port: LATENCY_PORT,
+                count,
+                rate,
+                size: 64,
+                sender,
+                first_seq: 0,
+            },
+        )
+        .map_err(io_error)
+    };
+    let mut warm_up = open(&pod, destination, LATENCY_PORT).map_err(io_error)?;
+    let deadline = Instant::now() + SETTLE_DEADLINE;
+    while warm_up
+        .receive_until(Duration::from_millis(200), |r| r.unique > 0)
+        .map_err(io_error)?
+        .unique
+        == 0
+    {
+        if Instant::now() >= deadline {
+            return Err(io_error(std::io::Error::other(format!(
+                "{mode:?}: no latency probe reached the receiver within {SETTLE_DEADLINE:?}"
+            ))));
+        }
+        send_probes(3, None, 0)?;
+    }
+    let mut receiver = open(&pod, destination, LATENCY_PORT).map_err(io_error)?;
+    let wait = Duration::from_millis(probes * 1000 / LATENCY_RATE) + Duration::from_secs(2);
+    let report = thread::scope(|scope| {
+        let reading = scope.spawn(|| {
+            receiver
+                .receive_until(wait, |r| r.per_sender.get(&1).copied() >= Some(probes))
+                .cloned()
+        });
+        let sent = send_probes(probes, Some(LATENCY_RATE), 1);
+        let report = reading.join().expect("latency reader");
+        sent.and(report.map_err(io_error))
+    })?;
+    drop(warm_up);
+    Ok(Latency {
+        mode,
+        probes,
+        received: report.per_sender.get(&1).copied().unwrap_or(0),
+        p50_us: report.latency_quantile_us(0.5),
+        p99_us: report.latency_quantile_us(0.99),
+        max_us: report.latency_quantile_us(1.0),
+    })
 }
 
 /// Reads and discards what is queued on a socket; returns how many datagrams.
@@ -386,7 +557,7 @@ fn measure(
     let collector = Collector::start(sockets, options.receiver_cpu).map_err(io_error)?;
     let rate = options.offered_pps.map(|pps| match mode {
         Mode::Unicast => pps * receivers as u64,
-        Mode::Dataplane | Mode::DataplaneNapi | Mode::Bridge => pps,
+        _ => pps,
     });
     let blaster = Blaster::start(
         &lab.pod_netns(1),
@@ -431,7 +602,7 @@ fn measure(
     let delivered: f64 = per_receiver.iter().sum();
     let expected_total = match mode {
         Mode::Unicast => sent_total,
-        Mode::Dataplane | Mode::DataplaneNapi | Mode::Bridge => sent_total * receivers as f64,
+        _ => sent_total * receivers as f64,
     };
     let busy = |cpu: usize| {
         end.cpu.get(cpu).copied().unwrap_or_default()
@@ -456,7 +627,10 @@ fn measure(
         sender_cpu_ns_per_copy: sender_busy / copies,
         total_cpu_ns_per_copy: total_busy / copies,
         backlog_drops: end.drops - start.drops,
-        bpf_ns_per_packet: (matches!(mode, Mode::Dataplane | Mode::DataplaneNapi) && bpf_runs > 0)
+        bpf_ns_per_packet: (matches!(
+            mode,
+            Mode::Dataplane | Mode::DataplaneNapi | Mode::CrossNodeDataplane
+        ) && bpf_runs > 0)
             .then(|| (end.bpf.0 - start.bpf.0).as_nanos() as f64 / bpf_runs as f64),
     };
     Ok((sample, sockets))

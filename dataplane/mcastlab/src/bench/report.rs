@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::{
     environment::Environment,
-    fanout::{FanoutOptions, Mode, Sample},
+    fanout::{FanoutOptions, FanoutRun, Latency, Mode, Sample},
 };
 
 /// The median and spread of one point (mode, receivers) over its repetitions.
@@ -53,6 +53,8 @@ pub struct Ratio {
     pub vs_unicast: Option<f64>,
     /// Sender-CPU time per copy, dataplane / bridge (below 1 is better).
     pub sender_cpu_vs_bridge: Option<f64>,
+    /// Delivered copies/s across nodes, dataplane / bridge + vxlan head-end replication.
+    pub cross_node_vs_bridge: Option<f64>,
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -106,17 +108,23 @@ pub fn ratios(points: &[Point]) -> Vec<Ratio> {
     counts.dedup();
     counts
         .into_iter()
-        .filter_map(|n| {
-            let ours = find(Mode::Dataplane, n)?;
-            let ratio =
-                |mode| find(mode, n).map(|p: &Point| ours.delivered_per_s / p.delivered_per_s);
-            Some(Ratio {
+        .map(|n| {
+            let ours = find(Mode::Dataplane, n);
+            let over = |a: Option<&Point>, b: Option<&Point>| {
+                Some(a?.delivered_per_s / b?.delivered_per_s)
+            };
+            Ratio {
                 receivers: n,
-                vs_bridge: ratio(Mode::Bridge),
-                vs_unicast: ratio(Mode::Unicast),
-                sender_cpu_vs_bridge: find(Mode::Bridge, n)
-                    .map(|b| ours.sender_cpu_ns_per_copy / b.sender_cpu_ns_per_copy),
-            })
+                vs_bridge: over(ours, find(Mode::Bridge, n)),
+                vs_unicast: over(ours, find(Mode::Unicast, n)),
+                sender_cpu_vs_bridge: ours
+                    .zip(find(Mode::Bridge, n))
+                    .map(|(o, b)| o.sender_cpu_ns_per_copy / b.sender_cpu_ns_per_copy),
+                cross_node_vs_bridge: over(
+                    find(Mode::CrossNodeDataplane, n),
+                    find(Mode::CrossNodeBridge, n),
+                ),
+            }
         })
         .collect()
 }
@@ -128,6 +136,7 @@ struct Summary<'a> {
     options: &'a FanoutOptions,
     points: &'a [Point],
     ratios: &'a [Ratio],
+    latencies: &'a [Latency],
 }
 
 /// Creates a run's folder, `<date>-<commit><suffix>` under `results`.
@@ -214,9 +223,10 @@ pub fn write(
     results: &Path,
     environment: &Environment,
     options: &FanoutOptions,
-    samples: &[Sample],
+    run: &FanoutRun,
 ) -> io::Result<PathBuf> {
     let dir = run_dir(results, environment, "")?;
+    let samples = &run.samples;
     let points = points(samples);
     let ratios = ratios(&points);
 
@@ -248,6 +258,7 @@ pub fn write(
         options,
         points: &points,
         ratios: &ratios,
+        latencies: &run.latencies,
     };
     fs::write(
         dir.join("summary.json"),
@@ -255,7 +266,7 @@ pub fn write(
     )?;
     fs::write(
         dir.join("summary.md"),
-        markdown(environment, options, &points, &ratios),
+        markdown(environment, options, &points, &ratios, &run.latencies),
     )?;
     plot_fanout(&dir.join("fanout.svg"), &points)
         .map_err(|err| io::Error::other(err.to_string()))?;
@@ -277,6 +288,7 @@ pub fn markdown(
     options: &FanoutOptions,
     points: &[Point],
     ratios: &[Ratio],
+    latencies: &[Latency],
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -327,7 +339,12 @@ pub fn markdown(
     let mut counts: Vec<usize> = points.iter().map(|p| p.receivers).collect();
     counts.sort_unstable();
     counts.dedup();
-    for n in counts {
+    let local = |n: usize| {
+        points
+            .iter()
+            .any(|p| p.receivers == n && !p.mode.is_cross_node())
+    };
+    for &n in counts.iter().filter(|&&n| local(n)) {
         let ratio = ratios.iter().find(|r| r.receivers == n);
         let ours = find(Mode::Dataplane, n);
         let _ = writeln!(
@@ -347,6 +364,45 @@ pub fn markdown(
             ),
         );
     }
+    let cross_node = |n: usize| {
+        find(Mode::CrossNodeDataplane, n).is_some() || find(Mode::CrossNodeBridge, n).is_some()
+    };
+    if counts.iter().any(|&n| cross_node(n)) {
+        out.push_str(
+            "\nCross-node (sender on node 1, receivers on node 2, over vxlan):\n\n\
+             | N | dataplane copies/s | bridge + vxlan head-end | ours/bridge+vxlan |\n\
+             |---|---|---|---|\n",
+        );
+        for &n in counts.iter().filter(|&&n| cross_node(n)) {
+            let ratio = ratios.iter().find(|r| r.receivers == n);
+            let _ = writeln!(
+                out,
+                "| {n} | {} | {} | {} |",
+                cell(find(Mode::CrossNodeDataplane, n)),
+                cell(find(Mode::CrossNodeBridge, n)),
+                number(ratio.and_then(|r| r.cross_node_vs_bridge), 2),
+            );
+        }
+    }
+    if !latencies.is_empty() {
+        out.push_str(
+            "\nOne-way latency to one receiver, probes at 1000/s (same host clock):\n\n\
+             | mode | received | p50 | p99 | max |\n|---|---|---|---|---|\n",
+        );
+        let us = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.0} µs"));
+        for latency in latencies {
+            let _ = writeln!(
+                out,
+                "| {:?} | {}/{} | {} | {} | {} |",
+                latency.mode,
+                latency.received,
+                latency.probes,
+                us(latency.p50_us),
+                us(latency.p99_us),
+                us(latency.max_us),
+            );
+        }
+    }
     out
 }
 
@@ -354,6 +410,8 @@ fn mode_color(mode: Mode) -> RGBColor {
     match mode {
         Mode::Dataplane => RGBColor(0x1f, 0x77, 0xb4),
         Mode::DataplaneNapi => RGBColor(0x94, 0x67, 0xbd),
+        Mode::CrossNodeDataplane => RGBColor(0x17, 0xbe, 0xcf),
+        Mode::CrossNodeBridge => RGBColor(0x8c, 0x56, 0x4b),
         Mode::Bridge => RGBColor(0xff, 0x7f, 0x0e),
         Mode::Unicast => RGBColor(0x2c, 0xa0, 0x2c),
     }
@@ -385,6 +443,8 @@ fn plot_fanout(path: &Path, points: &[Point]) -> Result<(), Box<dyn std::error::
         Mode::DataplaneNapi,
         Mode::Bridge,
         Mode::Unicast,
+        Mode::CrossNodeDataplane,
+        Mode::CrossNodeBridge,
     ] {
         let series: Vec<(f64, f64)> = points
             .iter()
@@ -423,7 +483,7 @@ fn plot_ratios(path: &Path, ratios: &[Ratio]) -> Result<(), Box<dyn std::error::
     let x_max = log2_axis(ratios.iter().map(|r| r.receivers));
     let y_max = ratios
         .iter()
-        .flat_map(|r| [r.vs_bridge, r.vs_unicast])
+        .flat_map(|r| [r.vs_bridge, r.vs_unicast, r.cross_node_vs_bridge])
         .flatten()
         .fold(3.0, f64::max)
         * 1.1;
@@ -442,12 +502,17 @@ fn plot_ratios(path: &Path, ratios: &[Ratio]) -> Result<(), Box<dyn std::error::
         .y_desc("ratio")
         .x_label_formatter(&|x| format!("{}", 2f64.powf(*x).round()))
         .draw()?;
-    let lines: [(&str, RatioOf, RGBColor); 2] = [
+    let lines: [(&str, RatioOf, RGBColor); 3] = [
         ("ours / bridge", |r| r.vs_bridge, mode_color(Mode::Bridge)),
         (
             "ours / unicast",
             |r| r.vs_unicast,
             mode_color(Mode::Unicast),
+        ),
+        (
+            "cross-node: ours / bridge + vxlan",
+            |r| r.cross_node_vs_bridge,
+            mode_color(Mode::CrossNodeBridge),
         ),
     ];
     for (label, value, color) in lines {

@@ -57,7 +57,7 @@ pub struct FanoutArgs {
         long,
         value_delimiter = ',',
         value_enum,
-        default_value = "dataplane,bridge,unicast"
+        default_value = "dataplane,dataplane-napi,bridge,unicast,cross-node-dataplane,cross-node-bridge"
     )]
     modes: Vec<Mode>,
     /// Measured windows per point (medians are reported).
@@ -82,6 +82,10 @@ pub struct FanoutArgs {
     /// what `group add` gives.
     #[arg(long, default_value_t = mcastlab_common::MAX_SUBSCRIBERS_PER_GROUP)]
     group_capacity: u32,
+    /// Probes for each mode's one-way latency to one receiver (sent at 1000/s once the
+    /// throughput points are done); 0 skips it.
+    #[arg(long, default_value_t = 2000)]
+    latency_probes: u64,
     /// Offered load, packets per second to the group (unicast: that many per receiver);
     /// 0 measures at saturation.
     #[arg(long, default_value_t = 0)]
@@ -145,6 +149,7 @@ fn run_fanout(args: FanoutArgs) -> anyhow::Result<()> {
         receiver_cpu: args.receiver_cpu,
         group_capacity: args.group_capacity,
         offered_pps: Some(args.rate).filter(|rate| *rate > 0),
+        latency_probes: args.latency_probes,
     };
     let most = options.receivers.iter().copied().max().unwrap_or(1);
     if (options.group_capacity as usize) < most {
@@ -158,12 +163,18 @@ fn run_fanout(args: FanoutArgs) -> anyhow::Result<()> {
         "bench fanout on kernel {} at {}: modes {:?}, receivers {:?}",
         environment.kernel, environment.commit, options.modes, options.receivers
     );
-    let samples = fanout::run(&options, |step| eprintln!("  {step}"))?;
-    let dir = report::write(&args.out, &environment, &options, &samples)?;
-    let points = report::points(&samples);
+    let run = fanout::run(&options, |step| eprintln!("  {step}"))?;
+    let dir = report::write(&args.out, &environment, &options, &run)?;
+    let points = report::points(&run.samples);
     print!(
         "{}",
-        report::markdown(&environment, &options, &points, &report::ratios(&points))
+        report::markdown(
+            &environment,
+            &options,
+            &points,
+            &report::ratios(&points),
+            &run.latencies
+        )
     );
     eprintln!("results in {}", dir.display());
     Ok(())
