@@ -51,7 +51,7 @@ if [ "$(id -u)" = 0 ]; then
     echo "bench fanout and bench control wrote their results"
 
     step "nothing left behind"
-    leftovers=$(ip netns list | grep -E '^(demo|bench|benchctl|e[0-9]+x[0-9]+|h[0-9]+(a|b|vm)|mcl-dp|mcl-cli|td[0-9]+|tc[0-9]+|t[hb][0-9]+(vm)?)-' || true)
+    leftovers=$(ip netns list | grep -E '^(demo|bench[a-z]*|e[0-9]+x[0-9]+|h[0-9]+(a|b|vm)|mcl-dp|mcl-cli|td[0-9]+|tc[0-9]+|t[hb][0-9]+(vm)?)-' || true)
     if [ -n "$leftovers" ] || [ -n "$(ls /sys/fs/bpf/mcastlab 2>/dev/null)" ]; then
         echo "left behind: ${leftovers} $(ls /sys/fs/bpf/mcastlab 2>/dev/null)" >&2
         exit 1

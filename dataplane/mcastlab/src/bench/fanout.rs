@@ -35,8 +35,6 @@ use crate::lab::{self, LabError};
 pub const GROUP: Ipv4Addr = Ipv4Addr::new(239, 77, 0, 1);
 /// UDP port of fan-out traffic.
 pub const PORT: u16 = 6000;
-/// Name of the benchmark's lab.
-pub const LAB: &str = "bench";
 /// How long joins may take to settle (a fresh snooping bridge floods for about 10 s).
 const SETTLE_DEADLINE: Duration = Duration::from_secs(40);
 /// Probe rounds (200 ms each) without a new receiver reached after which the receivers still
@@ -83,6 +81,18 @@ impl Mode {
             Mode::Bridge | Mode::Unicast => BRIDGE_MAX_PORTS - 2,
             // The receivers' bridge also holds the spy's port and the vxlan port.
             Mode::CrossNodeBridge => BRIDGE_MAX_PORTS - 2,
+        }
+    }
+
+    /// The name of the mode's lab (every mode's lab is up at once).
+    pub fn lab_name(self) -> &'static str {
+        match self {
+            Mode::Dataplane => "benchdp",
+            Mode::DataplaneNapi => "benchnapi",
+            Mode::Bridge => "benchbr",
+            Mode::Unicast => "benchuc",
+            Mode::CrossNodeDataplane => "benchxdp",
+            Mode::CrossNodeBridge => "benchxbr",
         }
     }
 
@@ -177,10 +187,14 @@ pub struct FanoutRun {
 }
 
 /// Runs every mode and receiver count; `progress` hears about each step.
+///
+/// Every mode's lab is deployed first and stays up; at each receiver count the modes' windows
+/// then alternate (mode 1, mode 2, ..., mode 1, ...), so that slow drift of the machine (other
+/// tenants of a VM's host, frequency changes) touches every mode alike and the same-run
+/// ratios stay fair.
 pub fn run(options: &FanoutOptions, mut progress: impl FnMut(&str)) -> Result<FanoutRun, LabError> {
     let _stats = system::enable_bpf_stats();
-    let mut samples = Vec::new();
-    let mut latencies = Vec::new();
+    let mut labs = Vec::new();
     for &mode in &options.modes {
         let (counts, skipped): (Vec<usize>, Vec<usize>) = options
             .receivers
@@ -197,7 +211,8 @@ pub fn run(options: &FanoutOptions, mut progress: impl FnMut(&str)) -> Result<Fa
             continue;
         };
         progress(&format!(
-            "{mode:?}: deploying {} with {} pods",
+            "{mode:?}: deploying lab {} ({} with {} pods)",
+            mode.lab_name(),
             if mode.is_cross_node() {
                 "2 nodes"
             } else {
@@ -205,13 +220,21 @@ pub fn run(options: &FanoutOptions, mut progress: impl FnMut(&str)) -> Result<Fa
             },
             most + 2
         ));
-        let lab = BenchLab::deploy(mode, most, options.group_capacity)?;
-        for &receivers in &counts {
-            let mut sockets = lab.receivers(mode, receivers)?;
-            lab.settle(mode, &mut sockets, &mut progress)?;
-            for repetition in 0..options.repetitions {
-                let (sample, back) = measure(&lab, mode, sockets, repetition, options)?;
-                sockets = back;
+        labs.push((mode, BenchLab::deploy(mode, most, options.group_capacity)?));
+    }
+    let mut samples = Vec::new();
+    for &receivers in &options.receivers {
+        let mut points = Vec::new();
+        for (mode, lab) in labs.iter().filter(|(m, _)| receivers <= m.max_receivers()) {
+            let mut sockets = lab.receivers(*mode, receivers)?;
+            lab.settle(*mode, &mut sockets, &mut progress)?;
+            points.push((*mode, lab, Some(sockets)));
+        }
+        for repetition in 0..options.repetitions {
+            for (mode, lab, sockets) in &mut points {
+                let taken = sockets.take().expect("sockets come back after each window");
+                let (sample, back) = measure(lab, *mode, taken, repetition, options)?;
+                *sockets = Some(back);
                 progress(&format!(
                     "{mode:?} N={receivers} rep {}: {:.0} copies/s delivered, loss {:.2}%",
                     repetition + 1,
@@ -221,8 +244,11 @@ pub fn run(options: &FanoutOptions, mut progress: impl FnMut(&str)) -> Result<Fa
                 samples.push(sample);
             }
         }
-        if options.latency_probes > 0 {
-            let latency = measure_latency(&lab, mode, options.latency_probes)?;
+    }
+    let mut latencies = Vec::new();
+    if options.latency_probes > 0 {
+        for (mode, lab) in &labs {
+            let latency = measure_latency(lab, *mode, options.latency_probes)?;
             progress(&format!(
                 "{mode:?} latency: {}/{} probes, p50 {:.0} µs, p99 {:.0} µs",
                 latency.received,
@@ -246,7 +272,7 @@ struct BenchLab {
 impl BenchLab {
     fn deploy(mode: Mode, most: usize, group_capacity: u32) -> Result<Self, LabError> {
         let spec = bench_spec(mode, most)?;
-        lab::down(LAB)?;
+        lab::down(&spec.name)?;
         let node = &spec.nodes[0];
         let deployed = match mode {
             Mode::Dataplane | Mode::DataplaneNapi => lab::up(&spec).and_then(|()| {
@@ -285,7 +311,7 @@ impl BenchLab {
             }
         };
         if let Err(err) = deployed {
-            let _ = lab::down(LAB);
+            let _ = lab::down(&spec.name);
             return Err(err);
         }
         Ok(Self {
@@ -419,7 +445,7 @@ fn bench_spec(mode: Mode, receivers: usize) -> Result<LabSpec, LabError> {
         &[receivers + 2]
     };
     let nodes = pods_per_node.len();
-    let mut spec = LabSpec::generate(LAB, nodes, 0)?;
+    let mut spec = LabSpec::generate(mode.lab_name(), nodes, 0)?;
     let [a, b, _, _] = spec.pod_cidr.address.octets();
     for (i, (node, &pods)) in spec.nodes.iter_mut().zip(pods_per_node).enumerate() {
         node.pods = (0..pods)
@@ -447,7 +473,7 @@ fn bench_spec(mode: Mode, receivers: usize) -> Result<LabSpec, LabError> {
 
 impl Drop for BenchLab {
     fn drop(&mut self) {
-        let _ = lab::down(LAB);
+        let _ = lab::down(&self.spec.name);
     }
 }
 

@@ -61,10 +61,10 @@ pub struct FanoutArgs {
     )]
     modes: Vec<Mode>,
     /// Measured windows per point (medians are reported).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     repetitions: usize,
     /// Length of a window, in seconds.
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 1.0)]
     window: f64,
     /// Warm-up before each window, in seconds.
     #[arg(long, default_value_t = 0.5)]
