@@ -38,8 +38,12 @@ pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
     }
 }
 
-/// Messages per system call when paced: small bursts, so that a fixed rate stays smooth.
+/// Messages per system call when paced at [`SINGLE_SEND_BELOW`] packets/s or more: small
+/// bursts, so that a fixed rate stays smooth.
 pub const PACED_BATCH: usize = 4;
+/// Below this rate (packets/s) a paced sender sends one datagram per call: at high fan-out a
+/// burst multiplies into thousands of copies queued at once.
+pub const SINGLE_SEND_BELOW: u64 = 10_000;
 
 /// A sender that sends to `destinations` round-robin until stopped: as fast as it can, `BATCH`
 /// messages per system call, or paced at a fixed rate. `sent` counts datagrams the kernel
@@ -106,7 +110,11 @@ fn send_loop(
     sent: &AtomicU64,
     stop: &AtomicBool,
 ) -> io::Result<()> {
-    let batch = if rate.is_some() { PACED_BATCH } else { BATCH };
+    let batch = match rate {
+        Some(rate) if rate < SINGLE_SEND_BELOW => 1,
+        Some(_) => PACED_BATCH,
+        None => BATCH,
+    };
     let start = std::time::Instant::now();
     let mut total: u64 = 0;
     let payload = vec![0x5au8; size];

@@ -197,6 +197,16 @@ pub fn write_control(
     );
     let _ = writeln!(
         summary,
+        "| bridge with IGMP snooping: join to first copy | {} |",
+        spread(&result.bridge_join_to_first_packet_us)
+    );
+    let _ = writeln!(
+        summary,
+        "| bridge with IGMP snooping: leave to last copy | {} |",
+        spread(&result.bridge_leave_to_last_packet_us)
+    );
+    let _ = writeln!(
+        summary,
         "| install {} groups x {} remote subscribers from userspace | {} ms |",
         result.groups, result.subscribers, result.install_ms
     );
