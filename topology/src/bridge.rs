@@ -2,7 +2,7 @@
 //! IGMP snooping) instead of the dataplane.
 
 use crate::{
-    deploy::runtime,
+    deploy::{runtime, write_sysctl},
     error::Result,
     model::{LabSpec, NodeSpec, UNDERLAY_IFACE, host_iface},
     netlink::Netlink,
@@ -22,13 +22,31 @@ pub struct BridgeOptions {
     pub snooping: bool,
     /// The bridge sends IGMP queries itself (snooping needs a querier to stop flooding).
     pub querier: bool,
+    /// Bridged packets go through iptables (`net.bridge.bridge-nf-call-*` in the node, when
+    /// the kernel has br_netfilter; hosts running Docker or Kubernetes do, and it costs every
+    /// copy). Off measures the bridge at its best.
+    pub netfilter: bool,
 }
+
+/// br_netfilter's switches, per network namespace.
+const BRIDGE_NETFILTER_SYSCTLS: [&str; 3] = [
+    "/proc/sys/net/bridge/bridge-nf-call-iptables",
+    "/proc/sys/net/bridge/bridge-nf-call-ip6tables",
+    "/proc/sys/net/bridge/bridge-nf-call-arptables",
+];
 
 /// Puts every pod of `node` on a bridge in the node's namespace
 /// (`ip link add brpods type bridge mcast_snooping S mcast_querier Q`, then
 /// `ip link set veth-<pod> master brpods`). Leave the dataplane detached on that node: it would
 /// consume multicast before the bridge sees it.
 pub fn bridge_pods(spec: &LabSpec, node: &NodeSpec, options: BridgeOptions) -> Result<()> {
+    let netns = spec.node_netns(node);
+    for path in BRIDGE_NETFILTER_SYSCTLS {
+        // Without br_netfilter the files do not exist and bridged packets skip iptables anyway.
+        if std::path::Path::new(path).exists() {
+            write_sysctl(&netns, path, if options.netfilter { "1" } else { "0" })?;
+        }
+    }
     runtime()?.block_on(async {
         let netlink = Netlink::open(&spec.node_netns(node))?;
         netlink

@@ -102,6 +102,7 @@ fn bridge_cycles(
         BridgeOptions {
             snooping: true,
             querier: true,
+            netfilter: false,
         },
     );
     let result = bridged.map_err(LabError::from).and_then(|()| {

@@ -160,11 +160,14 @@ pub struct Sample {
     pub bpf_ns_per_packet: Option<f64>,
 }
 
-/// One-way latency from the sender to one receiver at a low rate, per mode.
+/// One-way latency from the sender to one receiver at a low rate, per mode, measured at the
+/// run's first receiver count with that many receivers joined.
 #[derive(Clone, Debug, Serialize)]
 pub struct Latency {
     /// The mode.
     pub mode: Mode,
+    /// Receivers joined meanwhile.
+    pub receivers: usize,
     /// Probes sent.
     pub probes: u64,
     /// Distinct probes received.
@@ -223,11 +226,25 @@ pub fn run(options: &FanoutOptions, mut progress: impl FnMut(&str)) -> Result<Fa
         labs.push((mode, BenchLab::deploy(mode, most, options.group_capacity)?));
     }
     let mut samples = Vec::new();
-    for &receivers in &options.receivers {
+    let mut latencies = Vec::new();
+    for (index, &receivers) in options.receivers.iter().enumerate() {
         let mut points = Vec::new();
         for (mode, lab) in labs.iter().filter(|(m, _)| receivers <= m.max_receivers()) {
             let mut sockets = lab.receivers(*mode, receivers)?;
             lab.settle(*mode, &mut sockets, &mut progress)?;
+            // Latency once per mode, at the first receiver count, with its receivers joined
+            // (a steady group, not one whose members are still leaving).
+            if index == 0 && options.latency_probes > 0 {
+                let latency = measure_latency(lab, *mode, receivers, options.latency_probes)?;
+                progress(&format!(
+                    "{mode:?} N={receivers} latency: {}/{} probes, p50 {:.0} µs, p99 {:.0} µs",
+                    latency.received,
+                    latency.probes,
+                    latency.p50_us.unwrap_or(f64::NAN),
+                    latency.p99_us.unwrap_or(f64::NAN)
+                ));
+                latencies.push(latency);
+            }
             points.push((*mode, lab, Some(sockets)));
         }
         for repetition in 0..options.repetitions {
@@ -243,20 +260,6 @@ pub fn run(options: &FanoutOptions, mut progress: impl FnMut(&str)) -> Result<Fa
                 ));
                 samples.push(sample);
             }
-        }
-    }
-    let mut latencies = Vec::new();
-    if options.latency_probes > 0 {
-        for (mode, lab) in &labs {
-            let latency = measure_latency(lab, *mode, options.latency_probes)?;
-            progress(&format!(
-                "{mode:?} latency: {}/{} probes, p50 {:.0} µs, p99 {:.0} µs",
-                latency.received,
-                latency.probes,
-                latency.p50_us.unwrap_or(f64::NAN),
-                latency.p99_us.unwrap_or(f64::NAN)
-            ));
-            latencies.push(latency);
         }
     }
     Ok(FanoutRun { samples, latencies })
@@ -290,6 +293,7 @@ impl BenchLab {
                 let options = BridgeOptions {
                     snooping,
                     querier: snooping,
+                    netfilter: false,
                 };
                 bridge_pods(&spec, node, options).map_err(LabError::from)
             }
@@ -300,10 +304,12 @@ impl BenchLab {
                 let flood = BridgeOptions {
                     snooping: false,
                     querier: false,
+                    netfilter: false,
                 };
                 let snoop = BridgeOptions {
                     snooping: true,
                     querier: true,
+                    netfilter: false,
                 };
                 bridge_pods_over_vxlan(&spec, node, flood)
                     .and_then(|()| bridge_pods_over_vxlan(&spec, &spec.nodes[1], snoop))
@@ -488,7 +494,12 @@ type OpenReceiver = fn(&str, Ipv4Addr, u16) -> std::io::Result<Receiver>;
 /// Sends `probes` timestamped datagrams at [`LATENCY_RATE`] from the sender to the first
 /// receiver pod, once a warm-up socket there receives (its join is in place), and reads their
 /// one-way latency on a second socket (same host, one clock).
-fn measure_latency(lab: &BenchLab, mode: Mode, probes: u64) -> Result<Latency, LabError> {
+fn measure_latency(
+    lab: &BenchLab,
+    mode: Mode,
+    lab_receivers: usize,
+    probes: u64,
+) -> Result<Latency, LabError> {
     let pod = lab.pod_netns(2);
     let (destination, open): (Ipv4Addr, OpenReceiver) = match mode {
         Mode::Unicast => (lab.pod_address(2), Receiver::bind),
@@ -539,6 +550,7 @@ fn measure_latency(lab: &BenchLab, mode: Mode, probes: u64) -> Result<Latency, L
     drop(warm_up);
     Ok(Latency {
         mode,
+        receivers: lab_receivers,
         probes,
         received: report.per_sender.get(&1).copied().unwrap_or(0),
         p50_us: report.latency_quantile_us(0.5),
