@@ -126,8 +126,8 @@ pub struct FanoutOptions {
     /// Offered load in packets per second for the group (unicast sends one datagram per
     /// receiver for each); `None` measures at saturation.
     pub offered_pps: Option<u64>,
-    /// Probes for the latency measurement of each mode (one receiver, [`LATENCY_RATE`]); 0
-    /// skips it.
+    /// Probes for the latency measurement of each mode (to one receiver, at
+    /// [`latency_rate`]); 0 skips it.
     pub latency_probes: u64,
 }
 
@@ -170,6 +170,8 @@ pub struct Latency {
     pub receivers: usize,
     /// Probes sent.
     pub probes: u64,
+    /// Probes per second.
+    pub rate: u64,
     /// Distinct probes received.
     pub received: u64,
     /// Median, in microseconds.
@@ -483,15 +485,23 @@ impl Drop for BenchLab {
     }
 }
 
-/// Probes per second of the latency measurement: low enough that nothing queues.
+/// Most probes per second of the latency measurement.
 pub const LATENCY_RATE: u64 = 1000;
+/// Most copies per second the latency probes may cause: at high fan-out the probe rate comes
+/// down so that the path stays far from saturation (1021 receivers: about 98 probes/s).
+pub const LATENCY_COPY_RATE: u64 = 100_000;
+
+/// Probes per second of the latency measurement with `receivers` joined.
+pub fn latency_rate(receivers: usize) -> u64 {
+    (LATENCY_COPY_RATE / receivers.max(1) as u64).clamp(1, LATENCY_RATE)
+}
 /// UDP port of the latency probes (apart from the fan-out traffic's).
 const LATENCY_PORT: u16 = PORT + 1;
 
 /// Opens a receiver socket in a pod: joined to a group, or bound to the pod's address.
 type OpenReceiver = fn(&str, Ipv4Addr, u16) -> std::io::Result<Receiver>;
 
-/// Sends `probes` timestamped datagrams at [`LATENCY_RATE`] from the sender to the first
+/// Sends `probes` timestamped datagrams at [`latency_rate`] from the sender to the first
 /// receiver pod, once a warm-up socket there receives (its join is in place), and reads their
 /// one-way latency on a second socket (same host, one clock).
 fn measure_latency(
@@ -536,14 +546,15 @@ fn measure_latency(
         send_probes(3, None, 0)?;
     }
     let mut receiver = open(&pod, destination, LATENCY_PORT).map_err(io_error)?;
-    let wait = Duration::from_millis(probes * 1000 / LATENCY_RATE) + Duration::from_secs(2);
+    let rate = latency_rate(lab_receivers);
+    let wait = Duration::from_millis(probes * 1000 / rate) + Duration::from_secs(2);
     let report = thread::scope(|scope| {
         let reading = scope.spawn(|| {
             receiver
                 .receive_until(wait, |r| r.per_sender.get(&1).copied() >= Some(probes))
                 .cloned()
         });
-        let sent = send_probes(probes, Some(LATENCY_RATE), 1);
+        let sent = send_probes(probes, Some(rate), 1);
         let report = reading.join().expect("latency reader");
         sent.and(report.map_err(io_error))
     })?;
@@ -552,6 +563,7 @@ fn measure_latency(
         mode,
         receivers: lab_receivers,
         probes,
+        rate,
         received: report.per_sender.get(&1).copied().unwrap_or(0),
         p50_us: report.latency_quantile_us(0.5),
         p99_us: report.latency_quantile_us(0.99),
@@ -672,4 +684,32 @@ fn measure(
             .then(|| (end.bpf.0 - start.bpf.0).as_nanos() as f64 / bpf_runs as f64),
     };
     Ok((sample, sockets))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_probes_slow_down_with_fan_out() {
+        assert_eq!(latency_rate(1), LATENCY_RATE);
+        assert_eq!(latency_rate(64), LATENCY_RATE);
+        assert_eq!(latency_rate(1021), 97);
+        assert_eq!(latency_rate(0), LATENCY_RATE);
+    }
+
+    #[test]
+    fn bench_labs_number_pods_past_250_without_overlap() {
+        let spec = bench_spec(Mode::Dataplane, 1024).expect("spec");
+        let pods = &spec.nodes[0].pods;
+        assert_eq!(pods.len(), 1026);
+        assert_eq!(pods[250].address, Ipv4Addr::new(10, 200, 2, 1));
+        let cross = bench_spec(Mode::CrossNodeBridge, 300).expect("spec");
+        assert_eq!(cross.nodes[0].pods.len(), 1);
+        assert_eq!(cross.nodes[1].pods.len(), 301);
+        assert_eq!(
+            cross.nodes[1].pods[250].address,
+            Ipv4Addr::new(10, 200, 4, 1)
+        );
+    }
 }

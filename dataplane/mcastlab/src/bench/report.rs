@@ -396,16 +396,18 @@ pub fn markdown(
     }
     if !latencies.is_empty() {
         out.push_str(
-            "\nOne-way latency to the first receiver, probes at 1000/s (same host clock), with N \
-             receivers joined:\n\n| mode | N | received | p50 | p99 | max |\n|---|---|---|---|---|---|\n",
+            "\nOne-way latency to the first receiver (same host clock), with N receivers joined and \
+             probes at up to 1000/s (at most 100k copies/s):\n\n\
+             | mode | N | probes/s | received | p50 | p99 | max |\n|---|---|---|---|---|---|---|\n",
         );
         let us = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.0} µs"));
         for latency in latencies {
             let _ = writeln!(
                 out,
-                "| {:?} | {} | {}/{} | {} | {} | {} |",
+                "| {:?} | {} | {} | {}/{} | {} | {} | {} |",
                 latency.mode,
                 latency.receivers,
+                latency.rate,
                 latency.received,
                 latency.probes,
                 us(latency.p50_us),

@@ -3,6 +3,7 @@
 //! userspace changes and IGMP joins on any CPU can meet in one group safely.
 
 use std::{
+    collections::HashMap,
     os::fd::{AsFd as _, AsRawFd as _},
     ptr::NonNull,
     sync::atomic::{AtomicU64, Ordering},
@@ -64,7 +65,7 @@ impl<'a> Slots<'a> {
     /// the lowest slot if another writer added the same address at the same time.
     pub fn add(&self, member: Member) -> Result<u32, AddError> {
         if let Some((_, word)) = self.find(member.address) {
-            return Err(present(word));
+            return Err(present_error(word));
         }
         let header = self.header();
         let claimed = (1..=header.capacity.min(GROUP_SLOTS - 1)).find(|&slot| {
@@ -80,8 +81,80 @@ impl<'a> Slots<'a> {
         self.raise_high_water(slot);
         match self.keep_lowest(member, slot) {
             None => Ok(slot),
-            Some(word) => Err(present(word)),
+            Some(word) => Err(present_error(word)),
         }
+    }
+
+    /// Adds `members` in order, as [`Slots::add`] would one by one, with two scans of the list
+    /// instead of two per member: the addresses present are read once, free slots are claimed
+    /// upwards from the lowest, the high-water mark is raised once, and one last scan settles
+    /// races with other writers (the lower slot of an address stays). Stops at the first member
+    /// that is present (also earlier in `members`) or does not fit: the error comes with its
+    /// index, and the members before it are added.
+    pub fn add_all(&self, members: &[Member]) -> Result<(), (usize, AddError)> {
+        let header = self.header();
+        let last_slot = header.capacity.min(GROUP_SLOTS - 1);
+        let mut present: HashMap<u32, u64> = self
+            .members()
+            .into_iter()
+            .map(|(_, member)| (member.address, member.word()))
+            .collect();
+        let mut claimed: HashMap<u32, (u32, u64)> = HashMap::new();
+        let mut next = 1;
+        let mut failure = None;
+        for (index, member) in members.iter().enumerate() {
+            if let Some(&word) = present.get(&member.address) {
+                failure = Some((index, present_error(word)));
+                break;
+            }
+            let slot = (next..=last_slot).find(|&slot| {
+                self.word(slot)
+                    .compare_exchange(FREE, member.word(), Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+            });
+            let Some(slot) = slot else {
+                failure = Some((
+                    index,
+                    AddError::Full {
+                        capacity: header.capacity,
+                    },
+                ));
+                break;
+            };
+            next = slot + 1;
+            present.insert(member.address, member.word());
+            claimed.insert(member.address, (slot, member.word()));
+        }
+        if let Some(&highest) = claimed.values().map(|(slot, _)| slot).max() {
+            self.raise_high_water(highest);
+        }
+        // Another writer may have added one of these addresses meanwhile.
+        for slot in self.member_slots() {
+            let word = self.word(slot).load(Ordering::SeqCst);
+            let Some(member) = Member::from_word(word) else {
+                continue;
+            };
+            match claimed.get(&member.address) {
+                Some(&(own, own_word)) if slot < own => {
+                    let _ = self.word(own).compare_exchange(
+                        own_word,
+                        FREE,
+                        Ordering::SeqCst,
+                        Ordering::SeqCst,
+                    );
+                }
+                Some(&(own, _)) if slot > own => {
+                    let _ = self.word(slot).compare_exchange(
+                        word,
+                        FREE,
+                        Ordering::SeqCst,
+                        Ordering::SeqCst,
+                    );
+                }
+                _ => {}
+            }
+        }
+        failure.map_or(Ok(()), Err)
     }
 
     /// Removes the member at `address`; returns it, or `None` if there was none.
@@ -148,7 +221,7 @@ impl<'a> Slots<'a> {
     }
 }
 
-fn present(word: u64) -> AddError {
+fn present_error(word: u64) -> AddError {
     AddError::Present(Member::from_word(word).expect("a found slot holds a member"))
 }
 
@@ -247,6 +320,37 @@ mod tests {
         assert_eq!(
             slots.add(Member::remote(3)),
             Err(AddError::Full { capacity: 2 })
+        );
+    }
+
+    #[test]
+    fn a_batch_fills_free_slots_and_stops_at_what_is_present_or_does_not_fit() {
+        let words = empty_group(4);
+        let slots = Slots::new(&words);
+        slots.add(Member::remote(1)).expect("first");
+        slots.add(Member::remote(2)).expect("second");
+        slots.remove(1);
+        // Slot 1 is free again; 3 and 4 fill it and slot 3; 2 is present.
+        let batch = [Member::remote(3), Member::remote(4), Member::remote(2)];
+        assert_eq!(
+            slots.add_all(&batch),
+            Err((2, AddError::Present(Member::remote(2))))
+        );
+        let listed: Vec<(u32, u32)> = slots
+            .members()
+            .iter()
+            .map(|(slot, m)| (*slot, m.address))
+            .collect();
+        assert_eq!(listed, [(1, 3), (2, 2), (3, 4)]);
+        assert_eq!(slots.header().high_water, 4);
+        // A repeat inside one batch is present too; past the capacity is full.
+        assert_eq!(
+            slots.add_all(&[Member::remote(5), Member::remote(5)]),
+            Err((1, AddError::Present(Member::remote(5))))
+        );
+        assert_eq!(
+            slots.add_all(&[Member::remote(6)]),
+            Err((0, AddError::Full { capacity: 4 }))
         );
     }
 

@@ -186,8 +186,9 @@ impl GroupTable {
         self.add_remote_subscribers(group, &[address])
     }
 
-    /// Adds many remote subscribers to `group` with one opening of its map (what a control plane
-    /// does when it learns a group's nodes); stops at the first error.
+    /// Adds many remote subscribers to `group` in one pass over its fan-out list (what a control
+    /// plane does when it learns a group's nodes); stops at the first error, keeping the ones
+    /// before it.
     pub fn add_remote_subscribers(
         &mut self,
         group: Ipv4Addr,
@@ -199,15 +200,17 @@ impl GroupTable {
                 node: self.node.clone(),
             });
         }
-        let mapped = self.mapped(group)?;
-        let slots = mapped.slots();
         for &address in addresses {
             require_unicast(address)?;
-            slots
-                .add(Member::remote(addr_key(address)))
-                .map_err(|err| self.subscriber_add_error(group, address, err))?;
         }
-        Ok(())
+        let members: Vec<Member> = addresses
+            .iter()
+            .map(|&address| Member::remote(addr_key(address)))
+            .collect();
+        self.mapped(group)?
+            .slots()
+            .add_all(&members)
+            .map_err(|(index, err)| self.subscriber_add_error(group, addresses[index], err))
     }
 
     /// Removes subscriber `address` (local or remote) from `group`.
