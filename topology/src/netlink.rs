@@ -407,18 +407,7 @@ impl Netlink {
             .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(dst)));
         let mut request = NetlinkMessage::from(RouteNetlinkMessage::NewNeighbour(message));
         request.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_APPEND;
-        let mut handle = self.handle.clone();
-        let mut responses = handle
-            .request(request)
-            .map_err(self.error(action.clone()))?;
-        while let Some(response) = responses.next().await {
-            if let NetlinkPayload::Error(err) = response.payload
-                && err.code.is_some()
-            {
-                return Err(self.error(action)(rtnetlink::Error::NetlinkError(err)));
-            }
-        }
-        Ok(())
+        self.acked(request, action).await
     }
 
     /// `ip addr add ADDRESS/PREFIX dev NAME`.
@@ -475,6 +464,15 @@ impl Netlink {
         )));
         let mut request = NetlinkMessage::from(RouteNetlinkMessage::NewQueueDiscipline(message));
         request.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+        self.acked(request, action).await
+    }
+
+    /// Sends a request rtnetlink has no builder for and fails on an error acknowledgement.
+    async fn acked(
+        &self,
+        request: NetlinkMessage<RouteNetlinkMessage>,
+        action: String,
+    ) -> Result<()> {
         let mut handle = self.handle.clone();
         let mut responses = handle
             .request(request)

@@ -1,9 +1,11 @@
 //! Deploy and destroy on real namespaces: what deploy builds is there, a second deploy is
 //! refused, destroy leaves nothing, and a foreign containerlab file deploys as it is.
 
-use std::{net::UdpSocket, process::Command, time::Duration};
+mod support;
 
-use netns_rs::NetNs;
+use support::udp_reaches;
+
+use std::process::Command;
 
 use mcastlab_topology::{
     LabSpec, TopologyError,
@@ -30,26 +32,6 @@ fn ip(netns: &str, args: &[&str]) -> String {
         .expect("run ip");
     assert!(output.status.success(), "ip -n {netns} {args:?} failed");
     String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// Whether a UDP datagram sent from namespace `from` reaches a socket bound to `to_addr` in
-/// namespace `to` (waits up to two seconds: ARP comes first).
-fn udp_reaches(from: &str, to: &str, to_addr: &str) -> bool {
-    let in_ns = |name: &str, bind: &str| {
-        NetNs::get(name)
-            .unwrap()
-            .run(|_| UdpSocket::bind(bind))
-            .unwrap()
-            .unwrap()
-    };
-    let receiver = in_ns(to, &format!("{to_addr}:7777"));
-    receiver
-        .set_read_timeout(Some(Duration::from_secs(2)))
-        .unwrap();
-    let sender = in_ns(from, "0.0.0.0:0");
-    sender.send_to(b"hello", format!("{to_addr}:7777")).unwrap();
-    let mut buffer = [0u8; 16];
-    matches!(receiver.recv(&mut buffer), Ok(5))
 }
 
 /// Removes a lab on drop, whatever happened.
@@ -88,7 +70,12 @@ fn deploy_builds_the_plan_refuses_a_second_run_and_destroy_leaves_nothing() {
     assert!(ip(&node, &["-4", "addr", "show", "ul0"]).contains("172.31.255.2/24"));
     // Node 1 reaches node 2 over the underlay bridge.
     assert!(
-        udp_reaches(&spec.node_netns(&spec.nodes[0]), &node, "172.31.255.2"),
+        udp_reaches(
+            &spec.node_netns(&spec.nodes[0]),
+            &node,
+            "172.31.255.2",
+            7777
+        ),
         "node 1 cannot reach node 2 over the underlay"
     );
 
@@ -125,7 +112,7 @@ fn a_foreign_containerlab_file_deploys_on_namespaces() {
     let left = format!("{name}-left");
     assert!(ip(&left, &["-4", "addr", "show", "eth1"]).contains("192.0.2.1/24"));
     assert!(
-        udp_reaches(&left, &format!("{name}-right"), "192.0.2.2"),
+        udp_reaches(&left, &format!("{name}-right"), "192.0.2.2", 7777),
         "left cannot reach right over the imported link"
     );
     assert_eq!(destroy(&name).unwrap().len(), 2);

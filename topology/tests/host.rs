@@ -3,7 +3,11 @@
 //! and `vxlan0` in the namespace it runs in and names it `<lab>-<node>`; destroy removes exactly
 //! that and leaves the VM's own interfaces and addresses; bad input changes nothing.
 
-use std::{net::UdpSocket, path::Path, process::Command, time::Duration};
+mod support;
+
+use support::udp_reaches;
+
+use std::{path::Path, process::Command};
 
 use netns_rs::NetNs;
 
@@ -110,25 +114,6 @@ impl Drop for TwoVms {
     }
 }
 
-/// Whether a UDP datagram from `from` reaches `to_addr` bound in `to` (two seconds: ARP first).
-fn udp_reaches(from: &str, to: &str, to_addr: &str) -> bool {
-    let in_ns = |name: &str, bind: &str| {
-        NetNs::get(name)
-            .unwrap()
-            .run(|_| UdpSocket::bind(bind))
-            .unwrap()
-            .unwrap()
-    };
-    let receiver = in_ns(to, &format!("{to_addr}:7778"));
-    receiver
-        .set_read_timeout(Some(Duration::from_secs(2)))
-        .unwrap();
-    let sender = in_ns(from, "0.0.0.0:0");
-    sender.send_to(b"hello", format!("{to_addr}:7778")).unwrap();
-    let mut buffer = [0u8; 16];
-    matches!(receiver.recv(&mut buffer), Ok(5))
-}
-
 #[test]
 fn a_host_node_is_built_in_the_vm_namespace_and_destroy_leaves_the_vm_as_it_was() {
     if skip() {
@@ -170,7 +155,7 @@ fn a_host_node_is_built_in_the_vm_namespace_and_destroy_leaves_the_vm_as_it_was(
     assert_eq!(recorded.local_nodes().count(), 1);
     // And the VMs still reach each other over their own underlay.
     assert!(
-        udp_reaches(&vms.a, &vms.b, "192.168.56.12"),
+        udp_reaches(&vms.a, &vms.b, "192.168.56.12", 7778),
         "VM a no longer reaches VM b over eth1"
     );
 
