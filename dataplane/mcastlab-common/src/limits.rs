@@ -19,11 +19,11 @@ pub const REASON_SLOTS: u32 = 64;
 /// 200 bytes; 1480 is everything an unfragmented IGMP message can be on a 1500-byte MTU.
 pub const MAX_IGMP_LEN: u32 = 1480;
 
-/// Minimum kernel version of the dataplane. The programs need 5.13 (`bpf_for_each_map_elem`),
-/// but before 6.2 the kernel refuses the groups userspace adds: it compares the inner map's
-/// `timer_off` with the BTF-defined template's, and a map created without BTF never matches
-/// (seen on Debian's 6.1: `bpf_map_update_elem` fails with EINVAL).
-pub const MIN_KERNEL: (u32, u32) = (6, 2);
+/// Minimum kernel version of the dataplane: `bpf_loop` (5.17), which the fan-out list's scans
+/// use; atomics on map values (5.12) and `bpf_for_each_map_elem` (5.13) come before it. Groups
+/// are arrays with BTF of their own, so kernels before 6.2 take them into the BTF-defined group
+/// map too (they compare `timer_off`, which a map without BTF never matches).
+pub const MIN_KERNEL: (u32, u32) = (5, 17);
 
 /// Minimum kernel version for attaching with TCX links, which mcastlab pins so the datapath
 /// outlives the command that attached it.

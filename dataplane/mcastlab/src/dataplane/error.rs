@@ -110,8 +110,8 @@ pub enum DataplaneError {
         /// The limit.
         limit: u32,
     },
-    /// Mapping a group's fan-out list into this process failed.
-    #[error("mapping the fan-out list of group {group} into memory failed")]
+    /// Creating a group's fan-out list or mapping it into this process failed.
+    #[error("creating or mapping the fan-out list of group {group} failed")]
     MapMemory {
         /// The group.
         group: Ipv4Addr,

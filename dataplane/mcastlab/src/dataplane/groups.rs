@@ -18,13 +18,12 @@ use super::{
     Node,
     error::{DataplaneError, Result},
     fanout::{AddError, MappedGroup},
+    typed_array::create_u64_array,
 };
 
 /// `BPF_NOEXIST`: insert only if the key is absent.
 const BPF_NOEXIST: u64 = 1;
 
-/// `BPF_MAP_TYPE_ARRAY` (include/uapi/linux/bpf.h).
-const BPF_MAP_TYPE_ARRAY: u32 = 2;
 
 /// A group and how many subscribers it has.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -116,15 +115,8 @@ impl GroupTable {
         if existing.len() >= MAX_GROUPS as usize {
             return Err(self.group_limit());
         }
-        let template = aya_obj::Map::new_from_params(
-            BPF_MAP_TYPE_ARRAY,
-            size_of::<u32>() as u32,
-            size_of::<u64>() as u32,
-            GROUP_SLOTS,
-            GROUP_MAP_FLAGS,
-        );
-        let subscribers = MapData::create(template, MAP_SUBSCRIBERS, None)
-            .map_err(|source| map_error(format!("creating the fan-out list of {group}"), source))?;
+        let subscribers = create_u64_array(MAP_SUBSCRIBERS, GROUP_SLOTS, GROUP_MAP_FLAGS)
+            .map_err(|source| DataplaneError::MapMemory { group, source })?;
         MappedGroup::map(&subscribers)
             .map_err(|source| DataplaneError::MapMemory { group, source })?
             .slots()

@@ -40,8 +40,7 @@ pub fn check_datapath_support() -> Result<()> {
         return Err(DataplaneError::KernelTooOld {
             found,
             needed: version_string(MIN_KERNEL),
-            feature: "the multicast dataplane (bpf_for_each_map_elem needs 5.13; groups added \
-                      from userspace to the BTF-defined group map need 6.2)",
+            feature: "the multicast dataplane (bpf_loop, for the fan-out lists)",
         });
     }
     let helpers: [(BpfHelper, &'static str); 5] = [

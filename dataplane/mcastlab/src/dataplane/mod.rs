@@ -13,6 +13,7 @@ pub mod object;
 pub mod pins;
 mod stats;
 mod tc_legacy;
+mod typed_array;
 
 pub use attach::{
     AttachMode, AttachOptions, AttachReport, DetachReport, LinkAction, LinkReport, TunnelOptions,
