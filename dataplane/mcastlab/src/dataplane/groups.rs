@@ -24,7 +24,6 @@ use super::{
 /// `BPF_NOEXIST`: insert only if the key is absent.
 const BPF_NOEXIST: u64 = 1;
 
-
 /// A group and how many subscribers it has.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct GroupEntry {
