@@ -246,12 +246,8 @@ impl Netlink {
     /// `ip link set NAME up`.
     pub(crate) async fn up(&self, name: &str) -> Result<()> {
         let message = LinkUnspec::new_with_name(name).up().build();
-        self.handle
-            .link()
-            .set(message)
-            .execute()
+        self.set_link(message, format!("ip link set {name} up"))
             .await
-            .map_err(self.error(format!("ip link set {name} up")))
     }
 
     /// `ip link set NAME name NEW` (the link must be down, as a freshly moved one is).
@@ -260,22 +256,17 @@ impl Netlink {
         let message = LinkUnspec::new_with_index(index)
             .name(new.to_owned())
             .build();
-        self.handle
-            .link()
-            .set(message)
-            .execute()
+        self.set_link(message, format!("ip link set {name} name {new}"))
             .await
-            .map_err(self.error(format!("ip link set {name} name {new}")))
     }
 
     /// `ip link add NAME type veth peer name PEER`.
     pub(crate) async fn add_veth(&self, name: &str, peer: &str) -> Result<()> {
-        self.handle
-            .link()
-            .add(LinkVeth::new(name, peer).build())
-            .execute()
-            .await
-            .map_err(self.error(format!("ip link add {name} type veth peer name {peer}")))
+        self.add_link(
+            LinkVeth::new(name, peer).build(),
+            format!("ip link add {name} type veth peer name {peer}"),
+        )
+        .await
     }
 
     /// `ip link set NAME netns TARGET`.
@@ -283,26 +274,21 @@ impl Netlink {
         let message = LinkUnspec::new_with_name(name)
             .setns_by_fd(target.file().as_raw_fd())
             .build();
-        self.handle
-            .link()
-            .set(message)
-            .execute()
-            .await
-            .map_err(self.error(format!(
-                "ip link set {name} netns {}",
-                target.path().display()
-            )))
+        self.set_link(
+            message,
+            format!("ip link set {name} netns {}", target.path().display()),
+        )
+        .await
     }
 
     /// `ip link add NAME type bridge` (IGMP snooping off: the underlay only carries vxlan).
     pub(crate) async fn add_bridge(&self, name: &str) -> Result<()> {
         let message = LinkBridge::new(name).mcast_snooping(false).up().build();
-        self.handle
-            .link()
-            .add(message)
-            .execute()
-            .await
-            .map_err(self.error(format!("ip link add {name} type bridge mcast_snooping 0")))
+        self.add_link(
+            message,
+            format!("ip link add {name} type bridge mcast_snooping 0"),
+        )
+        .await
     }
 
     /// `ip link add NAME type bridge mcast_snooping S mcast_querier Q`.
@@ -317,16 +303,15 @@ impl Netlink {
             .mcast_querier(querier)
             .up()
             .build();
-        self.handle
-            .link()
-            .add(message)
-            .execute()
-            .await
-            .map_err(self.error(format!(
+        self.add_link(
+            message,
+            format!(
                 "ip link add {name} type bridge mcast_snooping {} mcast_querier {}",
                 u8::from(snooping),
                 u8::from(querier)
-            )))
+            ),
+        )
+        .await
     }
 
     /// `ip link set NAME master BRIDGE`.
@@ -335,12 +320,8 @@ impl Netlink {
         let message = LinkUnspec::new_with_name(name)
             .controller(bridge_index)
             .build();
-        self.handle
-            .link()
-            .set(message)
-            .execute()
+        self.set_link(message, format!("ip link set {name} master {bridge}"))
             .await
-            .map_err(self.error(format!("ip link set {name} master {bridge}")))
     }
 
     /// `ip link add NAME type vxlan external dstport PORT`.
@@ -350,14 +331,11 @@ impl Netlink {
             .collect_metadata(true)
             .up()
             .build();
-        self.handle
-            .link()
-            .add(message)
-            .execute()
-            .await
-            .map_err(self.error(format!(
-                "ip link add {name} type vxlan external dstport {port}"
-            )))
+        self.add_link(
+            message,
+            format!("ip link add {name} type vxlan external dstport {port}"),
+        )
+        .await
     }
 
     /// `ip link add NAME type vxlan id VNI local LOCAL dev DEV dstport PORT nolearning`: a
@@ -379,15 +357,14 @@ impl Netlink {
             .learning(false)
             .up()
             .build();
-        self.handle
-            .link()
-            .add(message)
-            .execute()
-            .await
-            .map_err(self.error(format!(
+        self.add_link(
+            message,
+            format!(
                 "ip link add {name} type vxlan id {vni} local {local} dev {dev} dstport {port} \
                  nolearning"
-            )))
+            ),
+        )
+        .await
     }
 
     /// `bridge fdb append 00:00:00:00:00:00 dev NAME dst DST self permanent`: one more remote
@@ -465,6 +442,28 @@ impl Netlink {
         let mut request = NetlinkMessage::from(RouteNetlinkMessage::NewQueueDiscipline(message));
         request.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
         self.acked(request, action).await
+    }
+
+    /// `ip link add ...`: creates the link `message` describes; `action` names the command in
+    /// errors.
+    async fn add_link(&self, message: LinkMessage, action: String) -> Result<()> {
+        self.handle
+            .link()
+            .add(message)
+            .execute()
+            .await
+            .map_err(self.error(action))
+    }
+
+    /// `ip link set ...`: changes the link `message` describes; `action` names the command in
+    /// errors.
+    async fn set_link(&self, message: LinkMessage, action: String) -> Result<()> {
+        self.handle
+            .link()
+            .set(message)
+            .execute()
+            .await
+            .map_err(self.error(action))
     }
 
     /// Sends a request rtnetlink has no builder for and fails on an error acknowledgement.
