@@ -149,21 +149,19 @@ impl GroupTable {
         let mut entries = Vec::new();
         for key in self.group_keys()? {
             let group = key_addr(key);
-            let subscribers = match self.subscribers_of(group) {
-                Ok(subscribers) => subscribers,
+            let mapped = match self.mapped(group) {
+                Ok(mapped) => mapped,
                 // Deleted between listing and reading: it is gone.
                 Err(DataplaneError::GroupNotFound { .. }) => continue,
                 Err(err) => return Err(err),
             };
-            let remote = subscribers
-                .iter()
-                .filter(|s| s.kind == SubscriberKind::Remote)
-                .count();
-            let capacity = self.mapped(group)?.slots().header().capacity;
+            let slots = mapped.slots();
+            let members = slots.members();
+            let remote = members.iter().filter(|(_, m)| m.is_remote()).count();
             entries.push(GroupEntry {
                 group,
-                capacity,
-                local_subscribers: subscribers.len() - remote,
+                capacity: slots.header().capacity,
+                local_subscribers: members.len() - remote,
                 remote_subscribers: remote,
             });
         }
@@ -246,9 +244,11 @@ impl GroupTable {
 
     /// The subscribers of every group, sorted by group then address.
     pub fn all_subscribers(&self) -> Result<Vec<SubscriberEntry>> {
+        let mut groups: Vec<Ipv4Addr> = self.group_keys()?.into_iter().map(key_addr).collect();
+        groups.sort();
         let mut entries = Vec::new();
-        for group in self.groups()? {
-            match self.subscribers_of(group.group) {
+        for group in groups {
+            match self.subscribers_of(group) {
                 Ok(mut subscribers) => entries.append(&mut subscribers),
                 Err(DataplaneError::GroupNotFound { .. }) => continue,
                 Err(err) => return Err(err),
