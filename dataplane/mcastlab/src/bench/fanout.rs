@@ -77,10 +77,9 @@ impl Mode {
             Mode::Dataplane | Mode::DataplaneNapi | Mode::CrossNodeDataplane => {
                 mcastlab_common::MAX_SUBSCRIBERS_PER_GROUP as usize
             }
-            // Both go through a bridge that also holds the sender's and the spy's ports.
-            Mode::Bridge | Mode::Unicast => BRIDGE_MAX_PORTS - 2,
-            // The receivers' bridge also holds the spy's port and the vxlan port.
-            Mode::CrossNodeBridge => BRIDGE_MAX_PORTS - 2,
+            // The receivers' bridge also holds two other ports: the sender's and the spy's
+            // (cross-node: the spy's and the vxlan port).
+            Mode::Bridge | Mode::Unicast | Mode::CrossNodeBridge => BRIDGE_MAX_PORTS - 2,
         }
     }
 

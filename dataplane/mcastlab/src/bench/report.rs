@@ -185,26 +185,27 @@ pub fn write_control(
         options.repetitions
     );
     let _ = writeln!(summary, "| measure | value |\n|---|---|");
-    let _ = writeln!(
-        summary,
-        "| join (IP_ADD_MEMBERSHIP) to first copy | {} |",
-        spread(&result.join_to_first_packet_us)
-    );
-    let _ = writeln!(
-        summary,
-        "| leave (IP_DROP_MEMBERSHIP) to last copy | {} |",
-        spread(&result.leave_to_last_packet_us)
-    );
-    let _ = writeln!(
-        summary,
-        "| bridge with IGMP snooping: join to first copy | {} |",
-        spread(&result.bridge_join_to_first_packet_us)
-    );
-    let _ = writeln!(
-        summary,
-        "| bridge with IGMP snooping: leave to last copy | {} |",
-        spread(&result.bridge_leave_to_last_packet_us)
-    );
+    let latencies: [(&str, &[u64]); 4] = [
+        (
+            "join (IP_ADD_MEMBERSHIP) to first copy",
+            &result.join_to_first_packet_us,
+        ),
+        (
+            "leave (IP_DROP_MEMBERSHIP) to last copy",
+            &result.leave_to_last_packet_us,
+        ),
+        (
+            "bridge with IGMP snooping: join to first copy",
+            &result.bridge_join_to_first_packet_us,
+        ),
+        (
+            "bridge with IGMP snooping: leave to last copy",
+            &result.bridge_leave_to_last_packet_us,
+        ),
+    ];
+    for (measure, values) in latencies {
+        let _ = writeln!(summary, "| {measure} | {} |", spread(values));
+    }
     let _ = writeln!(
         summary,
         "| install {} groups x {} remote subscribers from userspace | {} ms |",
