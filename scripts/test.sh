@@ -51,7 +51,10 @@ if [ "$(id -u)" = 0 ]; then
     echo "bench fanout and bench control wrote their results"
 
     step "nothing left behind"
-    leftovers=$(ip netns list | grep -E '^(demo|bench[a-z]*|e[0-9]+x[0-9]+|h[0-9]+(a|b|vm)|mcl-dp|mcl-cli|td[0-9]+|tc[0-9]+|t[hb][0-9]+(vm)?)-' || true)
+    # Every prefix a test or tool names namespaces with is registered in testkit/test-prefixes.
+    pattern=$(awk '!/^#/ && NF >= 2 { printf "%s%s%s", sep, $2, ($1 == "test" ? "[0-9]" : ""); sep = "|" }' \
+        testkit/test-prefixes)
+    leftovers=$(ip netns list | grep -E "^(${pattern})" || true)
     if [ -n "$leftovers" ] || [ -n "$(ls /sys/fs/bpf/mcastlab 2>/dev/null)" ]; then
         echo "left behind: ${leftovers} $(ls /sys/fs/bpf/mcastlab 2>/dev/null)" >&2
         exit 1

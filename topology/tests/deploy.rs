@@ -5,33 +5,18 @@ mod support;
 
 use support::udp_reaches;
 
-use std::process::Command;
-
+use mcastlab_testkit::{require_root, unique_name};
 use mcastlab_topology::{
     LabSpec, TopologyError,
     containerlab::{Imported, deploy_generic, import},
     deploy::{deploy_blocking, destroy, lab_namespaces},
 };
 
-fn skip() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return false;
-    }
-    eprintln!("SKIPPED: needs root (network namespaces)");
-    true
-}
-
 /// `ip -n NETNS ARGS...`, its stdout.
 fn ip(netns: &str, args: &[&str]) -> String {
-    let output = Command::new("ip")
-        .arg("-n")
-        .arg(netns)
-        .args(args)
-        .output()
-        .expect("run ip");
-    assert!(output.status.success(), "ip -n {netns} {args:?} failed");
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    let mut all = vec!["-n", netns];
+    all.extend_from_slice(args);
+    mcastlab_testkit::ip(&all)
 }
 
 /// Removes a lab on drop, whatever happened.
@@ -43,16 +28,10 @@ impl Drop for Cleanup {
     }
 }
 
-fn unique(prefix: &str) -> String {
-    format!("{prefix}{}", std::process::id())
-}
-
 #[test]
 fn deploy_builds_the_plan_refuses_a_second_run_and_destroy_leaves_nothing() {
-    if skip() {
-        return;
-    }
-    let name = unique("td");
+    require_root!();
+    let name = unique_name("td");
     let _cleanup = Cleanup(name.clone());
     let mut spec = LabSpec::generate(&name, 2, 2).unwrap();
     spec.nodes[0].pods[1].igmp_version = Some(2);
@@ -96,10 +75,8 @@ fn deploy_builds_the_plan_refuses_a_second_run_and_destroy_leaves_nothing() {
 
 #[test]
 fn a_foreign_containerlab_file_deploys_on_namespaces() {
-    if skip() {
-        return;
-    }
-    let name = unique("tc");
+    require_root!();
+    let name = unique_name("tc");
     let _cleanup = Cleanup(name.clone());
     let yaml = "name: two-hosts\ntopology:\n  nodes:\n    left:\n      kind: linux\n      \
                 image: alpine\n      exec: [\"ip addr add 192.0.2.1/24 dev eth1\", \"ip link set \

@@ -7,8 +7,9 @@ mod support;
 
 use support::udp_reaches;
 
-use std::{path::Path, process::Command};
+use std::path::Path;
 
+use mcastlab_testkit::{NetnsGuard, ip, netns_path, require_root, unique_name};
 use netns_rs::NetNs;
 
 use mcastlab_topology::{
@@ -18,61 +19,27 @@ use mcastlab_topology::{
     state,
 };
 
-fn skip() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return false;
-    }
-    eprintln!("SKIPPED: needs root (network namespaces)");
-    true
-}
-
-/// Runs `ip ARGS...` and returns its stdout; panics with its stderr when it fails.
-fn ip(args: &[&str]) -> String {
-    let output = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        output.status.success(),
-        "ip {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-const VM_A_ADDRESS: &str = "192.168.56.11/24";
-const VM_B_ADDRESS: &str = "192.168.56.12/24";
-
-/// Two "VMs": namespaces `<prefix>vm-a` and `<prefix>vm-b` joined by a veth pair that is
-/// `eth1` in both, with the VMs' addresses on it. Dropping it removes the lab `<prefix>` (with
-/// whatever a deploy made) and both VMs.
+/// The test kit's two "VMs" (`<lab>vm-a`, `<lab>vm-b`, joined by `eth1`) and the lab `<lab>`
+/// placed on them. Dropping it removes the lab (with whatever a deploy made), then both VMs.
 struct TwoVms {
     lab: String,
     a: String,
     b: String,
+    _vms: mcastlab_testkit::TwoVms,
 }
 
 impl TwoVms {
     fn new(prefix: &str) -> Self {
-        let lab = format!("{prefix}{}", std::process::id());
-        let vms = Self {
-            a: format!("{lab}vm-a"),
-            b: format!("{lab}vm-b"),
-            lab,
-        };
+        let lab = unique_name(prefix);
+        let vms = mcastlab_testkit::TwoVms::new(&lab);
         // Whatever a killed earlier run with this pid left is not ours to keep.
-        vms.remove();
-        for vm in [&vms.a, &vms.b] {
-            ip(&["netns", "add", vm]);
-            ip(&["-n", vm, "link", "set", "lo", "up"]);
+        let _ = destroy(&lab);
+        Self {
+            a: vms.a.name().to_owned(),
+            b: vms.b.name().to_owned(),
+            lab,
+            _vms: vms,
         }
-        ip(&[
-            "-n", &vms.a, "link", "add", "eth1", "type", "veth", "peer", "name", "eth1", "netns",
-            &vms.b,
-        ]);
-        for (vm, address) in [(&vms.a, VM_A_ADDRESS), (&vms.b, VM_B_ADDRESS)] {
-            ip(&["-n", vm, "addr", "add", address, "dev", "eth1"]);
-            ip(&["-n", vm, "link", "set", "eth1", "up"]);
-        }
-        vms
     }
 
     /// Lab `self.lab` placed with node `node` on the VM; pods `p1`, `p2` per node.
@@ -95,30 +62,20 @@ impl TwoVms {
 
     /// Runs `f` with this thread inside VM `vm` (setns, as `mcastlab up` would run there).
     fn inside<T>(&self, vm: &str, f: impl FnOnce() -> T) -> T {
-        NetNs::get(vm).unwrap().run(|_| f()).unwrap()
-    }
-
-    fn remove(&self) {
-        let _ = destroy(&self.lab);
-        for vm in [&self.a, &self.b] {
-            if Path::new("/run/netns").join(vm).exists() {
-                let _ = Command::new("ip").args(["netns", "del", vm]).status();
-            }
-        }
+        let _inside = NetnsGuard::enter(&netns_path(vm)).expect("enter the VM");
+        f()
     }
 }
 
 impl Drop for TwoVms {
     fn drop(&mut self) {
-        self.remove();
+        let _ = destroy(&self.lab);
     }
 }
 
 #[test]
 fn a_host_node_is_built_in_the_vm_namespace_and_destroy_leaves_the_vm_as_it_was() {
-    if skip() {
-        return;
-    }
+    require_root!();
     // Given two VMs on a private network, and lab nodes n1 (VM a) and n2 (VM b).
     let vms = TwoVms::new("th");
     let spec = vms.spec("n1", None, "192.168.56.11/24");
@@ -179,9 +136,7 @@ fn a_host_node_is_built_in_the_vm_namespace_and_destroy_leaves_the_vm_as_it_was(
 
 #[test]
 fn bad_host_input_is_refused_with_the_reason_and_changes_nothing() {
-    if skip() {
-        return;
-    }
+    require_root!();
     // Given two VMs; VM a's own links and addresses as they are.
     let vms = TwoVms::new("tb");
     let check_refused = |spec: &LabSpec, expected: &str| {

@@ -1,8 +1,8 @@
 //! The `mcastlab` binary: bad input gets a clear error, a non-zero exit, and changes nothing.
 
-mod support;
-
 use std::process::{Command, Output};
+
+use mcastlab_testkit::{Namespace, require_datapath, unique_name};
 
 fn mcastlab(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mcastlab"))
@@ -51,7 +51,7 @@ fn a_group_outside_224_0_0_0_4_is_refused_before_anything_runs() {
 
 #[test]
 fn an_unknown_node_is_named_in_the_error() {
-    require_privileges!();
+    require_datapath!();
     let output = mcastlab(&["group", "list", "--node", "no-such-node-mcastlab"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(
@@ -63,11 +63,10 @@ fn an_unknown_node_is_named_in_the_error() {
 
 #[test]
 fn dataplane_commands_on_a_node_without_a_dataplane_say_how_to_attach() {
-    require_privileges!();
-    let node = support::unique_name("mcl-cli");
-    support::run("ip", &["netns", "add", &node]);
-    let output = mcastlab(&["stats", "--node", &node]);
-    let _ = Command::new("ip").args(["netns", "del", &node]).status();
+    require_datapath!();
+    let node = Namespace::new(&unique_name("cli"));
+    let output = mcastlab(&["stats", "--node", node.name()]);
+    drop(node);
     assert_eq!(output.status.code(), Some(1));
     assert!(
         stderr(&output).contains("has no dataplane attached"),

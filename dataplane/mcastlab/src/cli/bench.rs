@@ -2,7 +2,7 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use mcastlab::bench::{
+use mcastlab_bench::{
     control,
     environment::Environment,
     fanout::{self, FanoutOptions, Mode},
@@ -59,7 +59,7 @@ pub struct FanoutArgs {
         value_enum,
         default_value = "dataplane,dataplane-napi,bridge,unicast,cross-node-dataplane,cross-node-bridge"
     )]
-    modes: Vec<Mode>,
+    modes: Vec<ModeArg>,
     /// Measured windows per point (medians are reported).
     #[arg(long, default_value_t = 5)]
     repetitions: usize,
@@ -140,7 +140,7 @@ fn run_fanout(args: FanoutArgs) -> anyhow::Result<()> {
     }
     let options = FanoutOptions {
         receivers: args.receivers,
-        modes: args.modes,
+        modes: args.modes.into_iter().map(Mode::from).collect(),
         warmup: seconds(args.warmup, "warmup")?,
         window: seconds(args.window, "window")?,
         repetitions: args.repetitions,
@@ -178,4 +178,34 @@ fn run_fanout(args: FanoutArgs) -> anyhow::Result<()> {
     );
     eprintln!("results in {}", dir.display());
     Ok(())
+}
+
+/// [`Mode`] on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ModeArg {
+    /// mcastlab's dataplane.
+    Dataplane,
+    /// mcastlab's dataplane with the receiver pods on NAPI delivery.
+    DataplaneNapi,
+    /// A Linux bridge with IGMP snooping and a querier.
+    Bridge,
+    /// The sender sends one unicast datagram per receiver.
+    Unicast,
+    /// Across two nodes: the dataplane (one copy over vxlan, fanned out on node 2).
+    CrossNodeDataplane,
+    /// Across two nodes: bridges with vxlan head-end replication.
+    CrossNodeBridge,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(mode: ModeArg) -> Self {
+        match mode {
+            ModeArg::Dataplane => Mode::Dataplane,
+            ModeArg::DataplaneNapi => Mode::DataplaneNapi,
+            ModeArg::Bridge => Mode::Bridge,
+            ModeArg::Unicast => Mode::Unicast,
+            ModeArg::CrossNodeDataplane => Mode::CrossNodeDataplane,
+            ModeArg::CrossNodeBridge => Mode::CrossNodeBridge,
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! `mcastlab dataplane attach|detach|status`.
 
-use mcastlab::dataplane::{AttachMode, AttachOptions, GroupTable, LinkAction, Node, TunnelOptions};
+use mcastlab_dataplane::{AttachMode, AttachOptions, GroupTable, LinkAction, Node, TunnelOptions};
 
 use super::{
     NodeArg,
@@ -41,8 +41,8 @@ pub struct AttachArgs {
     tunnel: Option<String>,
     /// How to attach: TCX links (pinned, Linux 6.6+) or tc filters (older kernels); auto picks
     /// TCX where the kernel has it.
-    #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
-    attach_mode: AttachMode,
+    #[arg(long, value_enum, default_value_t = AttachModeArg::Auto)]
+    attach_mode: AttachModeArg,
     /// VXLAN network identifier of the overlay (1..=16777215).
     #[arg(long, requires = "tunnel", value_parser = clap::value_parser!(u32).range(1..=0xff_ffff))]
     vni: Option<u32>,
@@ -82,7 +82,7 @@ fn attach(args: AttachArgs) -> anyhow::Result<()> {
         anyhow::bail!("nothing to attach: give --pod-iface IFACE and/or --tunnel IFACE --vni N");
     }
     let options = AttachOptions {
-        mode: args.attach_mode,
+        mode: args.attach_mode.into(),
         pod_ifaces: args.pod_ifaces,
         tunnel: args
             .tunnel
@@ -135,8 +135,7 @@ fn detach(args: DetachArgs) -> anyhow::Result<()> {
 fn status(args: StatusArgs) -> anyhow::Result<()> {
     let node = Node::open(&args.node.node)?;
     let attached = node.pins().is_attached();
-    let mut links = node.pins().links()?;
-    links.extend(node.tc_filters()?);
+    let links = node.links()?;
     let (config, groups) = if attached {
         let table: GroupTable = node.groups()?;
         (Some(table.config()), table.groups()?.len())
@@ -184,6 +183,27 @@ fn status(args: StatusArgs) -> anyhow::Result<()> {
                 .collect();
             print_table(&["PROGRAM", "IFACE", "PIN OR TC RECORD"], &rows);
             Ok(())
+        }
+    }
+}
+
+/// [`AttachMode`] on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum AttachModeArg {
+    /// TCX links where the kernel has them (6.6+), tc filters otherwise.
+    Auto,
+    /// Pinned TCX links (Linux 6.6+): swapped atomically on re-attach.
+    Tcx,
+    /// A clsact qdisc and a cls_bpf filter (any supported kernel), recorded in /run/mcastlab.
+    Netlink,
+}
+
+impl From<AttachModeArg> for AttachMode {
+    fn from(mode: AttachModeArg) -> Self {
+        match mode {
+            AttachModeArg::Auto => AttachMode::Auto,
+            AttachModeArg::Tcx => AttachMode::Tcx,
+            AttachModeArg::Netlink => AttachMode::Netlink,
         }
     }
 }

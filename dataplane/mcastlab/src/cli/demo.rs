@@ -4,7 +4,7 @@
 
 use std::{net::Ipv4Addr, time::Duration};
 
-use mcastlab::lab;
+use mcastlab_lab as lab;
 use mcastlab_testbed::{
     capture::Capture,
     receiver::Receiver,

@@ -2,7 +2,7 @@
 
 use std::net::Ipv4Addr;
 
-use mcastlab::dataplane::{Node, SubscriberKind};
+use mcastlab_dataplane::{Node, SubscriberKind};
 
 use super::{
     NodeArg,

@@ -5,7 +5,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use mcastlab::lab;
+use mcastlab_lab as lab;
 use mcastlab_topology::{
     LabSpec, TopologyError,
     containerlab::{self, ClabFile, Imported},
@@ -377,7 +377,7 @@ fn lab_status(name: &str) -> anyhow::Result<serde_json::Value> {
         let namespace = spec.node_netns(node);
         let exists = present.contains(&namespace);
         let dataplane = exists
-            && mcastlab::dataplane::Node::open(&namespace)
+            && mcastlab_dataplane::Node::open(&namespace)
                 .map(|n| n.pins().is_attached())
                 .unwrap_or(false);
         let groups = if dataplane {

@@ -1,6 +1,6 @@
 //! `mcastlab stats`.
 
-use mcastlab::dataplane::Node;
+use mcastlab_dataplane::Node;
 
 use super::{
     NodeArg,

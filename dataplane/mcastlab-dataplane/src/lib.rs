@@ -1,0 +1,28 @@
+//! The dataplane of one node: attach and detach the tc programs, manage groups and subscribers,
+//! read the reason counters. State lives in bpffs pins (see [`pins`]), so every call works across
+//! invocations of the CLI and survives its exit.
+//!
+//! This crate has no command line: `mcastlab` (the CLI) and the lab (`mcastlab-lab`) drive it.
+#![deny(missing_docs)]
+
+mod attach;
+mod error;
+pub mod fanout;
+mod groups;
+pub mod kernel;
+mod link;
+pub mod netns;
+mod node;
+pub mod object;
+pub mod pins;
+mod stats;
+mod tc_filter;
+mod tcx;
+mod typed_array;
+
+pub use attach::{AttachMode, AttachOptions, AttachReport, DetachReport, TunnelOptions};
+pub use error::DataplaneError;
+pub use groups::{GroupEntry, GroupTable, SubscriberEntry, SubscriberKind};
+pub use link::{LinkAction, LinkKind, LinkReport};
+pub use node::Node;
+pub use stats::ReasonCount;

@@ -1,0 +1,595 @@
+//! The verdicts and map effects of `mcast_pod_ingress`, checked with `BPF_PROG_TEST_RUN` on
+//! hand-built frames against a dataplane attached in a namespace of the test's own. Copies made
+//! by `bpf_clone_redirect` really leave through the veths and are captured on the pod ends.
+
+mod support;
+
+use std::{net::Ipv4Addr, time::Duration};
+
+use mcastlab_common::{
+    MAX_IGMPV3_RECORDS, Reason,
+    igmp::{IPPROTO_IGMP, group_mac, record},
+};
+use mcastlab_dataplane::{AttachMode, SubscriberEntry, SubscriberKind};
+use mcastlab_testbed::capture::Capture;
+use mcastlab_testbed::{
+    frame::{Ipv4Frame, arp_request},
+    igmp::{GroupRecord, IgmpMessage, corrupt_checksum},
+};
+use mcastlab_testkit::{delta, expect, require_datapath};
+use rstest::rstest;
+use support::TestNode;
+
+const TC_ACT_OK: u32 = 0;
+const TC_ACT_SHOT: u32 = 2;
+const GROUP: Ipv4Addr = Ipv4Addr::new(239, 1, 1, 1);
+const POD1: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 11);
+const POD2: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 12);
+const POD3: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 13);
+/// How long a copy may take to cross a veth before a test gives up on it.
+const DELIVERY_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Given a node with `GROUP` configured.
+fn node_with_group(pods: usize) -> TestNode {
+    node_with_group_in(pods, AttachMode::Auto)
+}
+
+/// Given a node attached with `mode` and `GROUP` configured.
+fn node_with_group_in(pods: usize, mode: AttachMode) -> TestNode {
+    let node = TestNode::with_mode(pods, mode);
+    node.node
+        .groups()
+        .expect("group table")
+        .add_group(GROUP)
+        .expect("add group");
+    node
+}
+
+fn subscribers(node: &TestNode, group: Ipv4Addr) -> Vec<SubscriberEntry> {
+    node.node
+        .groups()
+        .expect("group table")
+        .subscribers_of(group)
+        .expect("subscribers")
+}
+
+fn addresses(entries: &[SubscriberEntry]) -> Vec<Ipv4Addr> {
+    entries.iter().map(|s| s.address).collect()
+}
+
+/// Sends `message` from `source` through `iface` and returns the counter changes.
+fn send_igmp(
+    node: &TestNode,
+    iface: &str,
+    source: Ipv4Addr,
+    frame: &Ipv4Frame,
+) -> std::collections::BTreeMap<&'static str, u64> {
+    let before = node.counters();
+    let verdict = node.run_pod_ingress(iface, &frame.to_bytes());
+    assert_eq!(verdict, TC_ACT_SHOT, "IGMP from {source} must be consumed");
+    delta(&before, &node.counters())
+}
+
+#[rstest]
+#[case::auto(AttachMode::Auto)]
+#[case::tc_filters(AttachMode::Netlink)]
+fn igmpv2_report_with_router_alert_joins_and_leave_leaves(#[case] mode: AttachMode) {
+    require_datapath!();
+    // Given a node with a configured group.
+    let node = node_with_group_in(1, mode);
+    // When a pod sends an IGMPv2 report (IHL 6, Router Alert) and then a leave.
+    let joined = send_igmp(&node, "h1", POD1, &IgmpMessage::V2Report(GROUP).frame(POD1));
+    let after_join = subscribers(&node, GROUP);
+    let left = send_igmp(&node, "h1", POD1, &IgmpMessage::V2Leave(GROUP).frame(POD1));
+    // Then it was a local subscriber behind h1 in between, and is gone after.
+    assert_eq!(
+        joined,
+        expect(&[(Reason::IgmpHandled, 1), (Reason::Subscribed, 1)])
+    );
+    assert_eq!(addresses(&after_join), vec![POD1]);
+    assert_eq!(after_join[0].kind, SubscriberKind::Local);
+    assert_eq!(left, expect(&[(Reason::IgmpHandled, 1), (Reason::Left, 1)]));
+    assert!(subscribers(&node, GROUP).is_empty());
+}
+
+#[test]
+fn igmpv1_report_without_router_alert_joins() {
+    require_datapath!();
+    let node = node_with_group(1);
+    // An IGMPv1 report with a plain 20-byte header (IHL 5).
+    let frame = Ipv4Frame::new(
+        POD1,
+        GROUP,
+        IPPROTO_IGMP,
+        IgmpMessage::V1Report(GROUP).to_bytes(),
+    );
+    let changes = send_igmp(&node, "h1", POD1, &frame);
+    assert_eq!(
+        changes,
+        expect(&[(Reason::IgmpHandled, 1), (Reason::Subscribed, 1)])
+    );
+    assert_eq!(addresses(&subscribers(&node, GROUP)), vec![POD1]);
+}
+
+#[test]
+fn repeated_report_refreshes_and_a_leave_of_a_stranger_changes_nothing() {
+    require_datapath!();
+    let node = node_with_group(2);
+    send_igmp(&node, "h1", POD1, &IgmpMessage::V2Report(GROUP).frame(POD1));
+    let again = send_igmp(&node, "h1", POD1, &IgmpMessage::V2Report(GROUP).frame(POD1));
+    let stranger = send_igmp(&node, "h2", POD2, &IgmpMessage::V2Leave(GROUP).frame(POD2));
+    assert_eq!(
+        again,
+        expect(&[(Reason::IgmpHandled, 1), (Reason::JoinRefreshed, 1)])
+    );
+    assert_eq!(
+        stranger,
+        expect(&[(Reason::IgmpHandled, 1), (Reason::LeaveNotSubscribed, 1)])
+    );
+    assert_eq!(addresses(&subscribers(&node, GROUP)), vec![POD1]);
+}
+
+#[test]
+fn igmpv3_records_join_and_leave_as_rfc3376_means_for_any_source_members() {
+    require_datapath!();
+    let node = TestNode::new(1);
+    let groups: Vec<Ipv4Addr> = (1..=6).map(|i| Ipv4Addr::new(239, 3, 0, i)).collect();
+    let mut table = node.node.groups().expect("group table");
+    for group in &groups {
+        table.add_group(*group).expect("add group");
+    }
+    let source = vec![Ipv4Addr::new(10, 9, 9, 9)];
+    // Given: a report with each kind of record.
+    let records = vec![
+        GroupRecord::new(record::CHANGE_TO_EXCLUDE_MODE, groups[0]),
+        GroupRecord::new(record::MODE_IS_EXCLUDE, groups[1]),
+        GroupRecord::new(record::MODE_IS_INCLUDE, groups[2]).with_sources(source.clone()),
+        GroupRecord::new(record::ALLOW_NEW_SOURCES, groups[3]).with_sources(source.clone()),
+        GroupRecord::new(record::BLOCK_OLD_SOURCES, groups[4]).with_sources(source.clone()),
+        GroupRecord::new(record::ALLOW_NEW_SOURCES, groups[5]),
+    ];
+    let joined = send_igmp(
+        &node,
+        "h1",
+        POD1,
+        &IgmpMessage::V3Report(records).frame(POD1),
+    );
+    // Then the four joining records subscribed the pod; the other two changed nothing.
+    assert_eq!(
+        joined,
+        expect(&[
+            (Reason::IgmpHandled, 1),
+            (Reason::Subscribed, 4),
+            (Reason::RecordNoEffect, 2),
+        ])
+    );
+    for (i, group) in groups.iter().enumerate() {
+        let expected = if i < 4 { vec![POD1] } else { vec![] };
+        assert_eq!(
+            addresses(&subscribers(&node, *group)),
+            expected,
+            "group {group}"
+        );
+    }
+    // When: TO_IN{} and IS_IN{} (no sources) arrive for the first two.
+    let records = vec![
+        GroupRecord::new(record::CHANGE_TO_INCLUDE_MODE, groups[0]),
+        GroupRecord::new(record::MODE_IS_INCLUDE, groups[1]),
+    ];
+    let left = send_igmp(
+        &node,
+        "h1",
+        POD1,
+        &IgmpMessage::V3Report(records).frame(POD1),
+    );
+    // Then the pod left both.
+    assert_eq!(left, expect(&[(Reason::IgmpHandled, 1), (Reason::Left, 2)]));
+    assert!(subscribers(&node, groups[0]).is_empty());
+    assert!(subscribers(&node, groups[1]).is_empty());
+}
+
+/// A v3 report joining `count` configured groups `239.24.0.<i>`.
+fn report_of(count: usize) -> (Vec<Ipv4Addr>, IgmpMessage) {
+    let groups: Vec<Ipv4Addr> = (1..=count as u8)
+        .map(|i| Ipv4Addr::new(239, 24, 0, i))
+        .collect();
+    let records = groups
+        .iter()
+        .map(|g| GroupRecord::new(record::CHANGE_TO_EXCLUDE_MODE, *g))
+        .collect();
+    (groups, IgmpMessage::V3Report(records))
+}
+
+#[test]
+fn igmpv3_report_with_24_records_joins_all_and_25_joins_none() {
+    require_datapath!();
+    let limit = usize::from(MAX_IGMPV3_RECORDS);
+    let node = TestNode::new(2);
+    let mut table = node.node.groups().expect("group table");
+    let (groups, at_limit) = report_of(limit);
+    let (over_groups, over_limit) = report_of(limit + 1);
+    for group in &over_groups {
+        table.add_group(*group).expect("add group");
+    }
+    // When pod 1 reports 24 records and pod 2 reports 25.
+    let accepted = send_igmp(&node, "h1", POD1, &at_limit.frame(POD1));
+    let rejected = send_igmp(&node, "h2", POD2, &over_limit.frame(POD2));
+    // Then pod 1 joined every group, pod 2 none, counted under its own reason.
+    assert_eq!(
+        accepted,
+        expect(&[(Reason::IgmpHandled, 1), (Reason::Subscribed, limit as u64)])
+    );
+    assert_eq!(
+        rejected,
+        expect(&[(Reason::IgmpHandled, 1), (Reason::TooManyRecords, 1)])
+    );
+    for group in &groups {
+        assert_eq!(
+            addresses(&subscribers(&node, *group)),
+            vec![POD1],
+            "group {group}"
+        );
+    }
+    assert!(subscribers(&node, over_groups[limit]).is_empty());
+}
+
+#[test]
+fn join_for_a_group_that_is_not_configured_is_ignored() {
+    require_datapath!();
+    let node = node_with_group(1);
+    let other = Ipv4Addr::new(239, 9, 9, 9);
+    let changes = send_igmp(&node, "h1", POD1, &IgmpMessage::V2Report(other).frame(POD1));
+    assert_eq!(
+        changes,
+        expect(&[(Reason::IgmpHandled, 1), (Reason::IgnoredGroup, 1)])
+    );
+    assert!(subscribers(&node, GROUP).is_empty());
+}
+
+#[test]
+fn malformed_igmp_is_counted_and_dropped() {
+    require_datapath!();
+    let node = node_with_group(1);
+    let report = IgmpMessage::V2Report(GROUP).frame(POD1);
+
+    let mut short = report.clone();
+    short.payload.truncate(6);
+    let mut long_claim = report.clone();
+    long_claim.total_len_override = Some(24 + 8 + 40);
+    let mut bad_checksum = report.clone();
+    corrupt_checksum(&mut bad_checksum.payload);
+    let mut not_multicast = IgmpMessage::V2Report(Ipv4Addr::new(10, 1, 2, 3)).frame(POD1);
+    not_multicast.destination = GROUP;
+    // A v3 record that claims more sources than the message holds.
+    let mut cut_record = IgmpMessage::V3Report(vec![
+        GroupRecord::new(record::CHANGE_TO_EXCLUDE_MODE, GROUP)
+            .with_sources(vec![Ipv4Addr::new(10, 9, 9, 9)]),
+    ])
+    .frame(POD1);
+    cut_record.payload.truncate(8 + 8 + 2);
+    let checksum = mcastlab_testbed::checksum::internet_checksum(&{
+        let mut p = cut_record.payload.clone();
+        p[2..4].copy_from_slice(&[0, 0]);
+        p
+    });
+    cut_record.payload[2..4].copy_from_slice(&checksum.to_be_bytes());
+    let query = IgmpMessage::Query(GROUP).frame(POD1);
+
+    let cases = [
+        ("IGMP shorter than 8 bytes", short, Reason::Malformed),
+        (
+            "total length beyond the frame",
+            long_claim,
+            Reason::Malformed,
+        ),
+        ("bad checksum", bad_checksum, Reason::BadChecksum),
+        ("non-multicast group", not_multicast, Reason::Malformed),
+        ("v3 record cut short", cut_record, Reason::Malformed),
+        ("query from a pod", query, Reason::IgmpUnhandledType),
+    ];
+    for (what, frame, reason) in cases {
+        let changes = send_igmp(&node, "h1", POD1, &frame);
+        assert_eq!(
+            changes,
+            expect(&[(Reason::IgmpHandled, 1), (reason, 1)]),
+            "{what}"
+        );
+    }
+    // And the dataplane keeps working: a good report still joins.
+    let changes = send_igmp(&node, "h1", POD1, &report);
+    assert_eq!(
+        changes,
+        expect(&[(Reason::IgmpHandled, 1), (Reason::Subscribed, 1)])
+    );
+}
+
+#[test]
+fn traffic_that_is_not_the_dataplanes_passes_untouched() {
+    require_datapath!();
+    let node = node_with_group(1);
+    let cases = [
+        (
+            "unicast UDP",
+            Ipv4Frame::udp(POD1, POD2, 5000, b"x").to_bytes(),
+            None,
+        ),
+        ("ARP", arp_request(POD1, POD2), None),
+        (
+            "multicast to a group that is not configured",
+            Ipv4Frame::udp(POD1, Ipv4Addr::new(239, 7, 7, 7), 5000, b"x").to_bytes(),
+            Some(Reason::UnconfiguredPassed),
+        ),
+    ];
+    for (what, frame, reason) in cases {
+        let before = node.counters();
+        assert_eq!(node.run_pod_ingress("h1", &frame), TC_ACT_OK, "{what}");
+        let expected = reason.map(|r| expect(&[(r, 1)])).unwrap_or_default();
+        assert_eq!(delta(&before, &node.counters()), expected, "{what}");
+    }
+}
+
+#[rstest]
+#[case::auto(AttachMode::Auto)]
+#[case::tc_filters(AttachMode::Netlink)]
+fn multicast_is_cloned_to_every_subscriber_but_the_sender_with_the_rfc1112_mac(
+    #[case] mode: AttachMode,
+) {
+    require_datapath!();
+    // Given three pods on one node, all subscribed.
+    let node = node_with_group_in(3, mode);
+    for (iface, pod) in [("h1", POD1), ("h2", POD2), ("h3", POD3)] {
+        send_igmp(&node, iface, pod, &IgmpMessage::V2Report(GROUP).frame(pod));
+    }
+    let captures: Vec<Capture> = {
+        let _netns = node.node.enter().expect("enter");
+        ["p1", "p2", "p3"]
+            .iter()
+            .map(|pod| {
+                let ifindex = nix::net::if_::if_nametoindex(*pod).expect("pod iface");
+                Capture::open(ifindex).expect("capture")
+            })
+            .collect()
+    };
+    // When pod 1 sends a datagram whose Ethernet destination is not the group's MAC.
+    let mut frame = Ipv4Frame::udp(POD1, GROUP, 5000, b"payload");
+    frame.dst_mac = [0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee];
+    let before = node.counters();
+    let verdict = node.run_pod_ingress("h1", &frame.to_bytes());
+    // Then the original is consumed and pods 2 and 3 get one copy each, addressed to
+    // 01:00:5e:01:01:01; pod 1 gets nothing back.
+    assert_eq!(verdict, TC_ACT_SHOT);
+    let is_copy = |f: &Vec<u8>| f.len() > 34 && f[30..34] == GROUP.octets();
+    for (pod, capture) in ["p2", "p3"].iter().zip(&captures[1..]) {
+        let frames = capture.until(DELIVERY_DEADLINE, |frames| frames.iter().any(is_copy));
+        let copies: Vec<&Vec<u8>> = frames.iter().filter(|f| is_copy(f)).collect();
+        assert_eq!(copies.len(), 1, "{pod} expected one copy, saw {frames:?}");
+        assert_eq!(
+            copies[0][0..6],
+            group_mac(GROUP.octets()),
+            "{pod} destination MAC"
+        );
+        assert!(copies[0].ends_with(b"payload"), "{pod} payload");
+    }
+    // Copies are queued in order on this CPU: p1's would have arrived with the others.
+    let back_to_sender: Vec<Vec<u8>> = captures[0].now().into_iter().filter(is_copy).collect();
+    assert!(back_to_sender.is_empty(), "sender got {back_to_sender:?}");
+    assert_eq!(
+        delta(&before, &node.counters()),
+        expect(&[(Reason::Replicated, 1), (Reason::CopyLocal, 2)])
+    );
+}
+
+#[test]
+fn remote_subscriber_on_a_node_without_a_tunnel_is_refused() {
+    require_datapath!();
+    let node = node_with_group(1);
+    let err = node
+        .node
+        .groups()
+        .expect("group table")
+        .add_remote_subscriber(GROUP, Ipv4Addr::new(192, 168, 1, 2))
+        .expect_err("no tunnel configured");
+    assert!(err.to_string().contains("has no tunnel"), "{err}");
+}
+
+#[rstest]
+#[case::auto(AttachMode::Auto)]
+#[case::tc_filters(AttachMode::Netlink)]
+fn re_attach_swaps_programs_and_keeps_membership(#[case] mode: AttachMode) {
+    require_datapath!();
+    // Given a subscriber in a configured group.
+    let node = node_with_group_in(2, mode);
+    send_igmp(&node, "h1", POD1, &IgmpMessage::V2Report(GROUP).frame(POD1));
+    // When the dataplane is attached again (as after an upgrade or an agent restart).
+    let report = node
+        .node
+        .attach(&mcastlab_dataplane::AttachOptions {
+            mode,
+            pod_ifaces: vec!["h1".to_owned(), "h2".to_owned()],
+            tunnel: None,
+        })
+        .expect("re-attach");
+    // Then the links were replaced in place and the membership is still there and used.
+    assert!(
+        report
+            .links
+            .iter()
+            .all(|link| link.action == mcastlab_dataplane::LinkAction::Replaced),
+        "{report:?}"
+    );
+    assert_eq!(addresses(&subscribers(&node, GROUP)), vec![POD1]);
+    let before = node.counters();
+    let verdict = node.run_pod_ingress("h2", &Ipv4Frame::udp(POD2, GROUP, 5000, b"x").to_bytes());
+    assert_eq!(verdict, TC_ACT_SHOT);
+    assert_eq!(
+        delta(&before, &node.counters()),
+        expect(&[(Reason::Replicated, 1), (Reason::CopyLocal, 1)])
+    );
+}
+
+#[test]
+fn a_group_refuses_joins_beyond_its_capacity() {
+    require_datapath!();
+    // Given a group with room for two subscribers.
+    let node = TestNode::new(3);
+    let mut table = node.node.groups().expect("group table");
+    table.add_group_with_capacity(GROUP, 2).expect("add group");
+    assert_eq!(table.groups().unwrap()[0].capacity, 2);
+    // When three pods join.
+    for (iface, pod) in [("h1", POD1), ("h2", POD2)] {
+        send_igmp(&node, iface, pod, &IgmpMessage::V2Report(GROUP).frame(pod));
+    }
+    let third = send_igmp(&node, "h3", POD3, &IgmpMessage::V2Report(GROUP).frame(POD3));
+    // Then the third is refused and counted, and a capacity outside 1..=1024 is an error.
+    assert_eq!(
+        third,
+        expect(&[(Reason::IgmpHandled, 1), (Reason::SubscriberTableFull, 1)])
+    );
+    assert_eq!(addresses(&subscribers(&node, GROUP)), vec![POD1, POD2]);
+    for capacity in [0, 1025] {
+        let err = table
+            .add_group_with_capacity(Ipv4Addr::new(239, 5, 5, 5), capacity)
+            .expect_err("capacity out of range");
+        assert!(err.to_string().contains("is not in 1..=1024"), "{err}");
+    }
+}
+
+#[test]
+fn a_leave_frees_a_slot_that_the_next_join_reuses_and_copies_follow_the_members() {
+    require_datapath!();
+    // Given a full group of two: pods 1 and 2 joined.
+    let node = TestNode::new(3);
+    let mut table = node.node.groups().expect("group table");
+    table.add_group_with_capacity(GROUP, 2).expect("add group");
+    for (iface, pod) in [("h1", POD1), ("h2", POD2)] {
+        send_igmp(&node, iface, pod, &IgmpMessage::V2Report(GROUP).frame(pod));
+    }
+    // When pod 1 leaves and pod 3 joins.
+    let leave = send_igmp(&node, "h1", POD1, &IgmpMessage::V2Leave(GROUP).frame(POD1));
+    let join = send_igmp(&node, "h3", POD3, &IgmpMessage::V2Report(GROUP).frame(POD3));
+    // Then pod 3 takes the freed slot, the group is full again for userspace too, and a
+    // datagram from pod 1 is copied to exactly pods 2 and 3.
+    assert_eq!(
+        leave,
+        expect(&[(Reason::IgmpHandled, 1), (Reason::Left, 1)])
+    );
+    assert_eq!(
+        join,
+        expect(&[(Reason::IgmpHandled, 1), (Reason::Subscribed, 1)])
+    );
+    assert_eq!(addresses(&subscribers(&node, GROUP)), vec![POD2, POD3]);
+    let err = node
+        .node
+        .groups()
+        .expect("group table")
+        .delete_subscriber(GROUP, POD1)
+        .expect_err("pod 1 left");
+    assert!(err.to_string().contains("does not subscribe"), "{err}");
+    let before = node.counters();
+    let verdict = node.run_pod_ingress("h1", &Ipv4Frame::udp(POD1, GROUP, 5000, b"x").to_bytes());
+    assert_eq!(verdict, TC_ACT_SHOT);
+    assert_eq!(
+        delta(&before, &node.counters()),
+        expect(&[(Reason::Replicated, 1), (Reason::CopyLocal, 2)])
+    );
+}
+
+#[test]
+fn joins_racing_on_two_cpus_leave_every_pod_in_exactly_one_slot() {
+    use mcastlab_testbed::blast::pin_to_cpu;
+    use std::{collections::HashSet, sync::Barrier};
+
+    require_datapath!();
+    const PODS: u8 = 200;
+    const ROUNDS: u8 = 3;
+    let cpus = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(2);
+    if cpus < 2 {
+        eprintln!("note: one CPU only, the joins do not race");
+    }
+    // Given 200 pod addresses and, per round, a group of their own.
+    let node = TestNode::new(1);
+    let pods: Vec<Ipv4Addr> = (1..=PODS).map(|i| Ipv4Addr::new(10, 1, 0, i)).collect();
+    for round in 0..ROUNDS {
+        let group = Ipv4Addr::new(239, 1, 2, round);
+        node.node
+            .groups()
+            .expect("group table")
+            .add_group(group)
+            .expect("add group");
+        let joins: Vec<Vec<u8>> = pods
+            .iter()
+            .map(|&pod| IgmpMessage::V2Report(group).frame(pod).to_bytes())
+            .collect();
+        // When two threads on different CPUs send the same joins in the same order at once,
+        // so that they claim slots for the same pod at the same moment.
+        let before = node.counters();
+        let barrier = Barrier::new(2);
+        std::thread::scope(|scope| {
+            for cpu in 0..2 {
+                let (node, joins, barrier) = (&node, &joins, &barrier);
+                scope.spawn(move || {
+                    pin_to_cpu(cpu % cpus).expect("pin");
+                    barrier.wait();
+                    for join in joins {
+                        assert_eq!(node.run_pod_ingress("h1", join), TC_ACT_SHOT);
+                    }
+                });
+            }
+        });
+        // Then each pod holds exactly one slot, and every join was counted as new or as a
+        // refresh.
+        let listed = addresses(&subscribers(&node, group));
+        let distinct: HashSet<&Ipv4Addr> = listed.iter().collect();
+        assert_eq!(distinct.len(), usize::from(PODS), "{listed:?}");
+        assert_eq!(listed.len(), usize::from(PODS), "duplicates in {listed:?}");
+        let counted = delta(&before, &node.counters());
+        let new = counted.get("subscribed").copied().unwrap_or(0);
+        let refreshed = counted.get("join_refreshed").copied().unwrap_or(0);
+        assert_eq!(new + refreshed, 2 * u64::from(PODS), "{counted:?}");
+        assert!(new >= u64::from(PODS), "{counted:?}");
+    }
+}
+
+#[rstest]
+#[case::auto(AttachMode::Auto)]
+#[case::tc_filters(AttachMode::Netlink)]
+fn attached_programs_handle_real_traffic_and_detach_removes_them(#[case] mode: AttachMode) {
+    use mcastlab_testbed::raw::send_frames;
+
+    require_datapath!();
+    // Given a node attached with `mode` (TCX links or tc filters) and a configured group.
+    let node = node_with_group_in(3, mode);
+    let netns = node.node.name().to_owned();
+    let captures: Vec<Capture> = ["p2", "p3"]
+        .iter()
+        .map(|pod| Capture::open_in(&netns, pod).expect("capture"))
+        .collect();
+    // When p2 and p3 send joins out of their veths (through the attached programs, not
+    // BPF_PROG_TEST_RUN) and p1 then sends a datagram.
+    for (pod, address) in [("p2", POD2), ("p3", POD3)] {
+        let join = IgmpMessage::V2Report(GROUP).frame(address).to_bytes();
+        send_frames(&netns, pod, &[join]).expect("send a join");
+    }
+    let deadline = std::time::Instant::now() + DELIVERY_DEADLINE;
+    while addresses(&subscribers(&node, GROUP)) != vec![POD2, POD3] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "joins through the attached programs did not arrive: {:?}",
+            subscribers(&node, GROUP)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let datagram = Ipv4Frame::udp(POD1, GROUP, 5000, b"real").to_bytes();
+    send_frames(&netns, "p1", &[datagram]).expect("send a datagram");
+    // Then both subscribers get their copy.
+    for (pod, capture) in ["p2", "p3"].iter().zip(&captures) {
+        let copies = capture.wait_count_to(GROUP, 1, DELIVERY_DEADLINE);
+        assert_eq!(copies, 1, "{pod} copies");
+    }
+    // And detach removes every link or filter record.
+    let report = node.node.detach().expect("detach");
+    assert_eq!(report.links.len(), 3, "{report:?}");
+    assert!(node.node.links().unwrap().is_empty());
+}

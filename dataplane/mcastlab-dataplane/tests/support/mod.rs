@@ -1,0 +1,121 @@
+//! The fixture of the datapath tests: a node namespace of their own with veth pairs, the
+//! dataplane attached, `BPF_PROG_TEST_RUN` of its programs and capture on the pod ends.
+#![allow(
+    dead_code,
+    reason = "each test binary uses a part of the support module"
+)]
+
+use std::collections::BTreeMap;
+
+use aya::{
+    Ebpf,
+    programs::{SchedClassifier, TestRun, TestRunOptions},
+};
+use mcastlab_common::names::PROG_POD_INGRESS;
+use mcastlab_dataplane::{AttachMode, AttachOptions, Node, object};
+use mcastlab_testkit::{Namespace, ip, unique_name};
+
+/// A node namespace holding `pods` veth pairs `h<i>` (host side, dataplane attached) and `p<i>`
+/// (pod side, left in the same namespace for capture). Dropping it detaches and deletes all.
+pub struct TestNode {
+    pub node: Node,
+    ebpf: Ebpf,
+    _namespace: Namespace,
+}
+
+impl TestNode {
+    /// Creates the namespace, the veths, and attaches the dataplane to every `h<i>`.
+    pub fn new(pods: usize) -> Self {
+        Self::with_mode(pods, AttachMode::Auto)
+    }
+
+    /// Like [`TestNode::new`], attaching with `mode`.
+    pub fn with_mode(pods: usize, mode: AttachMode) -> Self {
+        let namespace = Namespace::new(&unique_name("dp"));
+        let name = namespace.name().to_owned();
+        for (key, value) in [("all", "1"), ("default", "1")] {
+            let setting = format!("net.ipv6.conf.{key}.disable_ipv6={value}");
+            ip(&["netns", "exec", &name, "sysctl", "-qw", &setting]);
+        }
+        let mut pod_ifaces = Vec::new();
+        for i in 1..=pods {
+            let (host, pod) = (format!("h{i}"), format!("p{i}"));
+            ip(&[
+                "-n", &name, "link", "add", &host, "type", "veth", "peer", "name", &pod,
+            ]);
+            ip(&["-n", &name, "link", "set", &host, "up"]);
+            ip(&["-n", &name, "link", "set", &pod, "up"]);
+            pod_ifaces.push(host);
+        }
+        let node = Node::open(&name).expect("open test node");
+        node.attach(&AttachOptions {
+            mode,
+            pod_ifaces,
+            tunnel: None,
+        })
+        .expect("attach the dataplane");
+        let mut ebpf = object::load(Some(node.pins())).expect("load the object on the node's maps");
+        object::load_program(&mut ebpf, PROG_POD_INGRESS).expect("load mcast_pod_ingress");
+        Self {
+            node,
+            ebpf,
+            _namespace: namespace,
+        }
+    }
+
+    /// Runs `mcast_pod_ingress` once on `frame` as if it entered at `iface`; returns the verdict.
+    pub fn run_pod_ingress(&self, iface: &str, frame: &[u8]) -> u32 {
+        let program: &SchedClassifier = self
+            .ebpf
+            .program(PROG_POD_INGRESS)
+            .expect("program")
+            .try_into()
+            .expect("a tc program");
+        let _netns = self.node.enter().expect("enter the test node");
+        let ifindex = nix::net::if_::if_nametoindex(iface).expect("interface exists");
+        let ctx = skb_context(ifindex);
+        let result = program
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                ctx_in: Some(&ctx),
+                ..TestRunOptions::default()
+            })
+            .expect("BPF_PROG_TEST_RUN");
+        result.return_value
+    }
+
+    /// Every reason counter by name.
+    pub fn counters(&self) -> BTreeMap<&'static str, u64> {
+        self.node
+            .stats()
+            .expect("read counters")
+            .into_iter()
+            .map(|c| (c.name, c.count))
+            .collect()
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        // The namespace goes after this, as the last field.
+        let detached = self.node.detach();
+        if let Err(err) = detached
+            && !std::thread::panicking()
+        {
+            panic!("detach failed: {err}");
+        }
+    }
+}
+
+/// A `struct __sk_buff` for `BPF_PROG_TEST_RUN` with only `ifindex` set: the kernel then runs
+/// the program as if the frame were on that device, and redirects really transmit.
+fn skb_context(ifindex: u32) -> [u8; SK_BUFF_SIZE] {
+    let mut ctx = [0u8; SK_BUFF_SIZE];
+    ctx[SK_BUFF_IFINDEX..SK_BUFF_IFINDEX + 4].copy_from_slice(&ifindex.to_ne_bytes());
+    ctx
+}
+
+/// `sizeof(struct __sk_buff)` (include/uapi/linux/bpf.h).
+const SK_BUFF_SIZE: usize = 192;
+/// `offsetof(struct __sk_buff, ifindex)`.
+const SK_BUFF_IFINDEX: usize = 40;

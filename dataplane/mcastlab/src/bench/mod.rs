@@ -1,9 +1,0 @@
-//! Reproducible performance runs: the dataplane measured side by side with what users would use
-//! instead, in the same run and topology. Results go to `results/<run>/` with the machine,
-//! kernel, commit and tool versions that produced them.
-
-pub mod control;
-pub mod environment;
-pub mod fanout;
-pub mod report;
-pub mod system;

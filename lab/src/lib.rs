@@ -1,0 +1,214 @@
+//! A lab with its dataplane: deploy the topology, attach the dataplane on every node, configure
+//! groups across nodes, wait for joins, tear it all down ([`up`], [`down`]), and the
+//! [`Scenario`] API that the demo, the e2e suite and the benchmarks drive labs through.
+#![deny(missing_docs)]
+
+mod scenario;
+
+pub use scenario::Scenario;
+
+use std::{
+    net::Ipv4Addr,
+    time::{Duration, Instant},
+};
+
+use mcastlab_topology::{
+    LabSpec, NodeSpec, TopologyError, deploy,
+    model::{TUNNEL_IFACE, host_iface},
+    state,
+};
+
+use mcastlab_dataplane::{
+    AttachMode, AttachOptions, DataplaneError, Node, TunnelOptions,
+    pins::{BPFFS, ROOT_DIR},
+};
+
+/// An error of a lab operation.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    /// The topology could not be built, read or removed.
+    #[error(transparent)]
+    Topology(#[from] TopologyError),
+    /// The dataplane could not be attached, configured or detached.
+    #[error(transparent)]
+    Dataplane(#[from] DataplaneError),
+    /// A socket or traffic operation failed.
+    #[error("traffic in the lab failed")]
+    Io(#[source] std::io::Error),
+    /// No lab of that name is deployed.
+    #[error("no lab named '{lab}' is deployed (see `mcastlab status`)")]
+    NotDeployed {
+        /// The lab.
+        lab: String,
+    },
+    /// A join did not show up in the group map in time.
+    #[error(
+        "{address} did not appear as a subscriber of {group} on {node} within {timeout:?}: the \
+         join (IGMP) did not reach the dataplane"
+    )]
+    JoinTimeout {
+        /// The node namespace.
+        node: String,
+        /// The group.
+        group: Ipv4Addr,
+        /// The subscriber expected.
+        address: Ipv4Addr,
+        /// How long we waited.
+        timeout: Duration,
+    },
+    /// A reason counter did not reach a value in time.
+    #[error(
+        "counter {counter} of {node} stayed at {value}, expected at least {at_least} within {timeout:?}"
+    )]
+    CounterTimeout {
+        /// The node namespace.
+        node: String,
+        /// The counter.
+        counter: &'static str,
+        /// Its last value.
+        value: u64,
+        /// The value waited for.
+        at_least: u64,
+        /// How long we waited.
+        timeout: Duration,
+    },
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = LabError> = std::result::Result<T, E>;
+
+/// Deploys `spec` and attaches the dataplane on every node deployed here (pods' host veths and
+/// vxlan0 with the lab's VNI): every node, or, for a lab placed on this machine
+/// ([`LabSpec::host`]), its host node only, in the network namespace this thread is in. On
+/// failure nothing of the lab is left.
+pub fn up(spec: &LabSpec) -> Result<()> {
+    deploy::deploy_blocking(spec)?;
+    let attached = spec.local_nodes().try_for_each(|node| {
+        dataplane_node(spec, node)?.attach(&AttachOptions {
+            mode: AttachMode::Auto,
+            pod_ifaces: node.pods.iter().map(host_iface).collect(),
+            tunnel: Some(TunnelOptions {
+                iface: TUNNEL_IFACE.to_owned(),
+                vni: spec.vni,
+            }),
+        })?;
+        Ok(())
+    });
+    if let Err(err) = attached {
+        // The attach error is the one worth reporting; cleanup is best effort.
+        let _ = down(&spec.name);
+        return Err(err);
+    }
+    Ok(())
+}
+
+/// What `down` removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DownReport {
+    /// Node namespaces whose dataplane was detached.
+    pub detached: Vec<String>,
+    /// Namespaces removed.
+    pub namespaces: Vec<String>,
+}
+
+/// Detaches every dataplane of lab `lab` and removes its namespaces, whether or not the lab was
+/// recorded (cleans what a crashed run left). Removing nothing is not an error.
+pub fn down(lab: &str) -> Result<DownReport> {
+    mcastlab_topology::model::check_name("lab", lab, 12)?;
+    let mut report = DownReport::default();
+    let prefix = format!("{lab}-");
+    let pins_root = std::path::Path::new(BPFFS).join(ROOT_DIR);
+    if let Ok(entries) = std::fs::read_dir(&pins_root) {
+        let mut nodes: Vec<String> = entries
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .filter(|name| name.starts_with(&prefix))
+            .collect();
+        nodes.sort();
+        for name in nodes {
+            Node::open(&name)?.detach()?;
+            report.detached.push(name);
+        }
+    }
+    report.namespaces = deploy::destroy(lab)?;
+    Ok(report)
+}
+
+/// The recorded spec of deployed lab `lab`.
+pub fn spec(lab: &str) -> Result<LabSpec> {
+    state::load(lab)?.ok_or_else(|| LabError::NotDeployed {
+        lab: lab.to_owned(),
+    })
+}
+
+/// The dataplane node of `node` in `spec`.
+pub fn dataplane_node(spec: &LabSpec, node: &NodeSpec) -> Result<Node> {
+    Ok(Node::open(&spec.node_netns(node))?)
+}
+
+/// Configures `group` on every node deployed here, with every other node of the lab as a remote
+/// subscriber: traffic sent on one node reaches joined pods on all. For a lab placed on this
+/// machine that is its host node, with the other machines' nodes as remote subscribers.
+pub fn configure_group(spec: &LabSpec, group: Ipv4Addr) -> Result<()> {
+    for node in spec.local_nodes() {
+        let mut table = dataplane_node(spec, node)?.groups()?;
+        table.add_group(group)?;
+        for other in spec.nodes.iter().filter(|other| other.name != node.name) {
+            table.add_remote_subscriber(group, other.underlay_address)?;
+        }
+    }
+    Ok(())
+}
+
+/// Waits until `address` subscribes to `group` on `node` (its IGMP join was handled), or
+/// `timeout` passes.
+pub fn wait_for_subscriber(
+    spec: &LabSpec,
+    node: &NodeSpec,
+    group: Ipv4Addr,
+    address: Ipv4Addr,
+    timeout: Duration,
+) -> Result<()> {
+    wait_for_membership(spec, node, group, address, true, timeout)
+}
+
+/// Waits until `address` no longer subscribes to `group` on `node` (its leave was handled).
+pub fn wait_for_leave(
+    spec: &LabSpec,
+    node: &NodeSpec,
+    group: Ipv4Addr,
+    address: Ipv4Addr,
+    timeout: Duration,
+) -> Result<()> {
+    wait_for_membership(spec, node, group, address, false, timeout)
+}
+
+fn wait_for_membership(
+    spec: &LabSpec,
+    node: &NodeSpec,
+    group: Ipv4Addr,
+    address: Ipv4Addr,
+    present: bool,
+    timeout: Duration,
+) -> Result<()> {
+    let dataplane = dataplane_node(spec, node)?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let subscribed = dataplane
+            .groups()?
+            .subscribers_of(group)?
+            .iter()
+            .any(|s| s.address == address);
+        if subscribed == present {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(LabError::JoinTimeout {
+                node: dataplane.name().to_owned(),
+                group,
+                address,
+                timeout,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

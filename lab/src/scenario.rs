@@ -1,0 +1,221 @@
+//! The scenario API: a deployed lab with its dataplane, driven the way the demo, the e2e suite
+//! and the benchmarks drive it: configure a group, join pods with real sockets and wait until
+//! the dataplane has them, send from a pod, collect what receivers got, spy on a pod's wire,
+//! read and wait on counters. Pods and nodes are numbered from 1, as in the lab's names (`n1`,
+//! `p1`).
+
+use std::{
+    collections::BTreeMap,
+    net::Ipv4Addr,
+    time::{Duration, Instant},
+};
+
+use mcastlab_common::Reason;
+use mcastlab_dataplane::Node;
+use mcastlab_testbed::{
+    capture::Capture,
+    receiver::{ReceiveReport, Receiver},
+    sender::{SendOptions, SendReport, send},
+};
+use mcastlab_topology::{LabSpec, NodeSpec, PodSpec, model::POD_IFACE};
+
+use crate::{LabError, Result, dataplane_node, wait_for_leave, wait_for_subscriber};
+
+/// How often waits look again.
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// A deployed lab with its dataplane attached on every node deployed here. Dropping it removes
+/// the lab (detach, namespaces), unless [`Scenario::keep`] took it.
+#[derive(Debug)]
+pub struct Scenario {
+    spec: LabSpec,
+    /// Whether dropping removes the lab.
+    owned: bool,
+}
+
+impl Scenario {
+    /// Deploys `spec` (after removing whatever a crashed run left under its name) and attaches
+    /// the dataplane.
+    pub fn deploy(spec: LabSpec) -> Result<Self> {
+        crate::down(&spec.name)?;
+        crate::up(&spec)?;
+        Ok(Self { spec, owned: true })
+    }
+
+    /// Leaves the lab deployed when this is dropped; returns its spec.
+    pub fn keep(mut self) -> LabSpec {
+        self.owned = false;
+        self.spec.clone()
+    }
+
+    /// The lab.
+    pub fn spec(&self) -> &LabSpec {
+        &self.spec
+    }
+
+    /// Node `node`.
+    pub fn node(&self, node: usize) -> &NodeSpec {
+        &self.spec.nodes[node - 1]
+    }
+
+    /// Pod `pod` of node `node`.
+    pub fn pod(&self, node: usize, pod: usize) -> &PodSpec {
+        &self.node(node).pods[pod - 1]
+    }
+
+    /// The namespace of pod `pod` of node `node`.
+    pub fn pod_netns(&self, node: usize, pod: usize) -> String {
+        self.spec.pod_netns(self.node(node), self.pod(node, pod))
+    }
+
+    /// The dataplane of node `node`.
+    pub fn dataplane(&self, node: usize) -> Result<Node> {
+        dataplane_node(&self.spec, self.node(node))
+    }
+
+    /// Configures `group` on every node, with the other nodes as remote subscribers.
+    pub fn configure_group(&self, group: Ipv4Addr) -> Result<()> {
+        crate::configure_group(&self.spec, group)
+    }
+
+    /// Joins `group` on `port` from a pod with a real socket (its kernel sends the IGMP
+    /// report), without waiting for the dataplane.
+    pub fn join_socket(
+        &self,
+        node: usize,
+        pod: usize,
+        group: Ipv4Addr,
+        port: u16,
+    ) -> Result<Receiver> {
+        Receiver::join(&self.pod_netns(node, pod), group, port).map_err(LabError::Io)
+    }
+
+    /// Joins as [`Scenario::join_socket`] and waits until the dataplane of the pod's node has
+    /// the pod as a subscriber, or `timeout` passes.
+    pub fn join(
+        &self,
+        node: usize,
+        pod: usize,
+        group: Ipv4Addr,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<Receiver> {
+        let receiver = self.join_socket(node, pod, group, port)?;
+        self.wait_subscribed(node, pod, group, timeout)?;
+        Ok(receiver)
+    }
+
+    /// Waits until the pod subscribes to `group` in its node's dataplane.
+    pub fn wait_subscribed(
+        &self,
+        node: usize,
+        pod: usize,
+        group: Ipv4Addr,
+        timeout: Duration,
+    ) -> Result<()> {
+        let address = self.pod(node, pod).address;
+        wait_for_subscriber(&self.spec, self.node(node), group, address, timeout)
+    }
+
+    /// Waits until the pod no longer subscribes to `group` in its node's dataplane.
+    pub fn wait_left(
+        &self,
+        node: usize,
+        pod: usize,
+        group: Ipv4Addr,
+        timeout: Duration,
+    ) -> Result<()> {
+        let address = self.pod(node, pod).address;
+        wait_for_leave(&self.spec, self.node(node), group, address, timeout)
+    }
+
+    /// A capture on a pod's `eth0`: what reaches the pod at layer 2, joined or not (a socket
+    /// that never joined would hide a wrong delivery behind the pod's own IP filter).
+    pub fn spy(&self, node: usize, pod: usize) -> Result<Capture> {
+        Capture::open_in(&self.pod_netns(node, pod), POD_IFACE).map_err(LabError::Io)
+    }
+
+    /// Sends testbed datagrams from a pod.
+    pub fn send(&self, node: usize, pod: usize, options: &SendOptions) -> Result<SendReport> {
+        send(&self.pod_netns(node, pod), options).map_err(LabError::Io)
+    }
+
+    /// Runs `send` while every receiver reads (on a thread each, so that latency is arrival
+    /// time, not queueing), until each has `count` distinct datagrams or `timeout` passes;
+    /// returns their reports in the receivers' order.
+    pub fn collect_while(
+        receivers: Vec<Receiver>,
+        count: u64,
+        timeout: Duration,
+        send: impl FnOnce() -> Result<()>,
+    ) -> Result<Vec<ReceiveReport>> {
+        let reading: Vec<_> = receivers
+            .into_iter()
+            .map(|mut receiver| {
+                std::thread::spawn(move || {
+                    receiver
+                        .receive_until(timeout, |report| report.unique >= count)
+                        .cloned()
+                })
+            })
+            .collect();
+        let sent = send();
+        let reports = reading
+            .into_iter()
+            .map(|thread| {
+                thread
+                    .join()
+                    .expect("a receiver thread does not panic")
+                    .map_err(LabError::Io)
+            })
+            .collect::<Result<Vec<_>>>();
+        sent?;
+        reports
+    }
+
+    /// Every reason counter of node `node`, by name.
+    pub fn counters(&self, node: usize) -> Result<BTreeMap<&'static str, u64>> {
+        Ok(self
+            .dataplane(node)?
+            .stats()?
+            .into_iter()
+            .map(|counter| (counter.name, counter.count))
+            .collect())
+    }
+
+    /// Waits until counter `reason` of node `node` reaches `at_least`; returns its value.
+    pub fn wait_counter(
+        &self,
+        node: usize,
+        reason: Reason,
+        at_least: u64,
+        timeout: Duration,
+    ) -> Result<u64> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let value = self.counters(node)?[reason.name()];
+            if value >= at_least {
+                return Ok(value);
+            }
+            if Instant::now() >= deadline {
+                return Err(LabError::CounterTimeout {
+                    node: self.spec.node_netns(self.node(node)),
+                    counter: reason.name(),
+                    value,
+                    at_least,
+                    timeout,
+                });
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        }
+    }
+}
+
+impl Drop for Scenario {
+    fn drop(&mut self) {
+        if self.owned {
+            // Best effort: a failure here must not hide the error or panic being unwound.
+            let _ = crate::down(&self.spec.name);
+        }
+    }
+}

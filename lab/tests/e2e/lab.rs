@@ -1,0 +1,178 @@
+//! The lab fixture of the e2e cases.
+
+use std::{
+    collections::BTreeMap,
+    net::Ipv4Addr,
+    sync::{RwLock, RwLockReadGuard, RwLockWriteGuard},
+    time::Duration,
+};
+
+use mcastlab_common::Reason;
+use mcastlab_dataplane::Node;
+use mcastlab_lab::Scenario;
+use mcastlab_testbed::{capture::Capture, receiver::Receiver, sender::SendOptions};
+use mcastlab_testkit::unique_name;
+use mcastlab_topology::{LabSpec, PodSpec};
+
+/// UDP port of e2e traffic.
+pub const PORT: u16 = 5000;
+/// How long a join, leave, counter or delivery may take before a case fails.
+pub const DEADLINE: Duration = Duration::from_secs(5);
+
+/// Cases that flood the per-CPU backlog hold this exclusively; every other case holds it
+/// shared, so no case loses packets to another case's burst.
+static BACKLOG: RwLock<()> = RwLock::new(());
+
+/// Holds [`BACKLOG`] for the life of a lab.
+pub enum BacklogGuard {
+    Shared(#[allow(dead_code, reason = "held, not read")] RwLockReadGuard<'static, ()>),
+    Exclusive(#[allow(dead_code, reason = "held, not read")] RwLockWriteGuard<'static, ()>),
+}
+
+/// Holds [`BACKLOG`] shared, for a case that builds its labs without [`TestLab`].
+pub fn backlog_shared() -> BacklogGuard {
+    BacklogGuard::Shared(
+        BACKLOG
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()),
+    )
+}
+
+/// A deployed lab with its dataplane ([`Scenario`]), removed when dropped, with the e2e
+/// deadline on every wait and a panic that says what failed.
+pub struct TestLab {
+    pub scenario: Scenario,
+    _backlog: BacklogGuard,
+}
+
+impl TestLab {
+    /// Deploys a generated lab of `nodes` x `pods`, after `customize` edits its spec.
+    pub fn new(nodes: usize, pods: usize, customize: impl FnOnce(&mut LabSpec)) -> Self {
+        Self::deploy(nodes, pods, customize, backlog_shared())
+    }
+
+    /// Like [`TestLab::new`], for a case that sends bursts of about a thousand copies: no
+    /// other case runs meanwhile.
+    pub fn new_exclusive(nodes: usize, pods: usize, customize: impl FnOnce(&mut LabSpec)) -> Self {
+        let guard = BACKLOG
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Self::deploy(nodes, pods, customize, BacklogGuard::Exclusive(guard))
+    }
+
+    fn deploy(
+        nodes: usize,
+        pods: usize,
+        customize: impl FnOnce(&mut LabSpec),
+        backlog: BacklogGuard,
+    ) -> Self {
+        let mut spec = LabSpec::generate(&unique_name("e"), nodes, pods).expect("generate lab");
+        customize(&mut spec);
+        Self {
+            scenario: Scenario::deploy(spec).expect("deploy the lab"),
+            _backlog: backlog,
+        }
+    }
+
+    /// Pod `pod` (1-based) of node `node` (1-based).
+    pub fn pod(&self, node: usize, pod: usize) -> &PodSpec {
+        self.scenario.pod(node, pod)
+    }
+
+    /// The namespace of a pod.
+    pub fn pod_netns(&self, node: usize, pod: usize) -> String {
+        self.scenario.pod_netns(node, pod)
+    }
+
+    /// The dataplane of a node.
+    pub fn dataplane(&self, node: usize) -> Node {
+        self.scenario.dataplane(node).expect("dataplane node")
+    }
+
+    /// Configures `group` on every node with the others as remote subscribers.
+    pub fn configure_group(&self, group: Ipv4Addr) {
+        self.scenario
+            .configure_group(group)
+            .expect("configure group");
+    }
+
+    /// Joins `group` from a pod with a real socket and waits until the dataplane has it.
+    pub fn join(&self, node: usize, pod: usize, group: Ipv4Addr) -> Receiver {
+        self.scenario
+            .join(node, pod, group, PORT, DEADLINE)
+            .expect("the join reaches the dataplane")
+    }
+
+    /// Joins `group` from a pod with a real socket, without waiting for the dataplane.
+    pub fn join_socket(&self, node: usize, pod: usize, group: Ipv4Addr) -> Receiver {
+        self.scenario
+            .join_socket(node, pod, group, PORT)
+            .expect("join with a socket")
+    }
+
+    /// Waits until pod (node, pod) subscribes to `group` in its node's dataplane.
+    pub fn wait_subscribed(&self, node: usize, pod: usize, group: Ipv4Addr) {
+        self.scenario
+            .wait_subscribed(node, pod, group, DEADLINE)
+            .expect("the join reaches the dataplane");
+    }
+
+    /// Waits until pod (node, pod) no longer subscribes to `group`.
+    pub fn wait_left(&self, node: usize, pod: usize, group: Ipv4Addr) {
+        self.scenario
+            .wait_left(node, pod, group, DEADLINE)
+            .expect("the leave reaches the dataplane");
+    }
+
+    /// A capture on a pod's eth0: what reaches the pod at layer 2, joined or not.
+    pub fn spy(&self, node: usize, pod: usize) -> Capture {
+        self.scenario.spy(node, pod).expect("capture on eth0")
+    }
+
+    /// Sends `count` probes as `sender`, sequence numbers from `first_seq`.
+    pub fn send(
+        &self,
+        node: usize,
+        pod: usize,
+        group: Ipv4Addr,
+        sender: u32,
+        first_seq: u64,
+        count: u64,
+    ) {
+        self.scenario
+            .send(
+                node,
+                pod,
+                &SendOptions {
+                    group,
+                    port: PORT,
+                    count,
+                    rate: None,
+                    size: 64,
+                    sender,
+                    first_seq,
+                },
+            )
+            .expect("send");
+    }
+
+    /// Every reason counter of a node by name.
+    pub fn counters(&self, node: usize) -> BTreeMap<&'static str, u64> {
+        self.scenario.counters(node).expect("counters")
+    }
+
+    /// Waits until counter `reason` of `node` reaches `at_least`; returns its value.
+    pub fn wait_counter(&self, node: usize, reason: Reason, at_least: u64) -> u64 {
+        self.scenario
+            .wait_counter(node, reason, at_least, DEADLINE)
+            .unwrap_or_else(|err| panic!("{err}"))
+    }
+}
+
+/// Receives until `count` distinct probes arrived (or the deadline) and returns how many.
+pub fn receive(receiver: &mut Receiver, count: u64) -> u64 {
+    receiver
+        .receive_until(DEADLINE, |report| report.unique >= count)
+        .expect("receive")
+        .unique
+}
