@@ -13,7 +13,8 @@
 //! compare-and-exchange of a whole word:
 //!
 //! - join: a member already present is refreshed in place; otherwise the lowest free slot is
-//!   claimed (`FREE -> member`), then the high-water mark is raised to cover it. Two writers
+//!   claimed (`FREE -> member`), then the high-water mark is raised to cover it (in at most
+//!   [`RAISE_ATTEMPTS`] tries; a writer that runs out gives the slot back). Two writers
 //!   that claim slots for the same address at once both look again afterwards and the higher
 //!   slot is freed (by whoever sees it), so each address holds at most one slot.
 //! - leave: `member -> FREE`. The high-water mark does not come down: the next join reuses the
