@@ -52,7 +52,8 @@ pub enum Reason {
     OverlayForeignVni = 20,
     /// Rewriting the destination MAC failed; the packet was dropped.
     RewriteFailed = 21,
-    /// A join or leave whose subscriber map update failed for another reason.
+    /// A join or leave whose subscriber map update failed for another reason (such as a high-water
+    /// mark that stayed below the claimed slot for `slots::RAISE_ATTEMPTS`).
     SubscriberUpdateFailed = 22,
 }
 

@@ -13,13 +13,19 @@
 //! compare-and-exchange of a whole word:
 //!
 //! - join: a member already present is refreshed in place; otherwise the lowest free slot is
-//!   claimed (`FREE -> member`), then the high-water mark is raised to cover it. Two writers
+//!   claimed (`FREE -> member`), then the high-water mark is raised to cover it (in at most
+//!   [`RAISE_ATTEMPTS`] tries; a writer that runs out gives the slot back). Two writers
 //!   that claim slots for the same address at once both look again afterwards and the higher
 //!   slot is freed (by whoever sees it), so each address holds at most one slot.
 //! - leave: `member -> FREE`. The high-water mark does not come down: the next join reuses the
 //!   freed slot, so the walk covers the group's peak membership.
 //!
 //! A reader may see a join or leave one packet late; it never sees half a member.
+//!
+//! The decisions of each step (does this slot hold the address, claim it, settle a duplicate,
+//! raise the high-water mark) are written once below, over [`SlotWords`]: the eBPF programs
+//! implement it over the inner map, userspace over the array mapped into its memory. Each side
+//! keeps only its loops over the slots (`bpf_loop` callbacks; ranges).
 
 /// Index of the header slot.
 pub const HEADER_SLOT: u32 = 0;
@@ -132,6 +138,164 @@ impl GroupHeader {
     }
 }
 
+/// Most attempts at raising the high-water mark over a claimed slot, on either side. Each failed
+/// attempt means another writer raised the header in between without covering the slot; a
+/// writer that runs out gives its slot back (see [`raise_high_water`]).
+pub const RAISE_ATTEMPTS: u32 = 8;
+
+/// The loads and compare-and-exchanges of one group's array: all the protocol needs of memory.
+pub trait SlotWords {
+    /// The word of `slot`, or `None` when the array has no such slot.
+    fn load(&self, slot: u32) -> Option<u64>;
+
+    /// Replaces the word of `slot` with `new` if it still is `old`; returns whether it did
+    /// (`false` too when the array has no such slot).
+    fn compare_exchange(&self, slot: u32, old: u64, new: u64) -> bool;
+}
+
+/// The words of a group array in memory (userspace: the array mapped from the kernel).
+#[cfg(target_has_atomic = "64")]
+impl SlotWords for [core::sync::atomic::AtomicU64] {
+    #[inline(always)]
+    fn load(&self, slot: u32) -> Option<u64> {
+        use core::sync::atomic::Ordering;
+        self.get(slot as usize)
+            .map(|word| word.load(Ordering::SeqCst))
+    }
+
+    #[inline(always)]
+    fn compare_exchange(&self, slot: u32, old: u64, new: u64) -> bool {
+        use core::sync::atomic::Ordering;
+        self.get(slot as usize).is_some_and(|word| {
+            word.compare_exchange(old, new, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        })
+    }
+}
+
+/// A slot and the word it held when it was read. Stays in one program or process (never in a
+/// map), so it is not `#[repr(C)]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Found {
+    /// The slot index.
+    pub slot: u32,
+    /// Its word.
+    pub word: u64,
+}
+
+/// The header of a group, or `None` when the array has no header slot.
+#[inline(always)]
+pub fn header<W: SlotWords + ?Sized>(words: &W) -> Option<GroupHeader> {
+    words.load(HEADER_SLOT).map(GroupHeader::from_word)
+}
+
+/// Find step: `slot` and its word if it holds a member at `address`.
+#[inline(always)]
+pub fn find_step<W: SlotWords + ?Sized>(words: &W, slot: u32, address: u32) -> Option<Found> {
+    let word = words.load(slot)?;
+    match Member::from_word(word) {
+        Some(member) if member.address == address => Some(Found { slot, word }),
+        _ => None,
+    }
+}
+
+/// Claim step: takes `slot` for `member` if it is free (`FREE -> member`); returns whether it
+/// did. A claimed slot is not visible to readers until [`raise_high_water`] covers it.
+#[inline(always)]
+pub fn claim_step<W: SlotWords + ?Sized>(words: &W, slot: u32, member: Member) -> bool {
+    words.load(slot) == Some(FREE) && words.compare_exchange(slot, FREE, member.word())
+}
+
+/// Raises the high-water mark to cover `slot`, in at most [`RAISE_ATTEMPTS`] attempts; returns
+/// whether it is covered. A writer that gets `false` gives its slot back ([`replace`] with
+/// [`FREE`]) and reports the change as failed: a member the walk cannot see is no member.
+#[inline(always)]
+pub fn raise_high_water<W: SlotWords + ?Sized>(words: &W, slot: u32) -> bool {
+    for _ in 0..RAISE_ATTEMPTS {
+        let Some(word) = words.load(HEADER_SLOT) else {
+            return false;
+        };
+        let raised = GroupHeader::from_word(word).covering(slot).word();
+        if raised == word || words.compare_exchange(HEADER_SLOT, word, raised) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Replaces the word of `found` with `new` if nobody changed it since it was read (a leave or a
+/// delete: `new` is [`FREE`]; a pod that moved behind another veth: its new member word).
+#[inline(always)]
+pub fn replace<W: SlotWords + ?Sized>(words: &W, found: Found, new: u64) -> bool {
+    words.compare_exchange(found.slot, found.word, new)
+}
+
+/// What a writer that claimed a slot does about another slot holding the same address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dedup {
+    /// The other slot is the writer's own or holds another address (or nothing): no change.
+    Unrelated,
+    /// The other slot lies above the writer's: it was freed (unless it changed since it was
+    /// read). The scan goes on.
+    FreedTheirs,
+    /// The other slot lies below the writer's: the writer's own slot was given back, and the
+    /// address keeps this one. The scan stops; the writer's add did not happen.
+    GaveBack(Found),
+}
+
+/// Dedup decision for `other`, read holding the same address as `own` (a slot this writer
+/// claimed): of two slots of one address the lower stays, whoever sees the pair frees the
+/// higher. Both writers of a pair look after raising the high-water mark, so at least one sees
+/// the other.
+#[inline(always)]
+pub fn settle<W: SlotWords + ?Sized>(words: &W, own: Found, other: Found) -> Dedup {
+    if other.slot == own.slot {
+        Dedup::Unrelated
+    } else if other.slot < own.slot {
+        replace(words, own, FREE);
+        Dedup::GaveBack(other)
+    } else {
+        replace(words, other, FREE);
+        Dedup::FreedTheirs
+    }
+}
+
+/// Dedup step: reads `slot` and [`settle`]s it against `own` if it holds the same address.
+#[inline(always)]
+pub fn dedup_step<W: SlotWords + ?Sized>(words: &W, own: Found, slot: u32) -> Dedup {
+    let Some(address) = Member::from_word(own.word).map(|member| member.address) else {
+        return Dedup::Unrelated;
+    };
+    match find_step(words, slot, address) {
+        Some(other) => settle(words, own, other),
+        None => Dedup::Unrelated,
+    }
+}
+
+/// What an IGMP join of a pod does, given where its address already is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Join {
+    /// The address holds no slot: claim one.
+    Claim,
+    /// The address holds a slot with this member, or with a remote subscriber (userspace's, left
+    /// alone): nothing to change.
+    Refresh,
+    /// The pod moved behind another veth: its slot gets the new member word in place.
+    Replace(Found),
+}
+
+/// Join decision for `joining`, whose address was found at `present` (or nowhere).
+#[inline(always)]
+pub fn join_decision(present: Option<Found>, joining: Member) -> Join {
+    let Some(found) = present else {
+        return Join::Claim;
+    };
+    match Member::from_word(found.word) {
+        Some(member) if !member.is_remote() && member != joining => Join::Replace(found),
+        _ => Join::Refresh,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,5 +323,192 @@ mod tests {
         assert_eq!(header.covering(1).high_water, 2);
         assert_eq!(header.covering(5).covering(3).high_water, 6);
         assert_eq!(header.covering(5).capacity, 1024);
+    }
+}
+
+#[cfg(test)]
+mod step_tests {
+    use core::{
+        cell::Cell,
+        sync::atomic::{AtomicU64, Ordering},
+    };
+
+    use super::*;
+
+    const A: u32 = 0x0b00_000a;
+    const B: u32 = 0x0c00_000a;
+
+    /// A group of capacity 6 with `members` in slots 1.., high-water mark `high_water`.
+    fn group(high_water: u32, members: &[u64]) -> [AtomicU64; 8] {
+        let words = [const { AtomicU64::new(FREE) }; 8];
+        words[0].store((6u64 << 32) | u64::from(high_water), Ordering::SeqCst);
+        for (i, word) in members.iter().enumerate() {
+            words[i + 1].store(*word, Ordering::SeqCst);
+        }
+        words
+    }
+
+    fn read(words: &[AtomicU64]) -> [u64; 8] {
+        core::array::from_fn(|i| words[i].load(Ordering::SeqCst))
+    }
+
+    #[test]
+    fn find_step_matches_the_address_only() {
+        let remote_a = Member::remote(A).word();
+        let words = group(4, &[Member::local(B, 3).word(), FREE, remote_a]);
+        assert_eq!(
+            find_step(&words[..], 3, A),
+            Some(Found {
+                slot: 3,
+                word: 0xffff_ffff_0b00_000a
+            })
+        );
+        assert_eq!(find_step(&words[..], 1, A), None, "another address");
+        assert_eq!(find_step(&words[..], 2, A), None, "a free slot");
+        assert_eq!(find_step(&words[..], 8, A), None, "past the array");
+        assert_eq!(
+            header(&words[..]),
+            Some(GroupHeader {
+                high_water: 4,
+                capacity: 6
+            })
+        );
+    }
+
+    #[test]
+    fn claim_step_takes_free_slots_only() {
+        let words = group(2, &[Member::remote(B).word()]);
+        assert!(!claim_step(&words[..], 1, Member::local(A, 7)));
+        assert!(claim_step(&words[..], 2, Member::local(A, 7)));
+        assert!(!claim_step(&words[..], 2, Member::local(A, 9)));
+        assert!(!claim_step(&words[..], 8, Member::local(A, 7)));
+        assert_eq!(
+            read(&words)[..3],
+            [(6 << 32) | 2, 0xffff_ffff_0c00_000a, 0x0000_0007_0b00_000a]
+        );
+    }
+
+    #[test]
+    fn the_lower_slot_of_an_address_stays_whoever_settles() {
+        let (a3, a5) = (Member::local(A, 3).word(), Member::local(A, 5).word());
+        let b = Member::remote(B).word();
+        // Our claim is slot 2; the same address also sits in slot 4 (above) and slot 1 holds B.
+        let words = group(5, &[b, a3, FREE, a5]);
+        let own = Found { slot: 2, word: a3 };
+        assert_eq!(dedup_step(&words[..], own, 1), Dedup::Unrelated);
+        assert_eq!(dedup_step(&words[..], own, 2), Dedup::Unrelated);
+        assert_eq!(dedup_step(&words[..], own, 3), Dedup::Unrelated);
+        assert_eq!(dedup_step(&words[..], own, 4), Dedup::FreedTheirs);
+        assert_eq!(read(&words)[1..6], [b, a3, FREE, FREE, FREE]);
+
+        // Our claim is slot 4; the address is in slot 2 (below): ours goes back.
+        let words = group(5, &[b, a3, FREE, a5]);
+        let own = Found { slot: 4, word: a5 };
+        assert_eq!(
+            dedup_step(&words[..], own, 2),
+            Dedup::GaveBack(Found { slot: 2, word: a3 })
+        );
+        assert_eq!(read(&words)[1..6], [b, a3, FREE, FREE, FREE]);
+    }
+
+    #[test]
+    fn settling_a_slot_that_changed_since_it_was_read_leaves_it() {
+        let (a3, a5) = (Member::local(A, 3).word(), Member::local(A, 5).word());
+        // Slot 3 held A behind veth 5 when read, and has been replaced by B since.
+        let words = group(4, &[a3, FREE, Member::remote(B).word()]);
+        let own = Found { slot: 1, word: a3 };
+        let stale = Found { slot: 3, word: a5 };
+        assert_eq!(settle(&words[..], own, stale), Dedup::FreedTheirs);
+        assert_eq!(read(&words)[3], 0xffff_ffff_0c00_000a);
+    }
+
+    #[test]
+    fn raising_covers_the_slot_once_and_never_lowers() {
+        let words = group(1, &[]);
+        assert!(raise_high_water(&words[..], 3));
+        assert_eq!(read(&words)[0], (6 << 32) | 4);
+        assert!(raise_high_water(&words[..], 2));
+        assert_eq!(read(&words)[0], (6 << 32) | 4);
+    }
+
+    /// Slot words in which another writer raises the header by one (claims of lower slots)
+    /// just before each of the first `interfere` header exchanges.
+    struct Contended {
+        words: [Cell<u64>; 8],
+        interfere: Cell<u32>,
+        exchanges: Cell<u32>,
+    }
+
+    impl Contended {
+        fn new(interfere: u32) -> Self {
+            let words = core::array::from_fn(|_| Cell::new(FREE));
+            words[0].set(GroupHeader::empty(6).word());
+            Self {
+                words,
+                interfere: Cell::new(interfere),
+                exchanges: Cell::new(0),
+            }
+        }
+    }
+
+    impl SlotWords for Contended {
+        fn load(&self, slot: u32) -> Option<u64> {
+            self.words.get(slot as usize).map(Cell::get)
+        }
+
+        fn compare_exchange(&self, slot: u32, old: u64, new: u64) -> bool {
+            let Some(word) = self.words.get(slot as usize) else {
+                return false;
+            };
+            if slot == HEADER_SLOT {
+                self.exchanges.set(self.exchanges.get() + 1);
+                if self.interfere.get() > 0 {
+                    self.interfere.set(self.interfere.get() - 1);
+                    word.set(word.get() + 1);
+                }
+            }
+            if word.get() != old {
+                return false;
+            }
+            word.set(new);
+            true
+        }
+    }
+
+    #[test]
+    fn raising_gives_up_after_eight_contended_attempts() {
+        // Seven exchanges lost to raises that stay below slot 20: the eighth covers it.
+        let words = Contended::new(7);
+        assert!(raise_high_water(&words, 20));
+        assert_eq!(words.exchanges.get(), 8);
+        assert_eq!(words.words[0].get(), (6 << 32) | 21);
+        // Eight lost: it gives up, and the header holds only the others' raises.
+        let words = Contended::new(8);
+        assert!(!raise_high_water(&words, 20));
+        assert_eq!(words.exchanges.get(), 8);
+        assert_eq!(words.words[0].get(), (6 << 32) | 9);
+        // Raises of others that cover the slot end the attempts early.
+        let words = Contended::new(u32::MAX);
+        assert!(raise_high_water(&words, 3));
+        assert_eq!(words.exchanges.get(), 3);
+    }
+
+    #[test]
+    fn joins_claim_refresh_or_follow_a_pod_to_its_new_veth() {
+        let pod = Member::local(A, 4);
+        let here = |word| Some(Found { slot: 3, word });
+        assert_eq!(join_decision(None, pod), Join::Claim);
+        assert_eq!(join_decision(here(pod.word()), pod), Join::Refresh);
+        assert_eq!(
+            join_decision(here(Member::remote(A).word()), pod),
+            Join::Refresh
+        );
+        assert_eq!(
+            join_decision(here(Member::local(A, 9).word()), pod),
+            Join::Replace(Found {
+                slot: 3,
+                word: 0x0000_0009_0b00_000a
+            })
+        );
     }
 }

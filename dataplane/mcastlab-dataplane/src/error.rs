@@ -128,6 +128,20 @@ pub enum DataplaneError {
         /// The subscriber.
         address: Ipv4Addr,
     },
+    /// `subscriber add` lost the race to raise the group's high-water mark too often (other
+    /// writers adding at the same time); nothing was added.
+    #[error(
+        "{address} was not added to {group} on node '{node}': other writers kept changing the \
+         group's header; try again"
+    )]
+    SubscriberContended {
+        /// The node.
+        node: String,
+        /// The group.
+        group: Ipv4Addr,
+        /// The subscriber.
+        address: Ipv4Addr,
+    },
     /// `subscriber delete` of a missing subscriber.
     #[error("{address} does not subscribe to {group} on node '{node}'")]
     SubscriberNotFound {

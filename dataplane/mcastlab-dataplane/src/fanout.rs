@@ -1,6 +1,7 @@
-//! The userspace side of a group's fan-out list (`mcastlab_common::slots`): the same protocol as
-//! the eBPF side (mcastlab-ebpf/src/fanout.rs), on the array memory-mapped into this process, so
-//! userspace changes and IGMP joins on any CPU can meet in one group safely.
+//! The userspace side of a group's fan-out list (`mcastlab_common::slots`): the loops of the
+//! protocol over the array memory-mapped into this process, around the steps the eBPF side
+//! (mcastlab-ebpf/src/fanout.rs) uses too, so userspace changes and IGMP joins on any CPU can
+//! meet in one group safely.
 
 use std::{
     collections::HashMap,
@@ -10,7 +11,9 @@ use std::{
 };
 
 use aya::maps::MapData;
-use mcastlab_common::slots::{FREE, GROUP_SLOTS, GroupHeader, HEADER_SLOT, Member};
+use mcastlab_common::slots::{
+    self, Dedup, FREE, Found, GROUP_SLOTS, GroupHeader, HEADER_SLOT, Member,
+};
 
 /// The words of one group's array.
 pub struct Slots<'a> {
@@ -27,6 +30,9 @@ pub enum AddError {
         /// The group's capacity.
         capacity: u32,
     },
+    /// Other writers kept raising the high-water mark below the claimed slot for
+    /// [`slots::RAISE_ATTEMPTS`] attempts; the slot was given back. Trying again can succeed.
+    Contended,
 }
 
 impl<'a> Slots<'a> {
@@ -44,7 +50,7 @@ impl<'a> Slots<'a> {
 
     /// The group's header.
     pub fn header(&self) -> GroupHeader {
-        GroupHeader::from_word(self.words[HEADER_SLOT as usize].load(Ordering::SeqCst))
+        slots::header(self.words).expect("a whole group array has a header slot")
     }
 
     /// Every member with its slot, in slot order.
@@ -57,31 +63,42 @@ impl<'a> Slots<'a> {
     }
 
     /// The slot holding `address` and its word.
-    pub fn find(&self, address: u32) -> Option<(u32, u64)> {
-        self.find_other(address, None)
+    pub fn find(&self, address: u32) -> Option<Found> {
+        self.member_slots()
+            .find_map(|slot| slots::find_step(self.words, slot, address))
     }
 
     /// Adds `member`: claims the lowest free slot, raises the high-water mark over it and keeps
     /// the lowest slot if another writer added the same address at the same time.
     pub fn add(&self, member: Member) -> Result<u32, AddError> {
-        if let Some((_, word)) = self.find(member.address) {
-            return Err(present_error(word));
+        if let Some(found) = self.find(member.address) {
+            return Err(present_error(found.word));
         }
         let header = self.header();
-        let claimed = (1..=header.capacity.min(GROUP_SLOTS - 1)).find(|&slot| {
-            self.word(slot)
-                .compare_exchange(FREE, member.word(), Ordering::SeqCst, Ordering::SeqCst)
-                .is_ok()
-        });
+        let claimed =
+            (1..=last_slot(header)).find(|&slot| slots::claim_step(self.words, slot, member));
         let Some(slot) = claimed else {
             return Err(AddError::Full {
                 capacity: header.capacity,
             });
         };
-        self.raise_high_water(slot);
-        match self.keep_lowest(member, slot) {
+        let own = Found {
+            slot,
+            word: member.word(),
+        };
+        if !slots::raise_high_water(self.words, slot) {
+            slots::replace(self.words, own, FREE);
+            return Err(AddError::Contended);
+        }
+        let lower =
+            self.member_slots()
+                .find_map(|other| match slots::dedup_step(self.words, own, other) {
+                    Dedup::GaveBack(theirs) => Some(theirs),
+                    Dedup::Unrelated | Dedup::FreedTheirs => None,
+                });
+        match lower {
             None => Ok(slot),
-            Some(word) => Err(present_error(word)),
+            Some(theirs) => Err(present_error(theirs.word)),
         }
     }
 
@@ -90,16 +107,17 @@ impl<'a> Slots<'a> {
     /// upwards from the lowest, the high-water mark is raised once, and one last scan settles
     /// races with other writers (the lower slot of an address stays). Stops at the first member
     /// that is present (also earlier in `members`) or does not fit: the error comes with its
-    /// index, and the members before it are added.
+    /// index, and the members before it are added. If the high-water mark cannot be raised
+    /// ([`AddError::Contended`], index 0), every claimed slot is given back: none is added.
     pub fn add_all(&self, members: &[Member]) -> Result<(), (usize, AddError)> {
         let header = self.header();
-        let last_slot = header.capacity.min(GROUP_SLOTS - 1);
+        let last_slot = last_slot(header);
         let mut present: HashMap<u32, u64> = self
             .members()
             .into_iter()
             .map(|(_, member)| (member.address, member.word()))
             .collect();
-        let mut claimed: HashMap<u32, (u32, u64)> = HashMap::new();
+        let mut claimed: HashMap<u32, Found> = HashMap::new();
         let mut next = 1;
         let mut failure = None;
         for (index, member) in members.iter().enumerate() {
@@ -107,11 +125,8 @@ impl<'a> Slots<'a> {
                 failure = Some((index, present_error(word)));
                 break;
             }
-            let slot = (next..=last_slot).find(|&slot| {
-                self.word(slot)
-                    .compare_exchange(FREE, member.word(), Ordering::SeqCst, Ordering::SeqCst)
-                    .is_ok()
-            });
+            let slot =
+                (next..=last_slot).find(|&slot| slots::claim_step(self.words, slot, *member));
             let Some(slot) = slot else {
                 failure = Some((
                     index,
@@ -123,10 +138,21 @@ impl<'a> Slots<'a> {
             };
             next = slot + 1;
             present.insert(member.address, member.word());
-            claimed.insert(member.address, (slot, member.word()));
+            claimed.insert(
+                member.address,
+                Found {
+                    slot,
+                    word: member.word(),
+                },
+            );
         }
-        if let Some(&highest) = claimed.values().map(|(slot, _)| slot).max() {
-            self.raise_high_water(highest);
+        if let Some(highest) = claimed.values().map(|own| own.slot).max()
+            && !slots::raise_high_water(self.words, highest)
+        {
+            for own in claimed.values() {
+                slots::replace(self.words, *own, FREE);
+            }
+            return Err((0, AddError::Contended));
         }
         // Another writer may have added one of these addresses meanwhile.
         for slot in self.member_slots() {
@@ -134,24 +160,8 @@ impl<'a> Slots<'a> {
             let Some(member) = Member::from_word(word) else {
                 continue;
             };
-            match claimed.get(&member.address) {
-                Some(&(own, own_word)) if slot < own => {
-                    let _ = self.word(own).compare_exchange(
-                        own_word,
-                        FREE,
-                        Ordering::SeqCst,
-                        Ordering::SeqCst,
-                    );
-                }
-                Some(&(own, _)) if slot > own => {
-                    let _ = self.word(slot).compare_exchange(
-                        word,
-                        FREE,
-                        Ordering::SeqCst,
-                        Ordering::SeqCst,
-                    );
-                }
-                _ => {}
+            if let Some(&own) = claimed.get(&member.address) {
+                slots::settle(self.words, own, Found { slot, word });
             }
         }
         failure.map_or(Ok(()), Err)
@@ -159,57 +169,10 @@ impl<'a> Slots<'a> {
 
     /// Removes the member at `address`; returns it, or `None` if there was none.
     pub fn remove(&self, address: u32) -> Option<Member> {
-        let (slot, word) = self.find(address)?;
-        self.word(slot)
-            .compare_exchange(word, FREE, Ordering::SeqCst, Ordering::SeqCst)
-            .ok()
-            .and_then(Member::from_word)
-    }
-
-    fn raise_high_water(&self, slot: u32) {
-        let header = &self.words[HEADER_SLOT as usize];
-        let mut word = header.load(Ordering::SeqCst);
-        loop {
-            let raised = GroupHeader::from_word(word).covering(slot).word();
-            if raised == word {
-                return;
-            }
-            match header.compare_exchange(word, raised, Ordering::SeqCst, Ordering::SeqCst) {
-                Ok(_) => return,
-                Err(current) => word = current,
-            }
-        }
-    }
-
-    /// Frees other slots of `member.address` above `slot`; if one lies below, gives `slot`
-    /// back and returns that slot's word.
-    fn keep_lowest(&self, member: Member, slot: u32) -> Option<u64> {
-        while let Some((other, word)) = self.find_other(member.address, Some(slot)) {
-            if other < slot {
-                let _ = self.word(slot).compare_exchange(
-                    member.word(),
-                    FREE,
-                    Ordering::SeqCst,
-                    Ordering::SeqCst,
-                );
-                return Some(word);
-            }
-            let _ =
-                self.word(other)
-                    .compare_exchange(word, FREE, Ordering::SeqCst, Ordering::SeqCst);
-        }
-        None
-    }
-
-    fn find_other(&self, address: u32, except: Option<u32>) -> Option<(u32, u64)> {
-        self.member_slots()
-            .filter(|&slot| Some(slot) != except)
-            .find_map(|slot| {
-                let word = self.word(slot).load(Ordering::SeqCst);
-                Member::from_word(word)
-                    .filter(|m| m.address == address)
-                    .map(|_| (slot, word))
-            })
+        let found = self.find(address)?;
+        slots::replace(self.words, found, FREE)
+            .then(|| Member::from_word(found.word))
+            .flatten()
     }
 
     fn member_slots(&self) -> std::ops::Range<u32> {
@@ -219,6 +182,11 @@ impl<'a> Slots<'a> {
     fn word(&self, slot: u32) -> &AtomicU64 {
         &self.words[slot as usize]
     }
+}
+
+/// The last slot a group of `header` may claim.
+fn last_slot(header: GroupHeader) -> u32 {
+    header.capacity.min(GROUP_SLOTS - 1)
 }
 
 fn present_error(word: u64) -> AddError {

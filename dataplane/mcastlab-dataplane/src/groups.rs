@@ -313,6 +313,11 @@ impl GroupTable {
                 group,
                 limit: capacity,
             },
+            AddError::Contended => DataplaneError::SubscriberContended {
+                node: self.node.clone(),
+                group,
+                address,
+            },
         }
     }
 

@@ -552,6 +552,150 @@ fn joins_racing_on_two_cpus_leave_every_pod_in_exactly_one_slot() {
     }
 }
 
+/// The fan-out list of `group` on `node`, mapped into this process.
+fn fan_out(node: &TestNode, group: Ipv4Addr) -> mcastlab::dataplane::fanout::MappedGroup {
+    use aya::maps::{HashOfMaps, Map, MapData};
+
+    let pin = node.node.pins().map(mcastlab_common::names::MAP_GROUPS);
+    let groups: HashOfMaps<MapData, u32, MapData> = MapData::from_pin(&pin)
+        .and_then(Map::from_map_data)
+        .and_then(HashOfMaps::try_from)
+        .expect("open the group map");
+    let list = groups
+        .get(&mcastlab_common::addr_key(group), 0)
+        .expect("the group's fan-out list");
+    mcastlab::dataplane::fanout::MappedGroup::map(&list).expect("map the fan-out list")
+}
+
+#[test]
+fn userspace_adds_racing_joins_on_another_cpu_leave_every_address_in_one_slot() {
+    use mcastlab::dataplane::{AttachOptions, DataplaneError, TunnelOptions};
+    use mcastlab_testbed::blast::pin_to_cpu;
+    use std::{collections::HashSet, sync::Barrier};
+
+    require_privileges!();
+    const ADDRESSES: u8 = 200;
+    const ROUNDS: u8 = 3;
+    let cpus = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(2);
+    if cpus < 2 {
+        eprintln!("note: one CPU only, the writers do not race");
+    }
+    // Given a node with a tunnel (userspace adds addresses as remote subscribers) and 200
+    // addresses that are, at the same time, pods behind h1.
+    let node = TestNode::new(1);
+    let netns = node.node.name().to_owned();
+    support::run(
+        "ip",
+        &[
+            "-n", &netns, "link", "add", "vx0", "type", "vxlan", "external", "dstport", "4789",
+        ],
+    );
+    support::run("ip", &["-n", &netns, "link", "set", "vx0", "up"]);
+    node.node
+        .attach(&AttachOptions {
+            mode: AttachMode::Auto,
+            pod_ifaces: vec!["h1".to_owned()],
+            tunnel: Some(TunnelOptions {
+                iface: "vx0".to_owned(),
+                vni: 42,
+            }),
+        })
+        .expect("attach with a tunnel");
+    let h1 = {
+        let _netns = node.node.enter().expect("enter");
+        nix::net::if_::if_nametoindex("h1").expect("h1")
+    };
+    let addresses: Vec<Ipv4Addr> = (1..=ADDRESSES)
+        .map(|i| Ipv4Addr::new(10, 2, 0, i))
+        .collect();
+    for round in 0..ROUNDS {
+        let group = Ipv4Addr::new(239, 2, 2, round);
+        node.node
+            .groups()
+            .expect("group table")
+            .add_group(group)
+            .expect("add group");
+        let joins: Vec<Vec<u8>> = addresses
+            .iter()
+            .map(|&pod| IgmpMessage::V2Report(group).frame(pod).to_bytes())
+            .collect();
+        // When one thread adds every address through the group table while another, on the
+        // other CPU, runs a join of the same address through mcast_pod_ingress, address by
+        // address in step.
+        let before = node.counters();
+        let barrier = Barrier::new(2);
+        let added = std::thread::scope(|scope| {
+            let (node, joins, barrier, addresses) = (&node, &joins, &barrier, &addresses);
+            scope.spawn(move || {
+                pin_to_cpu(1 % cpus).expect("pin");
+                for join in joins {
+                    barrier.wait();
+                    assert_eq!(node.run_pod_ingress("h1", join), TC_ACT_SHOT);
+                }
+            });
+            let adds = scope.spawn(move || {
+                pin_to_cpu(0).expect("pin");
+                let mut table = node.node.groups().expect("group table");
+                let mut added = 0u64;
+                for &address in addresses {
+                    barrier.wait();
+                    match table.add_remote_subscriber(group, address) {
+                        Ok(()) => added += 1,
+                        Err(DataplaneError::SubscriberExists { .. }) => {}
+                        Err(err) => panic!("adding {address}: {err}"),
+                    }
+                }
+                added
+            });
+            adds.join().expect("the adding thread")
+        });
+        // Then each address holds exactly one slot, as a remote subscriber or as the pod
+        // behind h1, every slot is below the high-water mark, and every address was reported
+        // added by at least one of the two writers.
+        let mapped = fan_out(&node, group);
+        let slots = mapped.slots();
+        let members = slots.members();
+        let listed: Vec<Ipv4Addr> = members
+            .iter()
+            .map(|(_, m)| mcastlab_common::key_addr(m.address))
+            .collect();
+        let distinct: HashSet<&Ipv4Addr> = listed.iter().collect();
+        assert_eq!(distinct, addresses.iter().collect(), "round {round}");
+        assert_eq!(
+            listed.len(),
+            usize::from(ADDRESSES),
+            "round {round}: duplicates in {members:?}"
+        );
+        for (slot, member) in &members {
+            assert!(
+                member.is_remote() || member.target == h1,
+                "round {round}: slot {slot} holds {member:?}"
+            );
+        }
+        let highest = members.iter().map(|(slot, _)| *slot).max().unwrap_or(0);
+        let high_water = slots.header().high_water;
+        assert!(
+            high_water > highest,
+            "round {round}: high-water mark {high_water}, a member in slot {highest}"
+        );
+        let counted = delta(&before, &node.counters());
+        let joined = counted.get("subscribed").copied().unwrap_or(0);
+        let refreshed = counted.get("join_refreshed").copied().unwrap_or(0);
+        assert_eq!(
+            joined + refreshed,
+            u64::from(ADDRESSES),
+            "round {round}: {counted:?}"
+        );
+        assert!(
+            added + joined >= u64::from(ADDRESSES),
+            "round {round}: {added} added, {counted:?}"
+        );
+        eprintln!("round {round}: {added} added by userspace, {counted:?}");
+    }
+}
+
 #[rstest]
 #[case::auto(AttachMode::Auto)]
 #[case::tc_filters(AttachMode::Netlink)]

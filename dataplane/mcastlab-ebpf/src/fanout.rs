@@ -1,43 +1,65 @@
-//! The eBPF side of a group's fan-out list (`mcastlab_common::slots`): finding, claiming and
-//! freeing member slots with atomic compare-and-exchange, safe against other CPUs and userspace
-//! changing the same group at the same time.
+//! The eBPF side of a group's fan-out list (`mcastlab_common::slots`): the loops of the protocol
+//! over the inner map, around the steps userspace uses too, safe against other CPUs and
+//! userspace changing the same group at the same time.
 //!
 //! Scans run in `bpf_loop` callbacks, so their length (up to the group's capacity) costs the
-//! verifier nothing.
+//! verifier nothing. The callbacks stay here as `extern "C"` functions; the steps they call
+//! are `#[inline(always)]` and inline into them.
 
 use core::ffi::c_void;
 
 use aya_ebpf::helpers::bpf_loop;
-use mcastlab_common::slots::{FREE, GroupHeader, HEADER_SLOT, Member};
+use mcastlab_common::slots::{self, Dedup, FREE, Found, GroupHeader, Member, SlotWords};
 
 use crate::{atomic, maps::GroupSlots};
 
-/// Most attempts at raising the high-water mark; each failed one means another writer changed
-/// the header meanwhile (and most likely raised it past our slot already).
-const RAISE_ATTEMPTS: u32 = 8;
+/// The words of a group's inner map, for the protocol's steps.
+#[derive(Clone, Copy)]
+struct Words<'a>(&'a GroupSlots);
+
+impl SlotWords for Words<'_> {
+    #[inline(always)]
+    fn load(&self, slot: u32) -> Option<u64> {
+        let pointer = self.0.get_ptr(slot)?;
+        // SAFETY: an aligned 8-byte value of the array.
+        Some(unsafe { atomic::load(pointer) })
+    }
+
+    #[inline(always)]
+    fn compare_exchange(&self, slot: u32, old: u64, new: u64) -> bool {
+        match self.0.get_ptr_mut(slot) {
+            // SAFETY: an aligned 8-byte value of the array.
+            Some(pointer) => unsafe { atomic::compare_exchange(pointer, old, new) },
+            None => false,
+        }
+    }
+}
+
+/// What became of a claim.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The member holds a slot covered by the high-water mark.
+    Kept,
+    /// Another writer added the same address at the same time; its slot stays.
+    Lost,
+    /// Every slot of the group's capacity is taken.
+    Full,
+    /// The high-water mark could not be raised over the slot in
+    /// [`slots::RAISE_ATTEMPTS`]; the slot was given back.
+    Uncovered,
+}
 
 /// The header of a group.
 #[inline(always)]
-pub fn header(slots: &GroupSlots) -> Option<GroupHeader> {
-    let slot = slots.get_ptr(HEADER_SLOT)?;
-    // SAFETY: an aligned 8-byte value of the array.
-    Some(GroupHeader::from_word(unsafe { atomic::load(slot) }))
-}
-
-/// A slot and the word it held when it was read.
-#[derive(Clone, Copy)]
-pub struct Found {
-    /// The slot index.
-    pub slot: u32,
-    /// Its word.
-    pub word: u64,
+pub fn header(group: &GroupSlots) -> Option<GroupHeader> {
+    slots::header(&Words(group))
 }
 
 /// Where `address` is, among the slots below the high-water mark.
 #[inline(always)]
-pub fn find(slots: &GroupSlots, high_water: u32, address: u32) -> Option<Found> {
+pub fn find(group: &GroupSlots, high_water: u32, address: u32) -> Option<Found> {
     let mut search = Search {
-        slots: core::ptr::from_ref(slots),
+        group: core::ptr::from_ref(group),
         address,
         found: Found { slot: 0, word: 0 },
     };
@@ -49,34 +71,55 @@ pub fn find(slots: &GroupSlots, high_water: u32, address: u32) -> Option<Found> 
     (search.found.slot != 0).then_some(search.found)
 }
 
-/// Claims the lowest free slot of the group's capacity for `member` and raises the high-water
-/// mark over it. Returns the slot, or `None` when every slot is taken.
+/// Adds `member`: claims the lowest free slot of the group's capacity, raises the high-water
+/// mark over it, and keeps the lowest slot if another writer added the same address at once.
 #[inline(always)]
-pub fn claim(slots: &GroupSlots, header: GroupHeader, member: Member) -> Option<u32> {
-    let mut claim = Claim {
-        slots: core::ptr::from_ref(slots),
-        word: member.word(),
+pub fn claim(group: &GroupSlots, header: GroupHeader, member: Member) -> Claim {
+    let words = Words(group);
+    let mut claim = Claiming {
+        group: core::ptr::from_ref(group),
+        member,
         slot: 0,
     };
     run(header.capacity, claim_step as *mut c_void, &mut claim);
     if claim.slot == 0 {
-        return None;
+        return Claim::Full;
     }
-    raise_high_water(slots, claim.slot);
-    Some(claim.slot)
+    let own = Found {
+        slot: claim.slot,
+        word: member.word(),
+    };
+    if !slots::raise_high_water(&words, own.slot) {
+        slots::replace(&words, own, FREE);
+        return Claim::Uncovered;
+    }
+    if keep_lowest(group, own) {
+        Claim::Kept
+    } else {
+        Claim::Lost
+    }
 }
 
-/// After claiming `slot` for `member`: frees every other slot holding the same address above
-/// it, or gives `slot` back if one lies below (two writers claimed at once; the lowest slot
-/// stays). Returns whether `slot` was kept.
+/// Replaces the word of `found` with `new` if nobody changed it since it was read.
 #[inline(always)]
-pub fn keep_lowest(slots: &GroupSlots, member: Member, slot: u32) -> bool {
-    let high_water = header(slots).map_or(0, |h| h.high_water);
-    let mut dedup = Dedup {
-        slots: core::ptr::from_ref(slots),
-        address: member.address,
-        own_slot: slot,
-        own_word: member.word(),
+pub fn replace(group: &GroupSlots, found: Found, new: u64) -> bool {
+    slots::replace(&Words(group), found, new)
+}
+
+/// Frees the slot of `found` if it still holds the same member.
+#[inline(always)]
+pub fn free(group: &GroupSlots, found: Found) -> bool {
+    replace(group, found, FREE)
+}
+
+/// After claiming `own`: settles every other slot of the same address below the high-water
+/// mark (see `slots::settle`). Returns whether `own` was kept.
+#[inline(always)]
+fn keep_lowest(group: &GroupSlots, own: Found) -> bool {
+    let high_water = header(group).map_or(0, |h| h.high_water);
+    let mut dedup = Deduplicating {
+        group: core::ptr::from_ref(group),
+        own,
         given_back: 0,
     };
     run(
@@ -85,38 +128,6 @@ pub fn keep_lowest(slots: &GroupSlots, member: Member, slot: u32) -> bool {
         &mut dedup,
     );
     dedup.given_back == 0
-}
-
-/// Replaces the word of `found` with `new` if nobody changed it since it was read.
-#[inline(always)]
-pub fn replace(slots: &GroupSlots, found: Found, new: u64) -> bool {
-    match slots.get_ptr_mut(found.slot) {
-        // SAFETY: an aligned 8-byte value of the array.
-        Some(slot) => unsafe { atomic::compare_exchange(slot, found.word, new) },
-        None => false,
-    }
-}
-
-/// Frees the slot of `found` if it still holds the same member.
-#[inline(always)]
-pub fn free(slots: &GroupSlots, found: Found) -> bool {
-    replace(slots, found, FREE)
-}
-
-#[inline(always)]
-fn raise_high_water(slots: &GroupSlots, slot: u32) {
-    let Some(header_slot) = slots.get_ptr_mut(HEADER_SLOT) else {
-        return;
-    };
-    for _ in 0..RAISE_ATTEMPTS {
-        // SAFETY: an aligned 8-byte value of the array.
-        let word = unsafe { atomic::load(header_slot) };
-        let raised = GroupHeader::from_word(word).covering(slot).word();
-        // SAFETY: as above.
-        if raised == word || unsafe { atomic::compare_exchange(header_slot, word, raised) } {
-            return;
-        }
-    }
 }
 
 /// Runs `step` over member slots `1..=count` (its index argument is the slot minus one).
@@ -134,98 +145,82 @@ fn run<T>(count: u32, step: *mut c_void, context: &mut T) {
     }
 }
 
-/// The word of member slot `index + 1`, with its slot number, if inside the array.
+/// A `bpf_loop` callback's result that goes on to the next index.
+const CONTINUE: i64 = 0;
+/// A `bpf_loop` callback's result that ends the loop.
+const STOP: i64 = 1;
+
+/// The member slot a `bpf_loop` index stands for.
 #[inline(always)]
-fn member_slot(slots: *const GroupSlots, index: u64) -> Option<(u32, *mut u64)> {
-    let slot = index as u32 + 1;
-    // SAFETY: `slots` is the inner map pointer the caller looked up.
-    let pointer = unsafe { &*slots }.get_ptr_mut(slot)?;
-    Some((slot, pointer))
+fn slot_of(index: u64) -> u32 {
+    index as u32 + 1
+}
+
+/// The words of the group a callback context points to.
+///
+/// # Safety
+/// `group` is the inner map pointer the caller looked up, alive for the whole `bpf_loop`.
+#[inline(always)]
+unsafe fn words<'a>(group: *const GroupSlots) -> Words<'a> {
+    // SAFETY: the caller's promise.
+    Words(unsafe { &*group })
 }
 
 #[repr(C)]
 struct Search {
-    slots: *const GroupSlots,
+    group: *const GroupSlots,
     address: u32,
     found: Found,
 }
 
 extern "C" fn find_step(index: u64, context: *mut Search) -> i64 {
-    // SAFETY: bpf_loop passes our context.
+    // SAFETY: bpf_loop passes our context, which holds the looked-up group.
     let search = unsafe { &mut *context };
-    let Some((slot, pointer)) = member_slot(search.slots, index) else {
-        return 1;
-    };
-    // SAFETY: an aligned 8-byte value of the array.
-    let word = unsafe { atomic::load(pointer) };
-    match Member::from_word(word) {
-        Some(member) if member.address == search.address => {
-            search.found = Found { slot, word };
-            1
+    let words = unsafe { words(search.group) };
+    match slots::find_step(&words, slot_of(index), search.address) {
+        Some(found) => {
+            search.found = found;
+            STOP
         }
-        _ => 0,
+        None => CONTINUE,
     }
 }
 
 #[repr(C)]
-struct Claim {
-    slots: *const GroupSlots,
-    word: u64,
+struct Claiming {
+    group: *const GroupSlots,
+    member: Member,
     slot: u32,
 }
 
-extern "C" fn claim_step(index: u64, context: *mut Claim) -> i64 {
-    // SAFETY: bpf_loop passes our context.
+extern "C" fn claim_step(index: u64, context: *mut Claiming) -> i64 {
+    // SAFETY: bpf_loop passes our context, which holds the looked-up group.
     let claim = unsafe { &mut *context };
-    let Some((slot, pointer)) = member_slot(claim.slots, index) else {
-        return 1;
-    };
-    // SAFETY: an aligned 8-byte value of the array.
-    if unsafe { atomic::load(pointer) } == FREE
-        && unsafe { atomic::compare_exchange(pointer, FREE, claim.word) }
-    {
+    let words = unsafe { words(claim.group) };
+    let slot = slot_of(index);
+    if slots::claim_step(&words, slot, claim.member) {
         claim.slot = slot;
-        return 1;
+        return STOP;
     }
-    0
+    CONTINUE
 }
 
 #[repr(C)]
-struct Dedup {
-    slots: *const GroupSlots,
-    address: u32,
-    own_slot: u32,
-    own_word: u64,
+struct Deduplicating {
+    group: *const GroupSlots,
+    own: Found,
     given_back: u32,
 }
 
-extern "C" fn dedup_step(index: u64, context: *mut Dedup) -> i64 {
-    // SAFETY: bpf_loop passes our context.
+extern "C" fn dedup_step(index: u64, context: *mut Deduplicating) -> i64 {
+    // SAFETY: bpf_loop passes our context, which holds the looked-up group.
     let dedup = unsafe { &mut *context };
-    let Some((slot, pointer)) = member_slot(dedup.slots, index) else {
-        return 1;
-    };
-    if slot == dedup.own_slot {
-        return 0;
-    }
-    // SAFETY: an aligned 8-byte value of the array.
-    let word = unsafe { atomic::load(pointer) };
-    match Member::from_word(word) {
-        Some(member) if member.address == dedup.address => {
-            if slot < dedup.own_slot {
-                // The other writer's slot is lower: ours goes back.
-                if let Some((_, own)) = member_slot(dedup.slots, u64::from(dedup.own_slot) - 1) {
-                    // SAFETY: as above.
-                    unsafe { atomic::compare_exchange(own, dedup.own_word, FREE) };
-                }
-                dedup.given_back = 1;
-                1
-            } else {
-                // SAFETY: as above.
-                unsafe { atomic::compare_exchange(pointer, word, FREE) };
-                0
-            }
+    let words = unsafe { words(dedup.group) };
+    match slots::dedup_step(&words, dedup.own, slot_of(index)) {
+        Dedup::GaveBack(_) => {
+            dedup.given_back = 1;
+            STOP
         }
-        _ => 0,
+        Dedup::Unrelated | Dedup::FreedTheirs => CONTINUE,
     }
 }

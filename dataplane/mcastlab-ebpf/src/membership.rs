@@ -1,8 +1,15 @@
 //! Joins and leaves of local subscribers (pods) in configured groups.
 
-use mcastlab_common::{Reason, slots::Member};
+use mcastlab_common::{
+    Reason,
+    slots::{Join, Member, join_decision},
+};
 
-use crate::{counters::count, fanout, maps::MCAST_GROUPS};
+use crate::{
+    counters::count,
+    fanout::{self, Claim},
+    maps::MCAST_GROUPS,
+};
 
 /// Subscribes the pod at `address` (behind `ifindex`) to `group`, if the group is configured.
 #[inline(always)]
@@ -17,21 +24,20 @@ pub fn join(group: u32, address: u32, ifindex: u32) {
         return;
     };
     let member = Member::local(address, ifindex);
-    if let Some(found) = fanout::find(slots, header.high_water, address) {
-        // A remote member under the same address belongs to userspace; leave it alone. A pod
-        // that moved behind another veth is updated.
-        let present = Member::from_word(found.word);
-        if present.is_some_and(|p| !p.is_remote() && p != member) {
+    let present = fanout::find(slots, header.high_water, address);
+    let reason = match join_decision(present, member) {
+        Join::Refresh => Reason::JoinRefreshed,
+        Join::Replace(found) => {
             fanout::replace(slots, found, member.word());
+            Reason::JoinRefreshed
         }
-        count(Reason::JoinRefreshed);
-        return;
-    }
-    let reason = match fanout::claim(slots, header, member) {
-        Some(slot) if fanout::keep_lowest(slots, member, slot) => Reason::Subscribed,
-        // Another writer added the same pod at the same time; its slot stays.
-        Some(_) => Reason::JoinRefreshed,
-        None => Reason::SubscriberTableFull,
+        Join::Claim => match fanout::claim(slots, header, member) {
+            Claim::Kept => Reason::Subscribed,
+            // Another writer added the same pod at the same time; its slot stays.
+            Claim::Lost => Reason::JoinRefreshed,
+            Claim::Full => Reason::SubscriberTableFull,
+            Claim::Uncovered => Reason::SubscriberUpdateFailed,
+        },
     };
     count(reason);
 }
