@@ -22,7 +22,7 @@ pub const fn add_word(sum: u64, word: u32) -> u64 {
 /// (RFC 1071 section 4.1, "add left-over byte, if any").
 #[inline(always)]
 pub const fn add_tail_byte(sum: u64, index: u32, byte: u8) -> u64 {
-    if index % 2 == 0 {
+    if index.is_multiple_of(2) {
         sum + ((byte as u64) << 8)
     } else {
         sum + byte as u64
@@ -50,10 +50,8 @@ pub fn sum(mut sum: u64, bytes: &[u8]) -> u64 {
             u32::from_be_bytes([word[0], word[1], word[2], word[3]]),
         );
     }
-    let mut index = 0;
-    for &byte in words.remainder() {
+    for (index, &byte) in (0u32..).zip(words.remainder()) {
         sum = add_tail_byte(sum, index, byte);
-        index += 1;
     }
     sum
 }
