@@ -2,14 +2,18 @@
 
 use std::net::Ipv4Addr;
 
-use mcastlab_common::igmp::group_mac;
-
-use crate::checksum::internet_checksum;
+use mcastlab_common::{
+    igmp::group_mac,
+    wire::{
+        ethernet::{ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetHeader},
+        ipv4::Ipv4Header,
+    },
+};
 
 /// EtherType of IPv4.
-pub const ETH_P_IP: u16 = 0x0800;
+pub const ETH_P_IP: u16 = ETHERTYPE_IPV4;
 /// EtherType of ARP.
-pub const ETH_P_ARP: u16 = 0x0806;
+pub const ETH_P_ARP: u16 = ETHERTYPE_ARP;
 /// IP protocol number of UDP.
 pub const IPPROTO_UDP: u8 = 17;
 /// The IP Router Alert option (RFC 2113), carried by IGMP reports (RFC 2236 section 2).
@@ -17,7 +21,7 @@ pub const ROUTER_ALERT: [u8; 4] = [0x94, 0x04, 0x00, 0x00];
 /// A locally administered source MAC for crafted frames.
 pub const TEST_SOURCE_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x01];
 /// Length of the Ethernet header.
-pub const ETH_HLEN: usize = 14;
+pub const ETH_HLEN: usize = EthernetHeader::LEN;
 
 /// An IPv4 packet in an Ethernet frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,29 +87,24 @@ impl Ipv4Frame {
     /// The frame's bytes, with a correct IPv4 header checksum.
     pub fn to_bytes(&self) -> Vec<u8> {
         assert!(self.options.len().is_multiple_of(4) && self.options.len() <= 40);
-        let header_len = 20 + self.options.len();
+        let header_len = Ipv4Header::LEN + self.options.len();
         let total_len = self
             .total_len_override
             .unwrap_or((header_len + self.payload.len()) as u16);
-        let mut header = Vec::with_capacity(header_len);
-        header.push(0x40 | (header_len / 4) as u8);
-        header.push(0);
-        header.extend_from_slice(&total_len.to_be_bytes());
-        header.extend_from_slice(&[0, 0, 0, 0]); // identification, flags, fragment offset
-        header.push(self.ttl);
-        header.push(self.protocol);
-        header.extend_from_slice(&[0, 0]);
-        header.extend_from_slice(&self.source.octets());
-        header.extend_from_slice(&self.destination.octets());
-        header.extend_from_slice(&self.options);
-        let checksum = internet_checksum(&header);
-        header[10..12].copy_from_slice(&checksum.to_be_bytes());
+        let mut header = Ipv4Header::new(
+            self.source.octets(),
+            self.destination.octets(),
+            self.protocol,
+            self.ttl,
+            header_len as u32,
+            total_len,
+        );
+        header.fill_checksum(&self.options);
 
         let mut frame = Vec::with_capacity(ETH_HLEN + header_len + self.payload.len());
-        frame.extend_from_slice(&self.dst_mac);
-        frame.extend_from_slice(&self.src_mac);
-        frame.extend_from_slice(&ETH_P_IP.to_be_bytes());
-        frame.extend_from_slice(&header);
+        frame.extend_from_slice(&EthernetHeader::new(self.dst_mac, self.src_mac, ETH_P_IP).0);
+        frame.extend_from_slice(&header.0);
+        frame.extend_from_slice(&self.options);
         frame.extend_from_slice(&self.payload);
         frame
     }
@@ -114,9 +113,7 @@ impl Ipv4Frame {
 /// An ARP request frame (RFC 826) for `target` from `sender`: not IPv4, must pass untouched.
 pub fn arp_request(sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
     let mut frame = Vec::with_capacity(42);
-    frame.extend_from_slice(&[0xff; 6]);
-    frame.extend_from_slice(&TEST_SOURCE_MAC);
-    frame.extend_from_slice(&ETH_P_ARP.to_be_bytes());
+    frame.extend_from_slice(&EthernetHeader::new([0xff; 6], TEST_SOURCE_MAC, ETH_P_ARP).0);
     frame.extend_from_slice(&[0, 1, 0x08, 0x00, 6, 4, 0, 1]);
     frame.extend_from_slice(&TEST_SOURCE_MAC);
     frame.extend_from_slice(&sender.octets());
@@ -127,8 +124,9 @@ pub fn arp_request(sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use mcastlab_common::wire::checksum::verifies;
+
     use super::*;
-    use crate::checksum::internet_checksum;
 
     #[test]
     fn ipv4_header_verifies_and_lengths_add_up() {
@@ -142,7 +140,7 @@ mod tests {
         assert_eq!(&frame[0..6], &[0x01, 0x00, 0x5e, 1, 2, 3]);
         assert_eq!(frame[14], 0x45);
         assert_eq!(u16::from_be_bytes([frame[16], frame[17]]), 20 + 8 + 2);
-        assert_eq!(internet_checksum(&frame[14..34]), 0);
+        assert!(verifies(&frame[14..34]));
     }
 
     #[test]
@@ -152,6 +150,6 @@ mod tests {
             .to_bytes();
         assert_eq!(frame[14], 0x46);
         assert_eq!(&frame[34..38], &ROUTER_ALERT);
-        assert_eq!(internet_checksum(&frame[14..38]), 0);
+        assert!(verifies(&frame[14..38]));
     }
 }

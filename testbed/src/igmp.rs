@@ -3,12 +3,14 @@
 
 use std::net::Ipv4Addr;
 
-use mcastlab_common::igmp::{
-    IPPROTO_IGMP, MEMBERSHIP_QUERY, V1_MEMBERSHIP_REPORT, V2_LEAVE_GROUP, V2_MEMBERSHIP_REPORT,
-    V3_MEMBERSHIP_REPORT,
+use mcastlab_common::{
+    igmp::{
+        IPPROTO_IGMP, MEMBERSHIP_QUERY, V1_MEMBERSHIP_REPORT, V2_LEAVE_GROUP, V2_MEMBERSHIP_REPORT,
+    },
+    wire::igmp::{IgmpHeader, V3RecordHeader, V3ReportWriter, fill_checksum},
 };
 
-use crate::{checksum::internet_checksum, frame::Ipv4Frame};
+use crate::frame::Ipv4Frame;
 
 /// All-routers group, destination of IGMPv2 leaves (RFC 2236 section 3).
 pub const ALL_ROUTERS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 2);
@@ -71,17 +73,14 @@ pub enum IgmpMessage {
 impl IgmpMessage {
     /// The message bytes with a correct checksum.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut bytes = match self {
+        match self {
             Self::V1Report(group) => fixed(V1_MEMBERSHIP_REPORT, *group),
             Self::V2Report(group) => fixed(V2_MEMBERSHIP_REPORT, *group),
             Self::V2Leave(group) => fixed(V2_LEAVE_GROUP, *group),
             Self::Query(group) => fixed(MEMBERSHIP_QUERY, *group),
             Self::V3Report(records) => v3(records.len() as u16, records),
             Self::V3ReportDeclaring { declared, records } => v3(*declared, records),
-        };
-        let checksum = internet_checksum(&bytes);
-        bytes[2..4].copy_from_slice(&checksum.to_be_bytes());
-        bytes
+        }
     }
 
     /// The IP destination the kernel would use for this message.
@@ -102,24 +101,32 @@ impl IgmpMessage {
 }
 
 fn fixed(kind: u8, group: Ipv4Addr) -> Vec<u8> {
-    let mut bytes = vec![kind, 0, 0, 0];
-    bytes.extend_from_slice(&group.octets());
+    let mut bytes = IgmpHeader::new(kind, group.octets()).0.to_vec();
+    fill_checksum(&mut bytes);
     bytes
 }
 
 fn v3(declared: u16, records: &[GroupRecord]) -> Vec<u8> {
-    let mut bytes = vec![V3_MEMBERSHIP_REPORT, 0, 0, 0, 0, 0];
-    bytes.extend_from_slice(&declared.to_be_bytes());
+    let len = IgmpHeader::LEN
+        + records
+            .iter()
+            .map(|r| V3RecordHeader::LEN + 4 * (r.sources.len() + usize::from(r.aux_words)))
+            .sum::<usize>();
+    let mut bytes = vec![0; len];
+    let mut writer = V3ReportWriter::new(&mut bytes).expect("buffer sized for the header");
     for record in records {
-        bytes.push(record.record_type);
-        bytes.push(record.aux_words);
-        bytes.extend_from_slice(&(record.sources.len() as u16).to_be_bytes());
-        bytes.extend_from_slice(&record.group.octets());
-        for source in &record.sources {
-            bytes.extend_from_slice(&source.octets());
-        }
-        bytes.extend(std::iter::repeat_n(0u8, usize::from(record.aux_words) * 4));
+        let sources: Vec<[u8; 4]> = record.sources.iter().map(Ipv4Addr::octets).collect();
+        let aux_data = vec![0; usize::from(record.aux_words) * 4];
+        writer
+            .push_record(
+                record.record_type,
+                record.group.octets(),
+                &sources,
+                &aux_data,
+            )
+            .expect("buffer sized for the records, at most 65535 sources");
     }
+    writer.finish_declaring(declared);
     bytes
 }
 
@@ -130,7 +137,7 @@ pub fn corrupt_checksum(payload: &mut [u8]) {
 
 #[cfg(test)]
 mod tests {
-    use mcastlab_common::igmp::record;
+    use mcastlab_common::{igmp::record, wire::checksum::verifies};
 
     use super::*;
 
@@ -140,7 +147,7 @@ mod tests {
         assert_eq!(bytes.len(), 8);
         assert_eq!(bytes[0], 0x16);
         assert_eq!(&bytes[4..8], &[239, 1, 1, 1]);
-        assert_eq!(internet_checksum(&bytes), 0);
+        assert!(verifies(&bytes));
     }
 
     #[test]
@@ -155,6 +162,6 @@ mod tests {
         assert_eq!(u16::from_be_bytes([bytes[6], bytes[7]]), 2);
         assert_eq!(&bytes[16..18], &[record::MODE_IS_INCLUDE, 0]);
         assert_eq!(u16::from_be_bytes([bytes[18], bytes[19]]), 1);
-        assert_eq!(internet_checksum(&bytes), 0);
+        assert!(verifies(&bytes));
     }
 }

@@ -5,7 +5,6 @@
 
 pub mod blast;
 pub mod capture;
-pub mod checksum;
 pub mod frame;
 pub mod igmp;
 pub mod netns;

@@ -15,15 +15,6 @@ pub const V2_LEAVE_GROUP: u8 = 0x17;
 /// Version 3 Membership Report (RFC 3376 section 4.2).
 pub const V3_MEMBERSHIP_REPORT: u8 = 0x22;
 
-/// Size of the IGMPv1/v2 message and of the IGMPv3 report header (RFC 3376 section 4.2).
-pub const HEADER_LEN: usize = 8;
-/// Offset of the group address in a v1/v2 message (RFC 2236 section 2.4).
-pub const GROUP_OFFSET: usize = 4;
-/// Offset of "Number of Group Records" in a v3 report (RFC 3376 section 4.2.1).
-pub const V3_NUM_RECORDS_OFFSET: usize = 6;
-/// Size of a v3 group record before its sources (RFC 3376 section 4.2.4).
-pub const V3_RECORD_HEADER_LEN: usize = 8;
-
 /// Group record types (RFC 3376 section 4.2.12).
 pub mod record {
     /// Current-state: the interface is in INCLUDE mode for the listed sources.

@@ -12,6 +12,7 @@ pub mod names;
 pub mod reason;
 pub mod slots;
 pub mod types;
+pub mod wire;
 
 pub use limits::*;
 pub use reason::Reason;
@@ -23,7 +24,16 @@ mod tests {
 
     #[test]
     fn group_mac_keeps_the_low_23_bits() {
-        // 239.255.1.2: the high bit of the second octet is dropped (RFC 1112 section 6.4).
+        // RFC 1112 section 6.4: 01:00:5e followed by the low 23 bits of the group.
+        assert_eq!(
+            group_mac([239, 1, 1, 1]),
+            [0x01, 0x00, 0x5e, 0x01, 0x01, 0x01]
+        );
+        assert_eq!(
+            group_mac([224, 129, 2, 3]),
+            [0x01, 0x00, 0x5e, 0x01, 0x02, 0x03]
+        );
+        // 239.255.1.2: the high bit of the second octet is dropped.
         assert_eq!(group_mac([239, 255, 1, 2]), [0x01, 0x00, 0x5e, 0x7f, 1, 2]);
         assert_eq!(group_mac([224, 0, 0, 251]), [0x01, 0x00, 0x5e, 0, 0, 251]);
     }

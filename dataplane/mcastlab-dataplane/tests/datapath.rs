@@ -8,7 +8,8 @@ use std::{net::Ipv4Addr, time::Duration};
 
 use mcastlab_common::{
     MAX_IGMPV3_RECORDS, Reason,
-    igmp::{IPPROTO_IGMP, group_mac, record},
+    igmp::{IPPROTO_IGMP, record},
+    wire::igmp::fill_checksum,
 };
 use mcastlab_dataplane::{AttachMode, SubscriberEntry, SubscriberKind};
 use mcastlab_testbed::capture::Capture;
@@ -246,57 +247,74 @@ fn join_for_a_group_that_is_not_configured_is_ignored() {
     assert!(subscribers(&node, GROUP).is_empty());
 }
 
-#[test]
-fn malformed_igmp_is_counted_and_dropped() {
-    require_datapath!();
-    let node = node_with_group(1);
-    let report = IgmpMessage::V2Report(GROUP).frame(POD1);
+/// A v2 report for `GROUP` from pod 1: the good message the malformed cases are made from.
+fn good_report() -> Ipv4Frame {
+    IgmpMessage::V2Report(GROUP).frame(POD1)
+}
 
-    let mut short = report.clone();
-    short.payload.truncate(6);
-    let mut long_claim = report.clone();
-    long_claim.total_len_override = Some(24 + 8 + 40);
-    let mut bad_checksum = report.clone();
-    corrupt_checksum(&mut bad_checksum.payload);
-    let mut not_multicast = IgmpMessage::V2Report(Ipv4Addr::new(10, 1, 2, 3)).frame(POD1);
-    not_multicast.destination = GROUP;
-    // A v3 record that claims more sources than the message holds.
-    let mut cut_record = IgmpMessage::V3Report(vec![
+fn igmp_shorter_than_8_bytes() -> Ipv4Frame {
+    let mut frame = good_report();
+    frame.payload.truncate(6);
+    frame
+}
+
+fn total_length_beyond_the_frame() -> Ipv4Frame {
+    let mut frame = good_report();
+    frame.total_len_override = Some(24 + 8 + 40);
+    frame
+}
+
+fn bad_checksum() -> Ipv4Frame {
+    let mut frame = good_report();
+    corrupt_checksum(&mut frame.payload);
+    frame
+}
+
+fn non_multicast_group() -> Ipv4Frame {
+    let mut frame = IgmpMessage::V2Report(Ipv4Addr::new(10, 1, 2, 3)).frame(POD1);
+    frame.destination = GROUP;
+    frame
+}
+
+/// A v3 record that claims more sources than the message holds.
+fn v3_record_cut_short() -> Ipv4Frame {
+    let mut frame = IgmpMessage::V3Report(vec![
         GroupRecord::new(record::CHANGE_TO_EXCLUDE_MODE, GROUP)
             .with_sources(vec![Ipv4Addr::new(10, 9, 9, 9)]),
     ])
     .frame(POD1);
-    cut_record.payload.truncate(8 + 8 + 2);
-    let checksum = mcastlab_testbed::checksum::internet_checksum(&{
-        let mut p = cut_record.payload.clone();
-        p[2..4].copy_from_slice(&[0, 0]);
-        p
-    });
-    cut_record.payload[2..4].copy_from_slice(&checksum.to_be_bytes());
-    let query = IgmpMessage::Query(GROUP).frame(POD1);
+    frame.payload.truncate(8 + 8 + 2);
+    fill_checksum(&mut frame.payload);
+    frame
+}
 
-    let cases = [
-        ("IGMP shorter than 8 bytes", short, Reason::Malformed),
-        (
-            "total length beyond the frame",
-            long_claim,
-            Reason::Malformed,
-        ),
-        ("bad checksum", bad_checksum, Reason::BadChecksum),
-        ("non-multicast group", not_multicast, Reason::Malformed),
-        ("v3 record cut short", cut_record, Reason::Malformed),
-        ("query from a pod", query, Reason::IgmpUnhandledType),
-    ];
-    for (what, frame, reason) in cases {
-        let changes = send_igmp(&node, "h1", POD1, &frame);
-        assert_eq!(
-            changes,
-            expect(&[(Reason::IgmpHandled, 1), (reason, 1)]),
-            "{what}"
-        );
-    }
+fn v3_record_for_a_unicast_group() -> Ipv4Frame {
+    IgmpMessage::V3Report(vec![GroupRecord::new(
+        record::CHANGE_TO_EXCLUDE_MODE,
+        Ipv4Addr::new(10, 1, 2, 3),
+    )])
+    .frame(POD1)
+}
+
+#[rstest]
+#[case::igmp_shorter_than_8_bytes(igmp_shorter_than_8_bytes(), Reason::Malformed)]
+#[case::total_length_beyond_the_frame(total_length_beyond_the_frame(), Reason::Malformed)]
+#[case::bad_checksum(bad_checksum(), Reason::BadChecksum)]
+#[case::non_multicast_group(non_multicast_group(), Reason::Malformed)]
+#[case::v3_record_cut_short(v3_record_cut_short(), Reason::Malformed)]
+#[case::v3_record_for_a_unicast_group(v3_record_for_a_unicast_group(), Reason::Malformed)]
+#[case::query_from_a_pod(IgmpMessage::Query(GROUP).frame(POD1), Reason::IgmpUnhandledType)]
+fn malformed_igmp_is_counted_and_dropped(#[case] frame: Ipv4Frame, #[case] reason: Reason) {
+    require_datapath!();
+    // Given a node with a configured group.
+    let node = node_with_group(1);
+    // When a pod sends the malformed message.
+    let changes = send_igmp(&node, "h1", POD1, &frame);
+    // Then it is consumed and counted under its reason, and nothing else changed.
+    assert_eq!(changes, expect(&[(Reason::IgmpHandled, 1), (reason, 1)]));
+    assert!(subscribers(&node, GROUP).is_empty());
     // And the dataplane keeps working: a good report still joins.
-    let changes = send_igmp(&node, "h1", POD1, &report);
+    let changes = send_igmp(&node, "h1", POD1, &good_report());
     assert_eq!(
         changes,
         expect(&[(Reason::IgmpHandled, 1), (Reason::Subscribed, 1)])
@@ -328,17 +346,30 @@ fn traffic_that_is_not_the_dataplanes_passes_untouched() {
     }
 }
 
+/// RFC 1112 section 6.4: 01:00:5e and the low 23 bits of the group, written out by hand. The
+/// second group's high bit of its second octet (129 = 0x81) is not part of the address.
 #[rstest]
-#[case::auto(AttachMode::Auto)]
-#[case::tc_filters(AttachMode::Netlink)]
+#[case::auto(AttachMode::Auto, GROUP, [0x01, 0x00, 0x5e, 0x01, 0x01, 0x01])]
+#[case::tc_filters(
+    AttachMode::Netlink,
+    Ipv4Addr::new(224, 129, 2, 3),
+    [0x01, 0x00, 0x5e, 0x01, 0x02, 0x03]
+)]
 fn multicast_is_cloned_to_every_subscriber_but_the_sender_with_the_rfc1112_mac(
     #[case] mode: AttachMode,
+    #[case] group: Ipv4Addr,
+    #[case] group_mac: [u8; 6],
 ) {
     require_datapath!();
-    // Given three pods on one node, all subscribed.
-    let node = node_with_group_in(3, mode);
+    // Given three pods on one node, all subscribed to `group`.
+    let node = TestNode::with_mode(3, mode);
+    node.node
+        .groups()
+        .expect("group table")
+        .add_group(group)
+        .expect("add group");
     for (iface, pod) in [("h1", POD1), ("h2", POD2), ("h3", POD3)] {
-        send_igmp(&node, iface, pod, &IgmpMessage::V2Report(GROUP).frame(pod));
+        send_igmp(&node, iface, pod, &IgmpMessage::V2Report(group).frame(pod));
     }
     let captures: Vec<Capture> = {
         let _netns = node.node.enter().expect("enter");
@@ -351,23 +382,19 @@ fn multicast_is_cloned_to_every_subscriber_but_the_sender_with_the_rfc1112_mac(
             .collect()
     };
     // When pod 1 sends a datagram whose Ethernet destination is not the group's MAC.
-    let mut frame = Ipv4Frame::udp(POD1, GROUP, 5000, b"payload");
+    let mut frame = Ipv4Frame::udp(POD1, group, 5000, b"payload");
     frame.dst_mac = [0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee];
     let before = node.counters();
     let verdict = node.run_pod_ingress("h1", &frame.to_bytes());
-    // Then the original is consumed and pods 2 and 3 get one copy each, addressed to
-    // 01:00:5e:01:01:01; pod 1 gets nothing back.
+    // Then the original is consumed and pods 2 and 3 get one copy each, addressed to the
+    // group's MAC; pod 1 gets nothing back.
     assert_eq!(verdict, TC_ACT_SHOT);
-    let is_copy = |f: &Vec<u8>| f.len() > 34 && f[30..34] == GROUP.octets();
+    let is_copy = |f: &Vec<u8>| f.len() > 34 && f[30..34] == group.octets();
     for (pod, capture) in ["p2", "p3"].iter().zip(&captures[1..]) {
         let frames = capture.until(DELIVERY_DEADLINE, |frames| frames.iter().any(is_copy));
         let copies: Vec<&Vec<u8>> = frames.iter().filter(|f| is_copy(f)).collect();
         assert_eq!(copies.len(), 1, "{pod} expected one copy, saw {frames:?}");
-        assert_eq!(
-            copies[0][0..6],
-            group_mac(GROUP.octets()),
-            "{pod} destination MAC"
-        );
+        assert_eq!(copies[0][0..6], group_mac, "{pod} destination MAC");
         assert!(copies[0].ends_with(b"payload"), "{pod} payload");
     }
     // Copies are queued in order on this CPU: p1's would have arrived with the others.
@@ -553,7 +580,7 @@ fn joins_racing_on_two_cpus_leave_every_pod_in_exactly_one_slot() {
 }
 
 /// The fan-out list of `group` on `node`, mapped into this process.
-fn fan_out(node: &TestNode, group: Ipv4Addr) -> mcastlab::dataplane::fanout::MappedGroup {
+fn fan_out(node: &TestNode, group: Ipv4Addr) -> mcastlab_dataplane::fanout::MappedGroup {
     use aya::maps::{HashOfMaps, Map, MapData};
 
     let pin = node.node.pins().map(mcastlab_common::names::MAP_GROUPS);
@@ -564,16 +591,16 @@ fn fan_out(node: &TestNode, group: Ipv4Addr) -> mcastlab::dataplane::fanout::Map
     let list = groups
         .get(&mcastlab_common::addr_key(group), 0)
         .expect("the group's fan-out list");
-    mcastlab::dataplane::fanout::MappedGroup::map(&list).expect("map the fan-out list")
+    mcastlab_dataplane::fanout::MappedGroup::map(&list).expect("map the fan-out list")
 }
 
 #[test]
 fn userspace_adds_racing_joins_on_another_cpu_leave_every_address_in_one_slot() {
-    use mcastlab::dataplane::{AttachOptions, DataplaneError, TunnelOptions};
+    use mcastlab_dataplane::{AttachOptions, DataplaneError, TunnelOptions};
     use mcastlab_testbed::blast::pin_to_cpu;
     use std::{collections::HashSet, sync::Barrier};
 
-    require_privileges!();
+    require_datapath!();
     const ADDRESSES: u8 = 200;
     const ROUNDS: u8 = 3;
     let cpus = std::thread::available_parallelism()
@@ -586,13 +613,13 @@ fn userspace_adds_racing_joins_on_another_cpu_leave_every_address_in_one_slot() 
     // addresses that are, at the same time, pods behind h1.
     let node = TestNode::new(1);
     let netns = node.node.name().to_owned();
-    support::run(
+    mcastlab_testkit::run(
         "ip",
         &[
             "-n", &netns, "link", "add", "vx0", "type", "vxlan", "external", "dstport", "4789",
         ],
     );
-    support::run("ip", &["-n", &netns, "link", "set", "vx0", "up"]);
+    mcastlab_testkit::run("ip", &["-n", &netns, "link", "set", "vx0", "up"]);
     node.node
         .attach(&AttachOptions {
             mode: AttachMode::Auto,

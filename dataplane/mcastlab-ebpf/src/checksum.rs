@@ -1,9 +1,13 @@
-//! The Internet checksum over an IGMP message (RFC 1071; IGMP: RFC 2236 section 2.3,
+//! Verifies the Internet checksum over an IGMP message (RFC 1071; IGMP: RFC 2236 section 2.3,
 //! RFC 3376 section 4.2.3): the ones' complement sum of the whole message, checksum field
-//! included, folds to 0xffff when it verifies.
+//! included, folds to 0xffff when it verifies. The arithmetic is the common crate's
+//! (`mcastlab_common::wire::checksum`); this file only loads the words in a bounded loop.
 
 use aya_ebpf::programs::TcContext;
-use mcastlab_common::MAX_IGMP_LEN;
+use mcastlab_common::{
+    MAX_IGMP_LEN,
+    wire::checksum::{add_tail_byte, add_word, fold},
+};
 
 /// Loop bound: 32-bit words in the longest message we verify.
 const MAX_WORDS: u32 = MAX_IGMP_LEN / 4;
@@ -23,8 +27,7 @@ pub fn verifies(ctx: &TcContext, offset: u32, len: u32) -> bool {
         let Ok(word) = ctx.load::<u32>((offset + i * 4) as usize) else {
             return false;
         };
-        let word = u32::from_be(word);
-        sum += u64::from(word >> 16) + u64::from(word & 0xffff);
+        sum = add_word(sum, u32::from_be(word));
     }
     let tail_offset = offset + words * 4;
     for i in 0..MAX_TAIL {
@@ -34,22 +37,7 @@ pub fn verifies(ctx: &TcContext, offset: u32, len: u32) -> bool {
         let Ok(byte) = ctx.load::<u8>((tail_offset + i) as usize) else {
             return false;
         };
-        // Bytes 0 and 2 of the last word are high bytes of their 16-bit words.
-        sum += if i % 2 == 0 {
-            u64::from(byte) << 8
-        } else {
-            u64::from(byte)
-        };
+        sum = add_tail_byte(sum, i, byte);
     }
     fold(sum) == 0xffff
-}
-
-/// Folds a 64-bit sum of 16-bit words into 16 bits with end-around carry.
-#[inline(always)]
-fn fold(mut sum: u64) -> u64 {
-    // Four folds bring any 64-bit value below 2^16 (named bound for the verifier).
-    for _ in 0..4 {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum
 }

@@ -21,14 +21,14 @@ pub fn handle(ctx: &TcContext) -> i32 {
     let Some(ip) = packet::ipv4(ctx) else {
         return TC_ACT_OK;
     };
-    if !is_multicast(ip.destination) {
+    if !is_multicast(ip.destination_key()) {
         return TC_ACT_OK;
     }
     if !carries_node_vni(ctx) {
         count(Reason::OverlayForeignVni);
         return TC_ACT_OK;
     }
-    replicate::to_subscribers_or_pass(ctx, ip.destination, Scope::LocalOnly)
+    replicate::to_subscribers_or_pass(ctx, ip.destination_key(), Scope::LocalOnly)
 }
 
 /// Whether the tunnel metadata of the packet names the node's VNI.

@@ -19,12 +19,12 @@ pub fn handle(ctx: &TcContext) -> i32 {
     let Some(ip) = packet::ipv4(ctx) else {
         return TC_ACT_OK;
     };
-    if ip.protocol == IPPROTO_IGMP {
+    if ip.protocol() == IPPROTO_IGMP {
         igmp::consume(ctx, &ip);
         return TC_ACT_SHOT;
     }
-    if !is_multicast(ip.destination) {
+    if !is_multicast(ip.destination_key()) {
         return TC_ACT_OK;
     }
-    replicate::to_subscribers_or_pass(ctx, ip.destination, Scope::LocalAndRemote)
+    replicate::to_subscribers_or_pass(ctx, ip.destination_key(), Scope::LocalAndRemote)
 }

@@ -2,9 +2,8 @@
 
 use std::net::Ipv4Addr;
 
-use mcastlab_common::{Reason, igmp::IPPROTO_IGMP};
+use mcastlab_common::{Reason, igmp::IPPROTO_IGMP, wire::igmp::fill_checksum};
 use mcastlab_testbed::{
-    checksum::internet_checksum,
     frame::Ipv4Frame,
     igmp::{IgmpMessage, corrupt_checksum},
     raw::send_frames,
@@ -19,9 +18,7 @@ const GROUP: Ipv4Addr = Ipv4Addr::new(239, 3, 3, 3);
 
 /// An IGMP payload with its checksum made right.
 fn checksummed(mut payload: Vec<u8>) -> Vec<u8> {
-    payload[2..4].copy_from_slice(&[0, 0]);
-    let sum = internet_checksum(&payload);
-    payload[2..4].copy_from_slice(&sum.to_be_bytes());
+    fill_checksum(&mut payload);
     payload
 }
 
