@@ -152,7 +152,7 @@ pub fn lab_source(
             Imported::Generic(file) => LabSource::Containerlab(file),
         });
     }
-    let spec: LabSpec = serde_yaml::from_str(&text).map_err(|err| file_error(Box::new(err)))?;
+    let spec: LabSpec = serde_norway::from_str(&text).map_err(|err| file_error(Box::new(err)))?;
     spec.validate()?;
     Ok(LabSource::Lab(spec))
 }
@@ -298,7 +298,7 @@ pub fn run_export(args: ExportArgs) -> anyhow::Result<()> {
         Some(lab) => lab::spec(lab)?,
         None => lab_spec(args.file.as_ref(), &args.name, args.nodes, args.pods)?,
     };
-    let yaml = serde_yaml::to_string(&containerlab::export(&spec))?;
+    let yaml = serde_norway::to_string(&containerlab::export(&spec))?;
     match &args.out {
         Some(path) => {
             std::fs::write(path, yaml)?;
