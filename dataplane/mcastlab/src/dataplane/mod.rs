@@ -7,6 +7,7 @@ mod error;
 pub mod fanout;
 mod groups;
 pub mod kernel;
+pub mod metrics;
 pub mod netns;
 mod node;
 pub mod object;
