@@ -11,6 +11,23 @@
 #
 # Needs root (apt, qemu). Not part of CI: under TCG the e2e suite takes minutes per kernel.
 set -euo pipefail
+
+# Usage (the comment above), then exit with status $1.
+usage() {
+    echo "usage: scripts/kernel-matrix.sh [--table-only] [-h|--help]"
+    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+    exit "$1"
+}
+# Arguments are read before anything is installed, downloaded or created.
+table_only=false
+for arg in "$@"; do
+    case "$arg" in
+    --table-only) table_only=true ;;
+    -h | --help) usage 0 ;;
+    *) usage 2 >&2 ;;
+    esac
+done
+
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 
@@ -212,7 +229,7 @@ INIT
     echo "$image"
 }
 
-if [ "${1:-}" = "--table-only" ]; then
+if [ "$table_only" = true ]; then
     make_table
     exit 0
 fi

@@ -6,6 +6,23 @@
 #                              # (six modes, N = 1..64), the 1024-subscriber point, the control path
 #   scripts/perf.sh ARGS...    # only `mcastlab bench fanout ARGS...` (see its --help)
 set -euo pipefail
+
+# Usage (the comment above), then exit with status $1.
+usage() {
+    echo "usage: scripts/perf.sh [OPTIONS of mcastlab bench fanout] [-h|--help]"
+    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+    exit "$1"
+}
+# The options of `mcastlab bench fanout` (tests/cli.rs checks this list against its --help). Anything
+# else is refused here, before setup and the build.
+OPTIONS="--receivers --modes --repetitions --window --warmup --size --sender-cpu --receiver-cpu --group-capacity --latency-probes --rate --out --output -o --verbose -v -vv -vvv --quiet -q"
+for arg in "$@"; do
+    case "$arg" in
+    -h | --help) usage 0 ;;
+    -*) case " $OPTIONS " in *" ${arg%%=*} "*) ;; *) usage 2 >&2 ;; esac ;;
+    esac
+done
+
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo build --release --quiet -p mcastlab

@@ -5,6 +5,19 @@
 # Safe to run again: each step checks first and does nothing when already done.
 set -euo pipefail
 
+# Usage (the comment above), then exit with status $1.
+usage() {
+    echo "usage: scripts/setup.sh [-h|--help]"
+    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+    exit "$1"
+}
+if [ "$#" -gt 0 ]; then
+    case "$1" in
+    -h | --help) usage 0 ;;
+    *) usage 2 >&2 ;;
+    esac
+fi
+
 BPF_LINKER_VERSION=0.13.0
 NIGHTLY=${MCASTLAB_NIGHTLY:-nightly}
 

@@ -4,6 +4,20 @@
 # datapath, and the e2e suite on real namespaces. Privileged tests need root; without it they
 # print SKIPPED and why.
 set -euo pipefail
+
+# Usage (the comment above), then exit with status $1.
+usage() {
+    echo "usage: scripts/test.sh [-h|--help]"
+    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+    exit "$1"
+}
+if [ "$#" -gt 0 ]; then
+    case "$1" in
+    -h | --help) usage 0 ;;
+    *) usage 2 >&2 ;;
+    esac
+fi
+
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh

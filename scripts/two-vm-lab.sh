@@ -43,7 +43,8 @@ die() {
 }
 
 usage() {
-    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+    echo "usage: scripts/two-vm-lab.sh node|receive|send n1|n2, down, check [-h|--help]"
+    sed -n '2,/^set -euo/p' "$SELF" | sed '$d; s/^# \{0,1\}//'
     exit "${1:-0}"
 }
 
@@ -183,5 +184,5 @@ node | receive | send | down | check)
     "cmd_$command" "$@"
     ;;
 -h | --help | help) usage 0 ;;
-*) usage 1 >&2 ;;
+*) usage 2 >&2 ;;
 esac

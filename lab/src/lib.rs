@@ -82,7 +82,18 @@ pub type Result<T, E = LabError> = std::result::Result<T, E>;
 /// ([`LabSpec::host`]), its host node only, in the network namespace this thread is in. On
 /// failure nothing of the lab is left.
 pub fn up(spec: &LabSpec) -> Result<()> {
-    deploy::deploy_blocking(spec)?;
+    up_with_progress(spec, &mut |_| {})
+}
+
+/// How often [`up_with_progress`] calls its progress callback for `spec`: each step of the
+/// deploy, and one per node whose dataplane is attached.
+pub fn up_steps(spec: &LabSpec) -> usize {
+    deploy::deploy_steps(spec) + spec.local_nodes().count()
+}
+
+/// Like [`up`], calling `progress` once per step of [`up_steps`].
+pub fn up_with_progress(spec: &LabSpec, progress: &mut (dyn FnMut(&str) + Send)) -> Result<()> {
+    deploy::deploy_blocking_with_progress(spec, progress)?;
     let attached = spec.local_nodes().try_for_each(|node| {
         dataplane_node(spec, node)?.attach(&AttachOptions {
             mode: AttachMode::Auto,
@@ -92,6 +103,7 @@ pub fn up(spec: &LabSpec) -> Result<()> {
                 vni: spec.vni,
             }),
         })?;
+        progress(&format!("node {}: dataplane attached", node.name));
         Ok(())
     });
     if let Err(err) = attached {

@@ -8,6 +8,7 @@ mod counters;
 mod names;
 mod namespace;
 mod skip;
+mod test_node;
 mod two_vms;
 
 pub use command::{ip, run};
@@ -16,6 +17,7 @@ pub use mcastlab_dataplane::netns::{NetnsGuard, netns_path};
 pub use names::{TEST_PREFIXES, unique_name};
 pub use namespace::Namespace;
 pub use skip::{datapath_skip_reason, root_skip_reason};
+pub use test_node::TestNode;
 pub use two_vms::{TwoVms, VM_A_ADDRESS, VM_B_ADDRESS};
 
 /// Returns from the calling test with `SKIPPED: <reason>` printed when the dataplane cannot run

@@ -81,7 +81,7 @@ pub struct ClabNode {
     pub labels: BTreeMap<String, String>,
     /// Every other setting: accepted, not used on namespaces.
     #[serde(flatten)]
-    pub other: BTreeMap<String, serde_yaml::Value>,
+    pub other: BTreeMap<String, serde_norway::Value>,
 }
 
 /// A link, in the brief form (`endpoints: ["a:eth1", "b:eth1"]`) or the veth form.
@@ -263,7 +263,7 @@ pub enum Imported {
 
 /// Reads a containerlab file.
 pub fn import(yaml: &str) -> Result<Imported> {
-    let file: ClabFile = serde_yaml::from_str(yaml).map_err(|source| TopologyError::File {
+    let file: ClabFile = serde_norway::from_str(yaml).map_err(|source| TopologyError::File {
         path: "<containerlab file>".into(),
         source: Box::new(source),
     })?;
@@ -471,7 +471,7 @@ mod tests {
         let mut spec = LabSpec::generate("demo", 2, 3).unwrap();
         spec.nodes[1].pods[0].igmp_version = Some(2);
         spec.nodes[0].pods[2].napi = true;
-        let yaml = serde_yaml::to_string(&export(&spec)).unwrap();
+        let yaml = serde_norway::to_string(&export(&spec)).unwrap();
         assert_eq!(import(&yaml).unwrap(), Imported::Lab(spec));
     }
 

@@ -31,10 +31,35 @@ pub fn deploy_blocking(spec: &LabSpec) -> Result<()> {
     runtime()?.block_on(deploy(spec))
 }
 
+/// Like [`deploy_blocking`], calling `progress` once per step of [`deploy_steps`].
+pub fn deploy_blocking_with_progress(
+    spec: &LabSpec,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<()> {
+    runtime()?.block_on(deploy_with_progress(spec, progress))
+}
+
+/// How often deploying `spec` calls its progress callback: once per node deployed here on the
+/// underlay (a host node is there already), once per pod.
+pub fn deploy_steps(spec: &LabSpec) -> usize {
+    let underlay = if spec.host.is_some() { 0 } else { 1 };
+    spec.local_nodes()
+        .map(|node| underlay + node.pods.len())
+        .sum()
+}
+
 /// Deploys `spec` and records it. Must run in a tokio runtime; needs root. A lab placed on
 /// this machine ([`LabSpec::host`]) deploys its host node only, in the network namespace this
 /// thread is in (see [`crate::host`]).
 pub async fn deploy(spec: &LabSpec) -> Result<()> {
+    deploy_with_progress(spec, &mut |_| {}).await
+}
+
+/// Like [`deploy`], calling `progress` once per step of [`deploy_steps`].
+pub async fn deploy_with_progress(
+    spec: &LabSpec,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<()> {
     spec.validate()?;
     for name in spec.namespaces() {
         if Path::new(NETNS_DIR).join(&name).exists() {
@@ -45,9 +70,9 @@ pub async fn deploy(spec: &LabSpec) -> Result<()> {
         }
     }
     if let Some(placement) = &spec.host {
-        return host::deploy(spec, placement).await;
+        return host::deploy(spec, placement, progress).await;
     }
-    match build(spec).await {
+    match build(spec, progress).await {
         Ok(()) => state::save(spec),
         Err(err) => {
             // The build error is the one worth reporting; cleanup is best effort.
@@ -57,7 +82,7 @@ pub async fn deploy(spec: &LabSpec) -> Result<()> {
     }
 }
 
-async fn build(spec: &LabSpec) -> Result<()> {
+async fn build(spec: &LabSpec, progress: &mut (dyn FnMut(&str) + Send)) -> Result<()> {
     for name in spec.namespaces() {
         create_netns(&name)?;
     }
@@ -81,18 +106,20 @@ async fn build(spec: &LabSpec) -> Result<()> {
             .add_address(UNDERLAY_IFACE, node.underlay_address, spec.underlay.prefix)
             .await?;
         node_ns.up(UNDERLAY_IFACE).await?;
-        build_node(spec, node, &node_ns, &node_ns_name).await?;
+        progress(&format!("node {} on the underlay", node.name));
+        build_node(spec, node, &node_ns, &node_ns_name, progress).await?;
     }
     Ok(())
 }
 
 /// Builds what a node holds once its namespace `node_ns_name` reaches the underlay: `vxlan0`,
-/// and each pod (its namespace must exist) with its veth pair.
+/// and each pod (its namespace must exist) with its veth pair, telling `progress` of each pod.
 pub(crate) async fn build_node(
     spec: &LabSpec,
     node: &NodeSpec,
     node_ns: &Netlink,
     node_ns_name: &str,
+    progress: &mut (dyn FnMut(&str) + Send),
 ) -> Result<()> {
     node_ns.add_vxlan_external(TUNNEL_IFACE, VXLAN_PORT).await?;
     for pod in &node.pods {
@@ -119,6 +146,7 @@ pub(crate) async fn build_node(
             set_offload(node_ns_name, &host, Offload::Tso, false)?;
             node_ns.add_root_pfifo(&host, NAPI_QDISC_LIMIT).await?;
         }
+        progress(&format!("pod {}/{}", node.name, pod.name));
     }
     Ok(())
 }

@@ -34,8 +34,13 @@ use crate::{
 const THREAD_NETNS: &str = "/proc/thread-self/ns/net";
 
 /// Deploys the host node of `spec` (placed by `placement`) in the network namespace this
-/// thread is in, and records the lab with the underlay interface it found.
-pub(crate) async fn deploy(spec: &LabSpec, placement: &HostPlacement) -> Result<()> {
+/// thread is in, and records the lab with the underlay interface it found. `progress` hears of
+/// each pod built.
+pub(crate) async fn deploy(
+    spec: &LabSpec,
+    placement: &HostPlacement,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<()> {
     let node = spec
         .host_node()
         .expect("a validated spec's host placement names one of its nodes");
@@ -59,7 +64,7 @@ pub(crate) async fn deploy(spec: &LabSpec, placement: &HostPlacement) -> Result<
         for pod in &node.pods {
             create_netns(&spec.pod_netns(node, pod))?;
         }
-        build_node(spec, node, &here, &node_netns).await?;
+        build_node(spec, node, &here, &node_netns, progress).await?;
         for pod in &node.pods {
             disable_ipv6(&node_netns, &host_iface(pod))?;
         }

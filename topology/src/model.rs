@@ -494,11 +494,12 @@ mod tests {
     fn yaml_round_trip_with_defaults() {
         let yaml = "name: mini\nnodes:\n  - name: a\n    underlay_address: 172.31.255.9\n    \
                     pods:\n      - {name: x, address: 10.200.9.1, igmp_version: 2}\n";
-        let spec: LabSpec = serde_yaml::from_str(yaml).unwrap();
+        let spec: LabSpec = serde_norway::from_str(yaml).unwrap();
         spec.validate().unwrap();
         assert_eq!(spec.vni, 42);
         assert_eq!(spec.pod_cidr.to_string(), "10.200.0.0/16");
-        let again: LabSpec = serde_yaml::from_str(&serde_yaml::to_string(&spec).unwrap()).unwrap();
+        let again: LabSpec =
+            serde_norway::from_str(&serde_norway::to_string(&spec).unwrap()).unwrap();
         assert_eq!(again, spec);
     }
 
@@ -549,7 +550,8 @@ mod tests {
             ["vm-n2", "vm-n2-p1", "vm-n2-p2", "vm-n2-p3"],
             "the host node and its pods, no underlay namespace"
         );
-        let again: LabSpec = serde_yaml::from_str(&serde_yaml::to_string(&spec).unwrap()).unwrap();
+        let again: LabSpec =
+            serde_norway::from_str(&serde_norway::to_string(&spec).unwrap()).unwrap();
         assert_eq!(again, spec);
     }
 
@@ -584,7 +586,7 @@ mod tests {
         assert!(err.contains("outside 172.31.255.0/24"), "{err}");
         let yaml = "name: vm\nhost: {node: n1, underlay_iface: eth1}\nnodes:\n  - name: n2\n    \
                     underlay_address: 172.31.255.2\n";
-        let spec: LabSpec = serde_yaml::from_str(yaml).unwrap();
+        let spec: LabSpec = serde_norway::from_str(yaml).unwrap();
         let err = spec.validate().unwrap_err().to_string();
         assert!(err.contains("does not have"), "{err}");
     }

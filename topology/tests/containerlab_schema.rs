@@ -23,8 +23,8 @@ fn exports_validate_against_the_containerlab_schema() {
     spec.nodes[0].pods[1].igmp_version = Some(2);
     spec.nodes[2].pods[0].napi = true;
     // Through YAML, as containerlab reads it.
-    let yaml = serde_yaml::to_string(&export(&spec)).unwrap();
-    let document: serde_json::Value = serde_yaml::from_str(&yaml).unwrap();
+    let yaml = serde_norway::to_string(&export(&spec)).unwrap();
+    let document: serde_json::Value = serde_norway::from_str(&yaml).unwrap();
     let errors: Vec<String> = validator
         .iter_errors(&document)
         .map(|err| format!("{} at {}", err, err.instance_path()))

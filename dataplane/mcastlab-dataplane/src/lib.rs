@@ -11,6 +11,7 @@ pub mod fanout;
 mod groups;
 pub mod kernel;
 mod link;
+pub mod metrics;
 pub mod netns;
 mod node;
 pub mod object;

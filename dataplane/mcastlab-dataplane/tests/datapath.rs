@@ -2,8 +2,6 @@
 //! hand-built frames against a dataplane attached in a namespace of the test's own. Copies made
 //! by `bpf_clone_redirect` really leave through the veths and are captured on the pod ends.
 
-mod support;
-
 use std::{net::Ipv4Addr, time::Duration};
 
 use mcastlab_common::{
@@ -17,9 +15,8 @@ use mcastlab_testbed::{
     frame::{Ipv4Frame, arp_request},
     igmp::{GroupRecord, IgmpMessage, corrupt_checksum},
 };
-use mcastlab_testkit::{delta, expect, require_datapath};
+use mcastlab_testkit::{TestNode, delta, expect, require_datapath};
 use rstest::rstest;
-use support::TestNode;
 
 const TC_ACT_OK: u32 = 0;
 const TC_ACT_SHOT: u32 = 2;

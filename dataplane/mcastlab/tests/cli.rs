@@ -2,7 +2,7 @@
 
 use std::process::{Command, Output};
 
-use mcastlab_testkit::{Namespace, require_datapath, unique_name};
+use mcastlab_testkit::{Namespace, TestNode, require_datapath, unique_name};
 
 fn mcastlab(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mcastlab"))
@@ -16,25 +16,83 @@ fn stderr(output: &Output) -> String {
 }
 
 #[test]
-fn help_explains_every_command() {
+fn help_lists_every_command() {
     let output = mcastlab(&["--help"]);
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
+    // A command is listed on a line of its own: "  <name>  <what it does>".
+    let listed: Vec<&str> = help
+        .lines()
+        .filter_map(|line| line.strip_prefix("  ")?.split_whitespace().next())
+        .collect();
     for command in [
         "demo",
         "up",
         "down",
         "status",
         "export",
+        "send",
+        "recv",
         "dataplane",
         "group",
         "subscriber",
         "stats",
+        "bench",
+        "completions",
+        "man",
     ] {
         assert!(
-            help.contains(command),
-            "--help does not mention {command}:\n{help}"
+            listed.contains(&command),
+            "--help does not list the command {command}:\n{help}"
         );
+    }
+}
+
+/// Asserts that `mcastlab <command> --help` prints `phrase` and the top-level help does not:
+/// the phrase can only have come from that command.
+fn assert_help_of(command: &[&str], phrase: &str) {
+    // Help is wrapped to the terminal: compare with whitespace collapsed.
+    let flat = |text: &[u8]| {
+        String::from_utf8_lossy(text)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let top = flat(&mcastlab(&["--help"]).stdout);
+    assert!(
+        !top.contains(phrase),
+        "{phrase:?} is in the top-level help too; pick a phrase only `{}` prints",
+        command.join(" ")
+    );
+    let output = mcastlab(&[command, &["--help"]].concat());
+    let help = flat(&output.stdout);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        help.contains(phrase),
+        "`mcastlab {} --help` does not say {phrase:?}:\n{help}",
+        command.join(" ")
+    );
+}
+
+#[test]
+fn each_command_help_explains_that_command() {
+    for (command, phrase) in [
+        (&["demo"][..], "a spy that must receive nothing"),
+        (&["up"], "Namespaces: <lab>-<node> for nodes"),
+        (&["down"], "The lab file `up -f` took"),
+        (&["status"], "The lab; without it, every recorded lab"),
+        (&["export"], "A deployed lab to export"),
+        (&["send"], "Sender identity written into each probe"),
+        (&["recv"], "Stop after this many distinct datagrams"),
+        (&["dataplane", "attach"], "--pod-iface veth-p1,veth-p2"),
+        (&["group", "add"], "joins beyond it are refused and counted"),
+        (&["subscriber", "list"], "A group address, or `all`"),
+        (&["stats"], "Codes never change meaning"),
+        (&["bench", "fanout"], "Needs root and 2 CPUs"),
+        (&["completions"], "mcastlab completions bash"),
+        (&["man"], "mcastlab-group-add.1"),
+    ] {
+        assert_help_of(command, phrase);
     }
 }
 
@@ -72,5 +130,432 @@ fn dataplane_commands_on_a_node_without_a_dataplane_say_how_to_attach() {
         stderr(&output).contains("has no dataplane attached"),
         "{}",
         stderr(&output)
+    );
+}
+
+/// The repository's `scripts/` folder.
+fn scripts_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts")
+}
+
+/// Runs `scripts/<script>` with `args`; the kernel matrix's cache points at `cache`, a path that
+/// must still not exist afterwards.
+fn script(script: &str, args: &[&str], cache: &std::path::Path) -> Output {
+    Command::new("bash")
+        .arg(scripts_dir().join(script))
+        .args(args)
+        .env("MCASTLAB_KERNEL_CACHE", cache)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|err| panic!("could not run {script}: {err}"))
+}
+
+#[test]
+fn every_script_answers_help_and_unknown_options_with_its_usage_and_does_nothing() {
+    // Given: every script of scripts/, and a kernel cache path nothing has made.
+    let mut scripts: Vec<String> = std::fs::read_dir(scripts_dir())
+        .expect("read scripts/")
+        .map(|entry| entry.expect("scripts/ entry").file_name())
+        .map(|name| name.into_string().expect("UTF-8 script name"))
+        .filter(|name| name.ends_with(".sh"))
+        .collect();
+    scripts.sort();
+    assert_eq!(
+        scripts,
+        [
+            "demo.sh",
+            "kernel-matrix.sh",
+            "perf.sh",
+            "setup.sh",
+            "test.sh",
+            "two-vm-lab.sh"
+        ],
+        "a script was added or removed: check it answers --help"
+    );
+    let cache = std::env::temp_dir().join(format!("mcastlab-cli-cache-{}", std::process::id()));
+    for name in &scripts {
+        for help in ["--help", "-h"] {
+            // When: it is asked for help.
+            let output = script(name, &[help], &cache);
+            // Then: usage on stdout, exit 0, nothing on stderr (no setup step ran).
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert_eq!(
+                output.status.code(),
+                Some(0),
+                "{name} {help}: {}",
+                stderr(&output)
+            );
+            assert!(
+                stdout.starts_with(&format!("usage: scripts/{name}")),
+                "{name} {help} printed:\n{stdout}"
+            );
+            assert_eq!(stderr(&output), "", "{name} {help} wrote to stderr");
+        }
+        // When: it gets an option it does not know.
+        let output = script(name, &["--bogus"], &cache);
+        // Then: usage on stderr, exit 2, nothing on stdout.
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{name} --bogus: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).starts_with(&format!("usage: scripts/{name}")),
+            "{name} --bogus wrote:\n{}",
+            stderr(&output)
+        );
+        assert!(output.stdout.is_empty(), "{name} --bogus wrote to stdout");
+    }
+    assert!(
+        !cache.exists(),
+        "a script made the kernel cache {} while only printing its usage",
+        cache.display()
+    );
+}
+
+/// Runs mcastlab and returns its stdout, panicking with its stderr unless it succeeds.
+fn stdout_of(args: &[&str]) -> String {
+    let output = mcastlab(args);
+    assert!(
+        output.status.success(),
+        "mcastlab {} failed: {}",
+        args.join(" "),
+        stderr(&output)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8 output")
+}
+
+/// Runs mcastlab with `-o json` appended and parses its stdout.
+fn json_of(args: &[&str]) -> serde_json::Value {
+    let out = stdout_of(&[args, &["-o", "json"]].concat());
+    serde_json::from_str(&out).unwrap_or_else(|err| panic!("not JSON ({err}):\n{out}"))
+}
+
+#[test]
+fn completions_are_generated_for_each_shell() {
+    let bash = stdout_of(&["completions", "bash"]);
+    assert!(bash.starts_with("_mcastlab() {"), "{bash}");
+    assert!(bash.contains("complete -F _mcastlab"), "{bash}");
+    assert!(stdout_of(&["completions", "zsh"]).starts_with("#compdef mcastlab"));
+    assert!(stdout_of(&["completions", "fish"]).contains("complete -c mcastlab"));
+    assert!(
+        stdout_of(&["completions", "elvish"]).contains("edit:completion:arg-completer[mcastlab]")
+    );
+    assert!(stdout_of(&["completions", "powershell"]).contains("Register-ArgumentCompleter"));
+}
+
+#[test]
+fn man_prints_the_top_page_and_writes_one_page_per_command() {
+    let page = stdout_of(&["man"]);
+    let first: Vec<&str> = page.lines().take(3).collect();
+    // clap_mangen defines the apostrophe string before the title.
+    assert_eq!(
+        first,
+        [
+            r".ie \n(.g .ds Aq \(aq",
+            ".el .ds Aq '",
+            r#".TH mcastlab 1  "mcastlab 0.1.0" "#
+        ]
+    );
+    let dir = std::env::temp_dir().join(format!("mcastlab-man-{}", std::process::id()));
+    let written = json_of(&["man", "--out", dir.to_str().expect("UTF-8 path")]);
+    let pages: Vec<String> = written["pages"]
+        .as_array()
+        .expect("pages")
+        .iter()
+        .map(|page| page.as_str().expect("a path").to_owned())
+        .collect();
+    let group_add = std::fs::read_to_string(dir.join("mcastlab-group-add.1"));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(pages.len(), 26, "{pages:?}");
+    assert!(pages[0].ends_with("/mcastlab.1"), "{pages:?}");
+    assert!(
+        group_add
+            .expect("mcastlab-group-add.1 written")
+            .contains(".TH mcastlab-group-add 1"),
+    );
+}
+
+#[test]
+fn group_and_subscriber_commands_have_cilium_dbg_aliases() {
+    for (alias, phrase) in [
+        (&["group", "ls"][..], "List the configured groups"),
+        (&["group", "del"], "Remove a group and all its subscribers"),
+        (&["sub", "add"], "Add a remote node as a subscriber"),
+        (&["sub", "ls"], "List the subscribers of a group"),
+        (&["subscriber", "ls"], "List the subscribers of a group"),
+        (&["sub", "del"], "Remove a subscriber (local or remote)"),
+    ] {
+        let help = stdout_of(&[alias, &["--help"]].concat());
+        assert!(
+            help.contains(phrase),
+            "`mcastlab {} --help` is not that command's help:\n{help}",
+            alias.join(" ")
+        );
+    }
+}
+
+#[test]
+fn every_command_that_prints_takes_output_json() {
+    for command in [
+        &["demo"][..],
+        &["up"],
+        &["down"],
+        &["status"],
+        &["export"],
+        &["send"],
+        &["recv"],
+        &["dataplane", "attach"],
+        &["dataplane", "detach"],
+        &["dataplane", "status"],
+        &["group", "add"],
+        &["group", "delete"],
+        &["group", "list"],
+        &["subscriber", "add"],
+        &["subscriber", "delete"],
+        &["subscriber", "list"],
+        &["stats"],
+        &["bench", "fanout"],
+        &["bench", "control"],
+        &["man"],
+    ] {
+        let help = stdout_of(&[command, &["--help"]].concat());
+        let output_option = help
+            .lines()
+            .find(|line| line.trim_start().starts_with("-o, --output <OUTPUT>"))
+            .unwrap_or_else(|| panic!("`{}` has no -o/--output:\n{help}", command.join(" ")));
+        assert!(
+            help.contains("json"),
+            "`{}` does not offer json ({output_option}):\n{help}",
+            command.join(" ")
+        );
+    }
+}
+
+#[test]
+fn export_prints_the_containerlab_document_as_json() {
+    let document = json_of(&["export", "--name", "clijson", "--nodes", "1", "--pods", "1"]);
+    assert_eq!(document["name"], "clijson");
+    let mut nodes: Vec<&String> = document["topology"]["nodes"]
+        .as_object()
+        .expect("topology.nodes")
+        .keys()
+        .collect();
+    nodes.sort();
+    assert_eq!(nodes, ["n1", "n1-p1", "ul"]);
+}
+
+/// The long options `mcastlab <command> --help` lists.
+fn long_options(command: &[&str]) -> Vec<String> {
+    let help = stdout_of(&[command, &["--help"]].concat());
+    help.lines()
+        .filter_map(|line| {
+            let option = line
+                .trim_start()
+                .split(", ")
+                .last()?
+                .split_whitespace()
+                .next()?;
+            // A repeatable flag is listed as `--verbose...`.
+            option
+                .starts_with("--")
+                .then(|| option.trim_end_matches("...").to_owned())
+        })
+        .filter(|option| option != "--help" && option != "--version")
+        .collect()
+}
+
+#[test]
+fn scripts_that_forward_options_accept_exactly_their_command_options() {
+    for (name, command) in [
+        ("demo.sh", &["demo"][..]),
+        ("perf.sh", &["bench", "fanout"]),
+    ] {
+        let text = std::fs::read_to_string(scripts_dir().join(name)).expect("read script");
+        let list = text
+            .lines()
+            .find_map(|line| line.strip_prefix("OPTIONS=\""))
+            .and_then(|rest| rest.strip_suffix('"'))
+            .unwrap_or_else(|| panic!("{name} has no OPTIONS=\"...\" line"));
+        let mut accepted: Vec<&str> = list.split(' ').filter(|o| o.starts_with("--")).collect();
+        accepted.sort_unstable();
+        let mut options = long_options(command);
+        options.sort();
+        assert_eq!(
+            accepted,
+            options,
+            "{name}'s OPTIONS and `mcastlab {} --help` differ",
+            command.join(" ")
+        );
+    }
+}
+
+/// Runs mcastlab and returns its stderr, panicking unless it succeeds.
+fn stderr_of(args: &[&str]) -> String {
+    let output = mcastlab(args);
+    assert!(
+        output.status.success(),
+        "mcastlab {} failed: {}",
+        args.join(" "),
+        stderr(&output)
+    );
+    stderr(&output)
+}
+
+#[test]
+fn v_shows_what_aya_logs_while_loading() {
+    require_datapath!();
+    // Given: a node with its dataplane attached.
+    let node = TestNode::new(1);
+    let name = node.node.name().to_owned();
+    let attach = ["dataplane", "attach", "--node", &name, "--pod-iface", "h1"];
+    // When: attach runs again (aya loads the object and probes the kernel's BPF features).
+    let quiet = stderr_of(&attach);
+    let verbose = stderr_of(&[&["-vv"][..], &attach].concat());
+    // Then: aya's debug record shows with -vv only.
+    assert!(
+        verbose.contains("DEBUG aya::bpf: BPF Feature Detection"),
+        "-vv did not show aya's log:\n{verbose}"
+    );
+    assert!(
+        !quiet.contains("aya::"),
+        "aya's debug log without -v:\n{quiet}"
+    );
+}
+
+#[test]
+fn group_and_subscriber_edits_say_what_was_done_in_json() {
+    require_datapath!();
+    // Given: a node with its dataplane attached to a pod and a tunnel.
+    let node = TestNode::new(1);
+    let name = node.node.name().to_owned();
+    mcastlab_testkit::run(
+        "ip",
+        &[
+            "-n", &name, "link", "add", "vxlan0", "type", "vxlan", "external", "dstport", "4789",
+        ],
+    );
+    mcastlab_testkit::run("ip", &["-n", &name, "link", "set", "vxlan0", "up"]);
+    stdout_of(&[
+        "dataplane",
+        "attach",
+        "--node",
+        &name,
+        "--tunnel",
+        "vxlan0",
+        "--vni",
+        "42",
+    ]);
+    let on = ["--node", name.as_str()];
+    // When/Then: each edit prints what it did.
+    assert_eq!(
+        json_of(
+            &[
+                &["group", "add"][..],
+                &on,
+                &["239.1.2.3", "--capacity", "8"]
+            ]
+            .concat()
+        ),
+        serde_json::json!({
+            "action": "added", "node": name, "group": "239.1.2.3", "capacity": 8,
+        })
+    );
+    assert_eq!(
+        json_of(&[&["sub", "add"][..], &on, &["239.1.2.3", "192.0.2.7"]].concat()),
+        serde_json::json!({
+            "action": "added", "node": name, "group": "239.1.2.3", "subscriber": "192.0.2.7",
+            "kind": "remote",
+        })
+    );
+    assert_eq!(
+        json_of(&[&["sub", "del"][..], &on, &["239.1.2.3", "192.0.2.7"]].concat()),
+        serde_json::json!({
+            "action": "deleted", "node": name, "group": "239.1.2.3", "subscriber": "192.0.2.7",
+        })
+    );
+    assert_eq!(
+        json_of(&[&["group", "del"][..], &on, &["239.1.2.3"]].concat()),
+        serde_json::json!({ "action": "deleted", "node": name, "group": "239.1.2.3" })
+    );
+    assert_eq!(
+        json_of(&[&["group", "ls"][..], &on].concat()),
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn stats_in_prometheus_format_parse_with_a_prometheus_parser() {
+    require_datapath!();
+    // Given: a node whose pod sent a join for a group that is not configured.
+    let node = TestNode::new(1);
+    let name = node.node.name().to_owned();
+    let join = mcastlab_testbed::igmp::IgmpMessage::V2Report(std::net::Ipv4Addr::new(239, 9, 9, 9))
+        .frame(std::net::Ipv4Addr::new(10, 0, 0, 11));
+    node.run_pod_ingress("h1", &join.to_bytes());
+    // When: its counters are printed for Prometheus.
+    let text = stdout_of(&["stats", "--node", &name, "-o", "prometheus"]);
+    // Then: a parser reads one sample per reason, labelled with the node.
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned())))
+        .expect("Prometheus text");
+    let mut samples = std::collections::BTreeMap::new();
+    for sample in &scrape.samples {
+        assert_eq!(sample.metric, "mcastlab_packets_total", "{text}");
+        assert_eq!(sample.labels.get("node"), Some(name.as_str()), "{text}");
+        let value = match sample.value {
+            // OpenMetrics names the family without `_total`, so a 0.0.4 parser cannot tie
+            // the TYPE line to the samples.
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+            ref other => panic!("not a counter: {other:?}"),
+        };
+        let reason = sample.labels.get("reason").expect("a reason label");
+        samples.insert(reason.to_owned(), value);
+    }
+    assert_eq!(samples.len(), 23, "{text}");
+    assert_eq!(samples["igmp_handled"], 1.0, "{text}");
+    assert_eq!(samples["ignored_group"], 1.0, "{text}");
+    assert_eq!(samples["replicated"], 0.0, "{text}");
+    assert_eq!(samples.values().sum::<f64>(), 2.0, "{text}");
+    assert!(text.contains("# TYPE mcastlab_packets counter\n"), "{text}");
+}
+
+/// Removes lab `lab` when dropped.
+struct LabGuard(String);
+
+impl Drop for LabGuard {
+    fn drop(&mut self) {
+        let _ = mcastlab(&["down", "--lab", &self.0]);
+    }
+}
+
+#[test]
+fn down_with_the_file_up_took_removes_that_lab() {
+    require_datapath!();
+    // Given: a lab deployed from a containerlab file.
+    let lab = unique_name("cli");
+    let _cleanup = LabGuard(lab.clone());
+    let file = std::env::temp_dir().join(format!("{lab}.clab.yml"));
+    let file = file.to_str().expect("UTF-8 path");
+    stdout_of(&[
+        "export", "--name", &lab, "--nodes", "1", "--pods", "1", "--out", file,
+    ]);
+    stdout_of(&["up", "-f", file]);
+    // When: down gets the same file.
+    let mut removed = json_of(&["down", "-f", file]);
+    let _ = std::fs::remove_file(file);
+    // Then: the file's lab is gone.
+    removed["namespaces"]
+        .as_array_mut()
+        .expect("namespaces")
+        .sort_by_key(|name| name.as_str().map(str::to_owned));
+    assert_eq!(
+        removed,
+        serde_json::json!({
+            "action": "removed",
+            "lab": lab,
+            "detached": [format!("{lab}-n1")],
+            "namespaces": [format!("{lab}-n1"), format!("{lab}-n1-p1"), format!("{lab}-ul")],
+        })
     );
 }

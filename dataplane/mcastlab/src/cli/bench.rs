@@ -9,6 +9,11 @@ use mcastlab_bench::{
     report,
 };
 
+use super::{
+    output::{OutputArg, OutputFormat, print_json},
+    progress::Progress,
+};
+
 /// Benchmarks.
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchCommand {
@@ -44,6 +49,8 @@ pub struct ControlArgs {
     /// Folder of results.
     #[arg(long, default_value = "results")]
     out: PathBuf,
+    #[command(flatten)]
+    output: OutputArg,
 }
 
 /// Arguments of `bench fanout`.
@@ -93,6 +100,8 @@ pub struct FanoutArgs {
     /// Folder of results.
     #[arg(long, default_value = "results")]
     out: PathBuf,
+    #[command(flatten)]
+    output: OutputArg,
 }
 
 fn seconds(value: f64, what: &str) -> anyhow::Result<Duration> {
@@ -123,10 +132,22 @@ fn run_control(args: ControlArgs) -> anyhow::Result<()> {
         );
     }
     let environment = Environment::read();
-    let result = control::run(&options, |step| eprintln!("  {step}"))?;
+    let mut progress = Progress::new(None);
+    let result = control::run(&options, |step| progress.step(step))?;
+    drop(progress);
     let (dir, summary) = report::write_control(&args.out, &environment, &options, &result)?;
-    print!("{summary}");
-    eprintln!("results in {}", dir.display());
+    match args.output.output {
+        OutputFormat::Json => print_json(&serde_json::json!({
+            "results": dir,
+            "environment": environment,
+            "options": options,
+            "result": result,
+        }))?,
+        OutputFormat::Table => {
+            print!("{summary}");
+            eprintln!("results in {}", dir.display());
+        }
+    }
     Ok(())
 }
 
@@ -159,24 +180,33 @@ fn run_fanout(args: FanoutArgs) -> anyhow::Result<()> {
         );
     }
     let environment = Environment::read();
-    eprintln!(
+    let mut progress = Progress::new(None);
+    progress.line(&format!(
         "bench fanout on kernel {} at {}: modes {:?}, receivers {:?}",
         environment.kernel, environment.commit, options.modes, options.receivers
-    );
-    let run = fanout::run(&options, |step| eprintln!("  {step}"))?;
+    ));
+    let run = fanout::run(&options, |step| progress.step(step))?;
+    drop(progress);
     let dir = report::write(&args.out, &environment, &options, &run)?;
     let points = report::points(&run.samples);
-    print!(
-        "{}",
-        report::markdown(
-            &environment,
-            &options,
-            &points,
-            &report::ratios(&points),
-            &run.latencies
-        )
-    );
-    eprintln!("results in {}", dir.display());
+    let ratios = report::ratios(&points);
+    match args.output.output {
+        OutputFormat::Json => print_json(&serde_json::json!({
+            "results": dir,
+            "environment": environment,
+            "options": options,
+            "points": points,
+            "ratios": ratios,
+            "latencies": run.latencies,
+        }))?,
+        OutputFormat::Table => {
+            print!(
+                "{}",
+                report::markdown(&environment, &options, &points, &ratios, &run.latencies)
+            );
+            eprintln!("results in {}", dir.display());
+        }
+    }
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use mcastlab_dataplane::{Node, SubscriberKind};
 
 use super::{
     NodeArg,
-    output::{OutputArg, OutputFormat, print_json, print_table},
+    output::{OutputArg, OutputFormat, print_json, print_outcome, print_table},
 };
 
 /// Group subscommands.
@@ -18,8 +18,10 @@ pub enum GroupCommand {
     /// replication reads only the part of the group's fan-out list that was ever used.
     Add(GroupAddArgs),
     /// Remove a group and all its subscribers.
+    #[command(visible_alias = "del")]
     Delete(GroupArgs),
     /// List the configured groups with their subscriber counts.
+    #[command(visible_alias = "ls")]
     List(ListArgs),
 }
 
@@ -31,8 +33,10 @@ pub enum SubscriberCommand {
     /// Local subscribers (pods) are added by their IGMP joins, not here.
     Add(SubscriberArgs),
     /// Remove a subscriber (local or remote) from a group.
+    #[command(visible_alias = "del")]
     Delete(SubscriberArgs),
     /// List the subscribers of a group, or of every group with `all`.
+    #[command(visible_alias = "ls")]
     List(SubscriberListArgs),
 }
 
@@ -44,6 +48,8 @@ pub struct GroupArgs {
     /// The group address, in 224.0.0.0/4.
     #[arg(value_parser = parse_group)]
     group: Ipv4Addr,
+    #[command(flatten)]
+    output: OutputArg,
 }
 
 /// Arguments of `group add`.
@@ -75,6 +81,8 @@ pub struct SubscriberArgs {
     group: Ipv4Addr,
     /// The subscriber: a remote node's underlay address (add), or any subscriber (delete).
     address: Ipv4Addr,
+    #[command(flatten)]
+    output: OutputArg,
 }
 
 /// Which subscribers to list.
@@ -127,13 +135,26 @@ pub fn run_group(command: GroupCommand) -> anyhow::Result<()> {
             Node::open(&args.node.node)?
                 .groups()?
                 .add_group_with_capacity(args.group, capacity)?;
-            println!("added group {} (capacity {capacity})", args.group);
+            print_outcome(
+                args.output.output,
+                serde_json::json!({
+                    "action": "added", "node": args.node.node, "group": args.group,
+                    "capacity": capacity,
+                }),
+                format!("added group {} (capacity {capacity})", args.group),
+            )?;
         }
         GroupCommand::Delete(args) => {
             Node::open(&args.node.node)?
                 .groups()?
                 .delete_group(args.group)?;
-            println!("deleted group {}", args.group);
+            print_outcome(
+                args.output.output,
+                serde_json::json!({
+                    "action": "deleted", "node": args.node.node, "group": args.group,
+                }),
+                format!("deleted group {}", args.group),
+            )?;
         }
         GroupCommand::List(args) => {
             let node = Node::open(&args.node.node)?;
@@ -166,13 +187,27 @@ pub fn run_subscriber(command: SubscriberCommand) -> anyhow::Result<()> {
             Node::open(&args.node.node)?
                 .groups()?
                 .add_remote_subscriber(args.group, args.address)?;
-            println!("added remote subscriber {} to {}", args.address, args.group);
+            print_outcome(
+                args.output.output,
+                serde_json::json!({
+                    "action": "added", "node": args.node.node, "group": args.group,
+                    "subscriber": args.address, "kind": SubscriberKind::Remote,
+                }),
+                format!("added remote subscriber {} to {}", args.address, args.group),
+            )?;
         }
         SubscriberCommand::Delete(args) => {
             Node::open(&args.node.node)?
                 .groups()?
                 .delete_subscriber(args.group, args.address)?;
-            println!("deleted subscriber {} of {}", args.address, args.group);
+            print_outcome(
+                args.output.output,
+                serde_json::json!({
+                    "action": "deleted", "node": args.node.node, "group": args.group,
+                    "subscriber": args.address,
+                }),
+                format!("deleted subscriber {} of {}", args.address, args.group),
+            )?;
         }
         SubscriberCommand::List(args) => {
             let node = Node::open(&args.node.node)?;

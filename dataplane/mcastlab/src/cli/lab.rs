@@ -13,7 +13,10 @@ use mcastlab_topology::{
     state,
 };
 
-use super::output::{OutputArg, OutputFormat, print_json, print_table};
+use super::{
+    output::{OutputArg, OutputFormat, print_json, print_outcome, print_table},
+    progress::Progress,
+};
 
 /// The lab name used when none is given.
 pub const DEFAULT_LAB: &str = "mcastlab";
@@ -101,6 +104,9 @@ pub struct DownArgs {
     /// The lab to remove (also cleans what a crashed run left).
     #[arg(long, default_value = DEFAULT_LAB)]
     lab: String,
+    /// The lab file `up -f` took (lab.yaml or .clab.yml): removes the lab it names.
+    #[arg(long, short = 'f', conflicts_with = "lab")]
+    file: Option<PathBuf>,
     #[command(flatten)]
     output: OutputArg,
 }
@@ -152,7 +158,7 @@ pub fn lab_source(
             Imported::Generic(file) => LabSource::Containerlab(file),
         });
     }
-    let spec: LabSpec = serde_yaml::from_str(&text).map_err(|err| file_error(Box::new(err)))?;
+    let spec: LabSpec = serde_norway::from_str(&text).map_err(|err| file_error(Box::new(err)))?;
     spec.validate()?;
     Ok(LabSource::Lab(spec))
 }
@@ -184,22 +190,24 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<()> {
         LabSource::Containerlab(file) => return up_containerlab(&args, &file),
     };
     args.host.place(&mut spec)?;
+    let mut progress = Progress::new(Some(lab::up_steps(&spec) as u64));
     match spec.host_node() {
-        Some(node) => eprintln!(
+        Some(node) => progress.line(&format!(
             "deploying node {} of lab {} on this machine ({} pods, underlay {})",
             node.name,
             spec.name,
             node.pods.len(),
             node.underlay_address
-        ),
-        None => eprintln!(
+        )),
+        None => progress.line(&format!(
             "deploying lab {}: {} nodes, {} pods",
             spec.name,
             spec.nodes.len(),
             spec.nodes.iter().map(|n| n.pods.len()).sum::<usize>()
-        ),
+        )),
     }
-    lab::up(&spec)?;
+    lab::up_with_progress(&spec, &mut |step| progress.step(step))?;
+    drop(progress);
     // The record holds what deploy found (the underlay interface of a host node).
     let spec = lab::spec(&spec.name)?;
     match args.output.output {
@@ -272,6 +280,10 @@ fn up_containerlab(args: &UpArgs, file: &ClabFile) -> anyhow::Result<()> {
 
 /// Arguments of `mcastlab export`.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "With -o json the containerlab document is printed as JSON; with --out \
+                        -o json prints what was written."
+)]
 pub struct ExportArgs {
     /// A deployed lab to export.
     #[arg(long, conflicts_with_all = ["file", "nodes", "pods"])]
@@ -291,6 +303,8 @@ pub struct ExportArgs {
     /// Write here instead of stdout.
     #[arg(long)]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    output: OutputArg,
 }
 
 pub fn run_export(args: ExportArgs) -> anyhow::Result<()> {
@@ -298,28 +312,42 @@ pub fn run_export(args: ExportArgs) -> anyhow::Result<()> {
         Some(lab) => lab::spec(lab)?,
         None => lab_spec(args.file.as_ref(), &args.name, args.nodes, args.pods)?,
     };
-    let yaml = serde_yaml::to_string(&containerlab::export(&spec))?;
-    match &args.out {
-        Some(path) => {
-            std::fs::write(path, yaml)?;
-            eprintln!("wrote {}", path.display());
+    let exported = containerlab::export(&spec);
+    match (&args.out, args.output.output) {
+        (Some(path), format) => {
+            std::fs::write(path, serde_norway::to_string(&exported)?)?;
+            print_outcome(
+                format,
+                serde_json::json!({ "action": "exported", "lab": spec.name, "file": path }),
+                format!("wrote {}", path.display()),
+            )?;
         }
-        None => print!("{yaml}"),
+        (None, OutputFormat::Json) => print_json(&exported)?,
+        (None, OutputFormat::Table) => print!("{}", serde_norway::to_string(&exported)?),
     }
     Ok(())
 }
 
 pub fn run_down(args: DownArgs) -> anyhow::Result<()> {
-    let report = lab::down(&args.lab)?;
+    let lab = match &args.file {
+        Some(file) => match lab_source(Some(file), DEFAULT_LAB, 0, 0)? {
+            LabSource::Lab(spec) => spec.name,
+            LabSource::Containerlab(file) => file.name,
+        },
+        None => args.lab,
+    };
+    let report = lab::down(&lab)?;
     match args.output.output {
-        OutputFormat::Json => print_json(&report),
+        OutputFormat::Json => print_json(&serde_json::json!({
+            "action": "removed", "lab": lab, "detached": report.detached,
+            "namespaces": report.namespaces,
+        })),
         OutputFormat::Table => {
             if report.namespaces.is_empty() && report.detached.is_empty() {
-                println!("nothing of lab {} was there", args.lab);
+                println!("nothing of lab {lab} was there");
             } else {
                 println!(
-                    "lab {}: detached {} dataplanes, removed {} namespaces",
-                    args.lab,
+                    "lab {lab}: detached {} dataplanes, removed {} namespaces",
                     report.detached.len(),
                     report.namespaces.len()
                 );

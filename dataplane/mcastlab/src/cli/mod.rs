@@ -3,9 +3,12 @@
 mod bench;
 mod dataplane;
 mod demo;
+mod docs;
 mod groups;
 mod lab;
+mod logging;
 mod output;
+mod progress;
 mod stats;
 mod traffic;
 
@@ -20,6 +23,8 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "mcastlab", version, propagate_version = true)]
 pub struct Cli {
+    #[command(flatten)]
+    verbosity: logging::Verbosity,
     #[command(subcommand)]
     command: Command,
 }
@@ -47,17 +52,25 @@ enum Command {
     #[command(subcommand)]
     Group(groups::GroupCommand),
     /// List and edit the subscribers of groups (local ones come from IGMP).
-    #[command(subcommand)]
+    #[command(subcommand, visible_alias = "sub")]
     Subscriber(groups::SubscriberCommand),
     /// Show the dataplane's reason counters of a node.
     Stats(stats::StatsArgs),
     /// Run benchmarks against the kernel's own answers; results go to results/.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Print a completion script for a shell.
+    #[command(after_help = "Example (bash):\n  mcastlab completions bash \
+                            > /etc/bash_completion.d/mcastlab")]
+    Completions(docs::CompletionsArgs),
+    /// Print the manual page (roff), or write one page per command into a folder.
+    #[command(after_help = "Example:\n  mcastlab man | man -l -")]
+    Man(docs::ManArgs),
 }
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    logging::init(&cli.verbosity)?;
     match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Up(args) => lab::run_up(args),
@@ -71,6 +84,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Subscriber(command) => groups::run_subscriber(command),
         Command::Stats(args) => stats::run(args),
         Command::Bench(command) => bench::run(command),
+        Command::Completions(args) => docs::run_completions(args),
+        Command::Man(args) => docs::run_man(args),
     }
 }
 

@@ -30,6 +30,21 @@ pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints what a command did: `json` with `-o json`, the line `text` otherwise.
+pub fn print_outcome(
+    format: OutputFormat,
+    json: serde_json::Value,
+    text: impl std::fmt::Display,
+) -> anyhow::Result<()> {
+    match format {
+        OutputFormat::Json => print_json(&json),
+        OutputFormat::Table => {
+            println!("{text}");
+            Ok(())
+        }
+    }
+}
+
 /// Prints rows under a header, each column as wide as its widest cell.
 pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();

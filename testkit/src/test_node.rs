@@ -1,23 +1,20 @@
 //! The fixture of the datapath tests: a node namespace of their own with veth pairs, the
 //! dataplane attached, `BPF_PROG_TEST_RUN` of its programs and capture on the pod ends.
-#![allow(
-    dead_code,
-    reason = "each test binary uses a part of the support module"
-)]
 
 use std::collections::BTreeMap;
 
+use crate::{Namespace, ip, unique_name};
 use aya::{
     Ebpf,
     programs::{SchedClassifier, TestRun, TestRunOptions},
 };
 use mcastlab_common::names::PROG_POD_INGRESS;
 use mcastlab_dataplane::{AttachMode, AttachOptions, Node, object};
-use mcastlab_testkit::{Namespace, ip, unique_name};
 
 /// A node namespace holding `pods` veth pairs `h<i>` (host side, dataplane attached) and `p<i>`
 /// (pod side, left in the same namespace for capture). Dropping it detaches and deletes all.
 pub struct TestNode {
+    /// The node's dataplane.
     pub node: Node,
     ebpf: Ebpf,
     _namespace: Namespace,
