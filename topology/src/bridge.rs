@@ -2,9 +2,9 @@
 //! IGMP snooping) instead of the dataplane.
 
 use crate::{
-    deploy::{runtime, write_sysctl},
     error::Result,
     model::{LabSpec, NodeSpec, UNDERLAY_IFACE, host_iface},
+    namespaces::{runtime, write_sysctl},
     netlink::Netlink,
 };
 

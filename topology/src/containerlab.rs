@@ -401,7 +401,7 @@ async fn build_generic(lab: &str, file: &ClabFile) -> Result<Vec<String>> {
     let mut names = Vec::new();
     for node in file.topology.nodes.keys() {
         let name = netns(node);
-        crate::deploy::create_netns(&name)?;
+        crate::namespaces::create_netns(&name)?;
         Netlink::open(&name)?.up("lo").await?;
         names.push(name);
     }

@@ -23,10 +23,11 @@ use std::{
 use rtnetlink::packet_route::link::InfoKind;
 
 use crate::{
-    deploy::{NETNS_DIR, build_node, create_netns, teardown, write_sysctl},
     error::{Result, TopologyError},
     model::{HostPlacement, LabSpec, NodeSpec, TUNNEL_IFACE, host_iface},
+    namespaces::{NETNS_DIR, create_netns, write_sysctl},
     netlink::{InterfaceAddress, Netlink},
+    node::build_node,
     state,
 };
 
@@ -71,12 +72,8 @@ pub(crate) async fn deploy(
         Ok(())
     }
     .await;
-    if let Err(err) = built {
-        // The build error is the one worth reporting; cleanup is best effort.
-        let _ = teardown(&spec.name).await;
-        return Err(err);
-    }
-    Ok(())
+    // On failure the caller removes what was built (the lab is recorded).
+    built
 }
 
 /// Removes what the deploy of `spec`'s host node created in its namespace: the pods' host

@@ -19,7 +19,9 @@ pub mod deploy;
 pub mod error;
 pub mod host;
 pub mod model;
+mod namespaces;
 mod netlink;
+mod node;
 pub mod offload;
 pub mod state;
 

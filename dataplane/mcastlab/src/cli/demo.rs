@@ -4,13 +4,9 @@
 
 use std::{net::Ipv4Addr, time::Duration};
 
-use mcastlab_lab as lab;
-use mcastlab_testbed::{
-    capture::Capture,
-    receiver::Receiver,
-    sender::{SendOptions, send},
-};
-use mcastlab_topology::{LabSpec, model::POD_IFACE};
+use mcastlab_lab::Scenario;
+use mcastlab_testbed::sender::SendOptions;
+use mcastlab_topology::LabSpec;
 
 use super::output::{OutputArg, OutputFormat, print_json, print_table};
 
@@ -88,17 +84,17 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         "deploying lab {} ({} nodes x {} pods) and attaching the dataplane",
         spec.name, args.nodes, args.pods
     ));
-    lab::down(&spec.name)?;
-    lab::up(&spec)?;
-    let result = exercise(&spec, &args, &mut step);
+    let scenario = Scenario::deploy(spec)?;
+    let result = exercise(&scenario, &args, &mut step);
     if args.keep {
+        let spec = scenario.keep();
         eprintln!(
             "keeping lab {} (mcastlab down --lab {})",
             spec.name, spec.name
         );
     } else {
         step.next("tearing the lab down");
-        lab::down(&spec.name)?;
+        drop(scenario);
     }
     let deliveries = result?;
     let ok = deliveries.iter().all(|d| d.ok);
@@ -141,90 +137,86 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn exercise(spec: &LabSpec, args: &DemoArgs, step: &mut Step) -> anyhow::Result<Vec<Delivery>> {
+fn exercise(
+    scenario: &Scenario,
+    args: &DemoArgs,
+    step: &mut Step,
+) -> anyhow::Result<Vec<Delivery>> {
     step.next(&format!(
         "configuring group {} on every node, other nodes as remote subscribers",
         args.group
     ));
-    lab::configure_group(spec, args.group)?;
+    scenario.configure_group(args.group)?;
 
     step.next("joining receivers with real sockets (the pods' kernels send IGMP)");
-    let (sender_node, sender_pod) = (&spec.nodes[0], &spec.nodes[0].pods[0]);
+    let spec = scenario.spec();
+    // The sender is n1/p1; on every node the last pod is a spy that captures at layer 2 and
+    // never joins: it must see no copy of the group.
     let mut receivers = Vec::new();
-    // A spy captures at layer 2 on a pod that never joins: it must see no copy of the group.
+    let mut joined = Vec::new();
     let mut spies = Vec::new();
-    for node in &spec.nodes {
-        let spy = node.pods.last().expect("at least 2 pods");
+    for (n, node) in spec.nodes.iter().enumerate().map(|(i, node)| (i + 1, node)) {
+        let spy = node.pods.len();
         spies.push((
-            node,
-            spy,
-            Capture::open_in(&spec.pod_netns(node, spy), POD_IFACE)?,
+            format!("{}/{}", node.name, node.pods[spy - 1].name),
+            scenario.spy(n, spy)?,
         ));
-        for pod in &node.pods {
-            let is_sender = node.name == sender_node.name && pod.name == sender_pod.name;
-            if !is_sender && pod.name != spy.name {
-                let receiver = Receiver::join(&spec.pod_netns(node, pod), args.group, PORT)?;
-                receivers.push((node, pod, receiver));
+        for p in 1..spy {
+            if (n, p) != (1, 1) {
+                receivers.push(scenario.join_socket(n, p, args.group, PORT)?);
+                joined.push((n, p));
             }
         }
     }
-    for (node, pod, _) in &receivers {
-        lab::wait_for_subscriber(spec, node, args.group, pod.address, DEADLINE)?;
+    for &(n, p) in &joined {
+        scenario.wait_subscribed(n, p, args.group, DEADLINE)?;
     }
 
-    // Receivers read while the sender sends, so latency is arrival time, not queueing.
     let count = args.count;
-    let receiving: Vec<_> = receivers
-        .into_iter()
-        .map(|(node, pod, mut receiver)| {
-            let label = format!("{}/{}", node.name, pod.name);
-            let igmp = format!("v{}", pod.igmp_version.unwrap_or(3));
-            let thread = std::thread::spawn(move || {
-                receiver
-                    .receive_until(DEADLINE, |r| r.unique >= count)
-                    .cloned()
-            });
-            (label, igmp, thread)
-        })
-        .collect();
-
-    let sender_netns = spec.pod_netns(sender_node, sender_pod);
     step.next(&format!(
-        "sending {count} datagrams from {sender_netns} to {}:{PORT}",
+        "sending {count} datagrams from {} to {}:{PORT}",
+        scenario.pod_netns(1, 1),
         args.group
     ));
-    send(
-        &sender_netns,
-        &SendOptions {
-            group: args.group,
-            port: PORT,
-            count,
-            rate: Some(1000),
-            size: 64,
-            sender: 1,
-            first_seq: 0,
-        },
-    )?;
+    let reports = Scenario::collect_while(receivers, count, DEADLINE, || {
+        scenario.send(
+            1,
+            1,
+            &SendOptions {
+                group: args.group,
+                port: PORT,
+                count,
+                rate: Some(1000),
+                size: 64,
+                sender: 1,
+                first_seq: 0,
+            },
+        )?;
+        Ok(())
+    })?;
 
     step.next("collecting deliveries");
-    let mut deliveries = Vec::new();
-    for (pod, igmp, thread) in receiving {
-        let report = thread.join().expect("receiver thread")?;
-        deliveries.push(Delivery {
-            pod,
-            igmp,
-            expected: count,
-            received: report.received,
-            duplicates: report.duplicates,
-            latency_mean_us: report.latency_mean_us,
-            ok: report.unique == count && report.duplicates == 0,
-        });
-    }
+    let mut deliveries: Vec<Delivery> = joined
+        .iter()
+        .zip(reports)
+        .map(|(&(n, p), report)| {
+            let pod = scenario.pod(n, p);
+            Delivery {
+                pod: format!("{}/{}", scenario.node(n).name, pod.name),
+                igmp: format!("v{}", pod.igmp_version.unwrap_or(3)),
+                expected: count,
+                received: report.received,
+                duplicates: report.duplicates,
+                latency_mean_us: report.latency_mean_us,
+                ok: report.unique == count && report.duplicates == 0,
+            }
+        })
+        .collect();
     // With every receiver's copies in, a spy's would have arrived with them.
-    for (node, pod, spy) in spies {
+    for (pod, spy) in spies {
         let received = spy.count_to(args.group) as u64;
         deliveries.push(Delivery {
-            pod: format!("{}/{}", node.name, pod.name),
+            pod,
             igmp: "not joined".to_owned(),
             expected: 0,
             received,

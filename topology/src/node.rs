@@ -1,0 +1,56 @@
+//! What a node holds once its namespace reaches the underlay: `vxlan0` and its pods, each
+//! with a veth pair, an address, a multicast route and its settings. Deploy builds it in a
+//! node namespace of its own, and on the machine itself for a host node ([`crate::host`]).
+
+use std::net::Ipv4Addr;
+
+use crate::{
+    error::Result,
+    model::{LabSpec, NodeSpec, POD_IFACE, TUNNEL_IFACE, VXLAN_PORT, host_iface},
+    namespaces::set_igmp_version,
+    netlink::{Netlink, open_netns},
+    offload::{Offload, set_offload},
+};
+
+/// Packets the qdisc of a `napi` pod's host veth holds while its ring is full: room for every
+/// copy of a packet to a full group.
+const NAPI_QDISC_LIMIT: u32 = 4096;
+
+/// Builds what a node holds once its namespace `node_ns_name` reaches the underlay: `vxlan0`,
+/// and each pod (its namespace must exist) with its veth pair, telling `progress` of each pod.
+pub(crate) async fn build_node(
+    spec: &LabSpec,
+    node: &NodeSpec,
+    node_ns: &Netlink,
+    node_ns_name: &str,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<()> {
+    node_ns.add_vxlan_external(TUNNEL_IFACE, VXLAN_PORT).await?;
+    for pod in &node.pods {
+        let pod_ns_name = spec.pod_netns(node, pod);
+        let pod_ns = Netlink::open(&pod_ns_name)?;
+        let host = host_iface(pod);
+        pod_ns.up("lo").await?;
+        pod_ns.add_veth(POD_IFACE, &host).await?;
+        pod_ns.move_to(&host, &open_netns(node_ns_name)?).await?;
+        node_ns.up(&host).await?;
+        pod_ns
+            .add_address(POD_IFACE, pod.address, spec.pod_cidr.prefix)
+            .await?;
+        pod_ns.up(POD_IFACE).await?;
+        // Multicast leaves through eth0 (DEVELOPERS.md: pods need a route covering it).
+        pod_ns
+            .add_link_route(Ipv4Addr::new(224, 0, 0, 0), 4, POD_IFACE)
+            .await?;
+        if let Some(version) = pod.igmp_version {
+            set_igmp_version(&pod_ns_name, POD_IFACE, version)?;
+        }
+        if pod.napi {
+            set_offload(&pod_ns_name, POD_IFACE, Offload::Gro, true)?;
+            set_offload(node_ns_name, &host, Offload::Tso, false)?;
+            node_ns.add_root_pfifo(&host, NAPI_QDISC_LIMIT).await?;
+        }
+        progress(&format!("pod {}/{}", node.name, pod.name));
+    }
+    Ok(())
+}
