@@ -44,8 +44,11 @@ else
     echo "SKIPPED: vagrant is not installed and cannot be installed here (needs root and apt)"
 fi
 
-step "cargo test --workspace (unit, BPF_PROG_TEST_RUN, topology, e2e)"
+step "cargo test --workspace (unit, proptest, BPF_PROG_TEST_RUN, topology, e2e)"
 cargo test --workspace
+
+step "fuzz smoke of the IGMP parser (scripts/fuzz.sh; docs/fuzzing.md has the long run)"
+scripts/fuzz.sh smoke
 
 if [ "$(id -u)" = 0 ]; then
     step "mcastlab demo (the README's main job)"

@@ -164,6 +164,7 @@ fn every_script_answers_help_and_unknown_options_with_its_usage_and_does_nothing
         scripts,
         [
             "demo.sh",
+            "fuzz.sh",
             "kernel-matrix.sh",
             "perf.sh",
             "setup.sh",
