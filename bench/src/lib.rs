@@ -7,5 +7,6 @@
 pub mod control;
 pub mod environment;
 pub mod fanout;
+pub mod modes;
 pub mod report;
 pub mod system;
