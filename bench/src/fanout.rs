@@ -394,7 +394,7 @@ struct Reading {
     received: Vec<u64>,
     cpu: Vec<Duration>,
     drops: u64,
-    bpf: (Duration, u64),
+    bpf: std::collections::BTreeMap<u32, (Duration, u64)>,
 }
 
 /// Measures one window of `mode` with `sockets` (one per receiver); returns them drained.
@@ -463,7 +463,7 @@ fn measure(
     let sender_busy = busy(options.sender_cpu).as_nanos() as f64;
     let total_busy = sender_busy + busy(options.receiver_cpu).as_nanos() as f64;
     let copies = delivered.max(1.0);
-    let bpf_runs = end.bpf.1 - start.bpf.1;
+    let (bpf_time, bpf_runs) = system::runs_between(&start.bpf, &end.bpf);
     let sample = Sample {
         mode: mode.mode(),
         receivers,
@@ -480,7 +480,7 @@ fn measure(
         total_cpu_ns_per_copy: total_busy / copies,
         backlog_drops: end.drops - start.drops,
         bpf_ns_per_packet: (mode.runs_dataplane() && bpf_runs > 0)
-            .then(|| (end.bpf.0 - start.bpf.0).as_nanos() as f64 / bpf_runs as f64),
+            .then(|| bpf_time.as_nanos() as f64 / bpf_runs as f64),
     };
     Ok((sample, sockets))
 }
