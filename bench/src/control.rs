@@ -8,16 +8,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use mcastlab_testbed::{capture::Capture, receiver::Receiver, sender::sender_socket};
-use mcastlab_topology::{
-    LabSpec,
-    bridge::{BridgeOptions, bridge_pods},
-    deploy,
-    model::POD_IFACE,
-};
+use mcastlab_testbed::sender::sender_socket;
+use mcastlab_topology::LabSpec;
 use serde::Serialize;
 
-use mcastlab_lab::{self as lab, LabError};
+use crate::modes::deploy_bridged;
+use mcastlab_lab::{LabError, Scenario};
 
 /// Name of the benchmark's lab.
 pub const LAB: &str = "benchctl";
@@ -35,6 +31,10 @@ const INTERVAL: Duration = Duration::from_micros(100);
 const QUIET: Duration = Duration::from_millis(300);
 /// How long a join may take before it counts as failed.
 const JOIN_DEADLINE: Duration = Duration::from_secs(5);
+/// The pod that sends the traffic (node 1 of the lab).
+const SENDER: usize = 1;
+/// The pod that joins and leaves (node 1 of the lab).
+const RECEIVER: usize = 2;
 
 /// How to run the control benchmark.
 #[derive(Clone, Debug, Serialize)]
@@ -74,11 +74,9 @@ pub fn run(
     options: &ControlOptions,
     mut progress: impl FnMut(&str),
 ) -> Result<ControlResult, LabError> {
-    lab::down(LAB)?;
-    let spec = LabSpec::generate(LAB, 1, 2)?;
-    lab::up(&spec)?;
-    let result = measure(&spec, options, &mut progress);
-    lab::down(LAB)?;
+    let scenario = Scenario::deploy(LabSpec::generate(LAB, 1, 2)?)?;
+    let result = measure(&scenario, options, &mut progress);
+    drop(scenario);
     let mut result = result?;
     progress("the baseline: a bridge with IGMP snooping and a querier");
     let (join, leave) = bridge_cycles(options, &mut progress)?;
@@ -92,35 +90,20 @@ fn bridge_cycles(
     options: &ControlOptions,
     progress: &mut impl FnMut(&str),
 ) -> Result<(Vec<u64>, Vec<u64>), LabError> {
-    lab::down(BRIDGE_LAB)?;
-    let spec = LabSpec::generate(BRIDGE_LAB, 1, 2)?;
-    deploy::deploy_blocking(&spec)?;
-    let node = &spec.nodes[0];
-    let bridged = bridge_pods(
-        &spec,
-        node,
-        BridgeOptions {
-            snooping: true,
-            querier: true,
-            netfilter: false,
-        },
-    );
-    let result = bridged.map_err(LabError::from).and_then(|()| {
-        let sender_ns = spec.pod_netns(node, &node.pods[0]);
-        let receiver_ns = spec.pod_netns(node, &node.pods[1]);
-        with_traffic(&sender_ns, || {
-            wait_until_not_flooded(&receiver_ns, progress)?;
-            cycles(&receiver_ns, options.repetitions, progress)
-        })
-    });
-    lab::down(BRIDGE_LAB)?;
-    result
+    let scenario = deploy_bridged(LabSpec::generate(BRIDGE_LAB, 1, 2)?, true)?;
+    with_traffic(&scenario, || {
+        wait_until_not_flooded(&scenario, progress)?;
+        cycles(&scenario, options.repetitions, progress)
+    })
 }
 
-/// Waits until `netns`'s eth0, which has not joined, sees no traffic to the group for
+/// Waits until the receiver pod's eth0, which has not joined, sees no traffic to the group for
 /// [`QUIET`]: a fresh snooping bridge floods until its querier has run.
-fn wait_until_not_flooded(netns: &str, progress: &mut impl FnMut(&str)) -> Result<(), LabError> {
-    let capture = Capture::open_in(netns, POD_IFACE).map_err(LabError::Io)?;
+fn wait_until_not_flooded(
+    scenario: &Scenario,
+    progress: &mut impl FnMut(&str),
+) -> Result<(), LabError> {
+    let capture = scenario.spy(1, RECEIVER)?;
     let started = Instant::now();
     let mut last_seen = Instant::now();
     while last_seen.elapsed() < QUIET {
@@ -141,15 +124,15 @@ fn wait_until_not_flooded(netns: &str, progress: &mut impl FnMut(&str)) -> Resul
     Ok(())
 }
 
-/// Runs `work` while `sender_ns` sends one datagram to the group every [`INTERVAL`].
+/// Runs `work` while the sender pod sends one datagram to the group every [`INTERVAL`].
 fn with_traffic<T>(
-    sender_ns: &str,
+    scenario: &Scenario,
     work: impl FnOnce() -> Result<T, LabError>,
 ) -> Result<T, LabError> {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let traffic = {
         let stop = stop.clone();
-        let socket = sender_socket(sender_ns).map_err(LabError::Io)?;
+        let socket = sender_socket(&scenario.pod_netns(1, SENDER)).map_err(LabError::Io)?;
         thread::spawn(move || {
             let destination = SocketAddrV4::new(GROUP, PORT).into();
             let payload = [0u8; 64];
@@ -165,26 +148,21 @@ fn with_traffic<T>(
     result
 }
 
+/// The dataplane's join and leave cycles, then the install of many groups.
 fn measure(
-    spec: &LabSpec,
+    scenario: &Scenario,
     options: &ControlOptions,
     progress: &mut impl FnMut(&str),
 ) -> Result<ControlResult, LabError> {
-    let node = &spec.nodes[0];
-    let dataplane = lab::dataplane_node(spec, node)?;
-    dataplane.groups()?.add_group_with_capacity(GROUP, 64)?;
-    let sender_ns = spec.pod_netns(node, &node.pods[0]);
-    let receiver_ns = spec.pod_netns(node, &node.pods[1]);
+    scenario.configure_group_with_capacity(GROUP, 64)?;
 
-    let (join, leave) = with_traffic(&sender_ns, || {
-        cycles(&receiver_ns, options.repetitions, progress)
-    })?;
+    let (join, leave) = with_traffic(scenario, || cycles(scenario, options.repetitions, progress))?;
 
     progress(&format!(
         "installing {} groups x {} subscribers",
         options.groups, options.subscribers
     ));
-    let mut table = dataplane.groups()?;
+    let mut table = scenario.dataplane(1)?.groups()?;
     table.delete_group(GROUP)?;
     let start = Instant::now();
     for g in 0..options.groups {
@@ -222,14 +200,14 @@ fn measure(
     })
 }
 
-/// Times `repetitions` join/leave cycles of a socket in `netns`, watching its eth0.
+/// Times `repetitions` join/leave cycles of a socket in the receiver pod, watching its eth0.
 fn cycles(
-    netns: &str,
+    scenario: &Scenario,
     repetitions: usize,
     progress: &mut impl FnMut(&str),
 ) -> Result<(Vec<u64>, Vec<u64>), LabError> {
-    let capture = Capture::open_in(netns, POD_IFACE).map_err(LabError::Io)?;
-    let receiver = Receiver::bind(netns, GROUP, PORT).map_err(LabError::Io)?;
+    let capture = scenario.spy(1, RECEIVER)?;
+    let receiver = scenario.bind_socket(1, RECEIVER, GROUP, PORT)?;
     let (mut joins, mut leaves) = (Vec::new(), Vec::new());
     for cycle in 0..repetitions {
         capture.count_to(GROUP);

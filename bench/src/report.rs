@@ -342,29 +342,57 @@ pub fn markdown(
         ),
         None => "-".to_owned(),
     };
-    out.push_str(
-        "| N | dataplane copies/s | dataplane, NAPI receivers | bridge (IGMP snooping) | \
-         unicast fan-out | ours/bridge | ours/unicast | sender ns/copy ours/bridge | eBPF ns/packet \
-         |\n|---|---|---|---|---|---|---|---|---|\n",
-    );
+    // Every mode has its column (in [`Mode::ALL`]'s order) in the local or the cross-node
+    // table, measured or not; the ratios follow.
+    let columns = |cross_node: bool| -> Vec<Mode> {
+        Mode::ALL
+            .into_iter()
+            .filter(|mode| mode.fanout().cross_node() == cross_node)
+            .collect()
+    };
+    let header = |modes: &[Mode], ratios: &[&str]| {
+        let titles: Vec<&str> = modes
+            .iter()
+            .map(|mode| mode.fanout().column().header)
+            .chain(ratios.iter().copied())
+            .collect();
+        format!(
+            "| N | {} |\n|---|{}\n",
+            titles.join(" | "),
+            "---|".repeat(titles.len())
+        )
+    };
+    let cells = |modes: &[Mode], n: usize| -> String {
+        modes
+            .iter()
+            .map(|&mode| format!(" {} |", cell(find(mode, n))))
+            .collect()
+    };
+    let local_modes = columns(false);
+    out.push_str(&header(
+        &local_modes,
+        &[
+            "ours/bridge",
+            "ours/unicast",
+            "sender ns/copy ours/bridge",
+            "eBPF ns/packet",
+        ],
+    ));
     let mut counts: Vec<usize> = points.iter().map(|p| p.receivers).collect();
     counts.sort_unstable();
     counts.dedup();
-    let local = |n: usize| {
+    let measured = |modes: &[Mode], n: usize| {
         points
             .iter()
-            .any(|p| p.receivers == n && !p.mode.is_cross_node())
+            .any(|p| p.receivers == n && modes.contains(&p.mode))
     };
-    for &n in counts.iter().filter(|&&n| local(n)) {
+    for &n in counts.iter().filter(|&&n| measured(&local_modes, n)) {
         let ratio = ratios.iter().find(|r| r.receivers == n);
         let ours = find(Mode::Dataplane, n);
         let _ = writeln!(
             out,
-            "| {n} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            cell(ours),
-            cell(find(Mode::DataplaneNapi, n)),
-            cell(find(Mode::Bridge, n)),
-            cell(find(Mode::Unicast, n)),
+            "| {n} |{} {} | {} | {} | {} |",
+            cells(&local_modes, n),
             number(ratio.and_then(|r| r.vs_bridge), 2),
             number(ratio.and_then(|r| r.vs_unicast), 2),
             number(ratio.and_then(|r| r.sender_cpu_vs_bridge), 2),
@@ -375,22 +403,16 @@ pub fn markdown(
             ),
         );
     }
-    let cross_node = |n: usize| {
-        find(Mode::CrossNodeDataplane, n).is_some() || find(Mode::CrossNodeBridge, n).is_some()
-    };
-    if counts.iter().any(|&n| cross_node(n)) {
-        out.push_str(
-            "\nCross-node (sender on node 1, receivers on node 2, over vxlan):\n\n\
-             | N | dataplane copies/s | bridge + vxlan head-end | ours/bridge+vxlan |\n\
-             |---|---|---|---|\n",
-        );
-        for &n in counts.iter().filter(|&&n| cross_node(n)) {
+    let cross_modes = columns(true);
+    if counts.iter().any(|&n| measured(&cross_modes, n)) {
+        out.push_str("\nCross-node (sender on node 1, receivers on node 2, over vxlan):\n\n");
+        out.push_str(&header(&cross_modes, &["ours/bridge+vxlan"]));
+        for &n in counts.iter().filter(|&&n| measured(&cross_modes, n)) {
             let ratio = ratios.iter().find(|r| r.receivers == n);
             let _ = writeln!(
                 out,
-                "| {n} | {} | {} | {} |",
-                cell(find(Mode::CrossNodeDataplane, n)),
-                cell(find(Mode::CrossNodeBridge, n)),
+                "| {n} |{} {} |",
+                cells(&cross_modes, n),
                 number(ratio.and_then(|r| r.cross_node_vs_bridge), 2),
             );
         }
@@ -421,14 +443,8 @@ pub fn markdown(
 }
 
 fn mode_color(mode: Mode) -> RGBColor {
-    match mode {
-        Mode::Dataplane => RGBColor(0x1f, 0x77, 0xb4),
-        Mode::DataplaneNapi => RGBColor(0x94, 0x67, 0xbd),
-        Mode::CrossNodeDataplane => RGBColor(0x17, 0xbe, 0xcf),
-        Mode::CrossNodeBridge => RGBColor(0x8c, 0x56, 0x4b),
-        Mode::Bridge => RGBColor(0xff, 0x7f, 0x0e),
-        Mode::Unicast => RGBColor(0x2c, 0xa0, 0x2c),
-    }
+    let (red, green, blue) = mode.fanout().column().color;
+    RGBColor(red, green, blue)
 }
 
 fn log2_axis(points: impl Iterator<Item = usize>) -> f64 {
@@ -452,14 +468,7 @@ fn plot_fanout(path: &Path, points: &[Point]) -> Result<(), Box<dyn std::error::
         .y_desc("million copies/s")
         .x_label_formatter(&|x| format!("{}", 2f64.powf(*x).round()))
         .draw()?;
-    for mode in [
-        Mode::Dataplane,
-        Mode::DataplaneNapi,
-        Mode::Bridge,
-        Mode::Unicast,
-        Mode::CrossNodeDataplane,
-        Mode::CrossNodeBridge,
-    ] {
+    for mode in Mode::ALL {
         let series: Vec<(f64, f64)> = points
             .iter()
             .filter(|p| p.mode == mode)

@@ -1,7 +1,7 @@
 //! Readings of the running system during a measurement: CPU time per CPU, backlog drops, and
 //! the kernel's run-time statistics of the dataplane's programs.
 
-use std::{fs, os::fd::OwnedFd, time::Duration};
+use std::{collections::BTreeMap, fs, os::fd::OwnedFd, time::Duration};
 
 use mcastlab_common::names::PROG_POD_INGRESS;
 
@@ -44,14 +44,45 @@ pub fn enable_bpf_stats() -> Option<OwnedFd> {
     aya::sys::enable_stats(aya::sys::Stats::RunTime).ok()
 }
 
-/// Total run time and run count of every loaded `mcast_pod_ingress` program.
-pub fn pod_ingress_runs() -> (Duration, u64) {
+/// Run time and run count of each loaded `mcast_pod_ingress` program, by program id.
+pub fn pod_ingress_runs() -> BTreeMap<u32, (Duration, u64)> {
     // The kernel keeps 15 characters of a program name.
     let name = &PROG_POD_INGRESS[..PROG_POD_INGRESS.len().min(15)];
     aya::programs::loaded_programs()
         .filter_map(Result::ok)
         .filter(|info| info.name_as_str() == Some(name))
-        .fold((Duration::ZERO, 0), |(time, count), info| {
-            (time + info.run_time(), count + info.run_count())
+        .map(|info| (info.id(), (info.run_time(), info.run_count())))
+        .collect()
+}
+
+/// Run time and run count between two readings of [`pod_ingress_runs`], over the programs
+/// loaded at both: a program loaded or unloaded meanwhile (another lab's) does not count.
+pub fn runs_between(
+    start: &BTreeMap<u32, (Duration, u64)>,
+    end: &BTreeMap<u32, (Duration, u64)>,
+) -> (Duration, u64) {
+    end.iter()
+        .filter_map(|(id, (time, count))| {
+            let (time_before, count_before) = start.get(id)?;
+            Some((
+                time.saturating_sub(*time_before),
+                count.saturating_sub(*count_before),
+            ))
         })
+        .fold((Duration::ZERO, 0), |(time, count), (t, c)| {
+            (time + t, count + c)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_count_only_programs_loaded_at_both_readings() {
+        let ms = Duration::from_millis;
+        let start = BTreeMap::from([(1, (ms(10), 100)), (2, (ms(50), 900))]);
+        let end = BTreeMap::from([(1, (ms(13), 130)), (3, (ms(1), 5))]);
+        assert_eq!(runs_between(&start, &end), (ms(3), 30));
+    }
 }

@@ -161,9 +161,15 @@ pub fn dataplane_node(spec: &LabSpec, node: &NodeSpec) -> Result<Node> {
 /// subscriber: traffic sent on one node reaches joined pods on all. For a lab placed on this
 /// machine that is its host node, with the other machines' nodes as remote subscribers.
 pub fn configure_group(spec: &LabSpec, group: Ipv4Addr) -> Result<()> {
+    configure_group_with_capacity(spec, group, mcastlab_common::MAX_SUBSCRIBERS_PER_GROUP)
+}
+
+/// Like [`configure_group`], with room for `capacity` local subscribers per node (1 to
+/// [`mcastlab_common::MAX_SUBSCRIBERS_PER_GROUP`]; replication cost grows with it).
+pub fn configure_group_with_capacity(spec: &LabSpec, group: Ipv4Addr, capacity: u32) -> Result<()> {
     for node in spec.local_nodes() {
         let mut table = dataplane_node(spec, node)?.groups()?;
-        table.add_group(group)?;
+        table.add_group_with_capacity(group, capacity)?;
         for other in spec.nodes.iter().filter(|other| other.name != node.name) {
             table.add_remote_subscriber(group, other.underlay_address)?;
         }

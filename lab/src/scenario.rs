@@ -2,30 +2,34 @@
 //! and the benchmarks drive it: configure a group, join pods with real sockets and wait until
 //! the dataplane has them, send from a pod, collect what receivers got, spy on a pod's wire,
 //! read and wait on counters. Pods and nodes are numbered from 1, as in the lab's names (`n1`,
-//! `p1`).
+//! `p1`). Baselines that measure the kernel's own answer deploy the same lab without the
+//! dataplane ([`Scenario::deploy_without_dataplane`]) and drive it through the same calls.
 
 use std::{
     collections::BTreeMap,
-    net::Ipv4Addr,
+    net::{Ipv4Addr, SocketAddrV4},
     time::{Duration, Instant},
 };
 
 use mcastlab_common::Reason;
 use mcastlab_dataplane::Node;
 use mcastlab_testbed::{
+    blast::receiver_socket,
     capture::Capture,
     receiver::{ReceiveReport, Receiver},
     sender::{SendOptions, SendReport, send},
 };
-use mcastlab_topology::{LabSpec, NodeSpec, PodSpec, model::POD_IFACE};
+use mcastlab_topology::{LabSpec, NodeSpec, PodSpec, deploy, model::POD_IFACE};
+use socket2::Socket;
 
 use crate::{LabError, Result, dataplane_node, wait_for_leave, wait_for_subscriber};
 
 /// How often waits look again.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
-/// A deployed lab with its dataplane attached on every node deployed here. Dropping it removes
-/// the lab (detach, namespaces), unless [`Scenario::keep`] took it.
+/// A deployed lab, with its dataplane attached on every node deployed here
+/// ([`Scenario::deploy`]) or without it ([`Scenario::deploy_without_dataplane`]). Dropping it
+/// removes the lab (detach, namespaces), unless [`Scenario::keep`] took it.
 #[derive(Debug)]
 pub struct Scenario {
     spec: LabSpec,
@@ -39,6 +43,18 @@ impl Scenario {
     pub fn deploy(spec: LabSpec) -> Result<Self> {
         crate::down(&spec.name)?;
         crate::up(&spec)?;
+        Ok(Self { spec, owned: true })
+    }
+
+    /// Deploys `spec` (after removing whatever a crashed run left under its name) without the
+    /// dataplane: namespaces, veths and the underlay only, for a baseline that puts the kernel's
+    /// own forwarding in its place (a bridge, see [`mcastlab_topology::bridge`]). Calls that
+    /// read the dataplane ([`Scenario::dataplane`], [`Scenario::configure_group`],
+    /// [`Scenario::wait_subscribed`], [`Scenario::counters`]) fail on such a lab. On failure
+    /// nothing of the lab is left.
+    pub fn deploy_without_dataplane(spec: LabSpec) -> Result<Self> {
+        crate::down(&spec.name)?;
+        deploy::deploy_blocking(&spec)?;
         Ok(Self { spec, owned: true })
     }
 
@@ -78,6 +94,13 @@ impl Scenario {
         crate::configure_group(&self.spec, group)
     }
 
+    /// Configures `group` as [`Scenario::configure_group`] does, with room for `capacity` local
+    /// subscribers per node (1 to [`mcastlab_common::MAX_SUBSCRIBERS_PER_GROUP`]): joins past
+    /// it are refused and counted.
+    pub fn configure_group_with_capacity(&self, group: Ipv4Addr, capacity: u32) -> Result<()> {
+        crate::configure_group_with_capacity(&self.spec, group, capacity)
+    }
+
     /// Joins `group` on `port` from a pod with a real socket (its kernel sends the IGMP
     /// report), without waiting for the dataplane.
     pub fn join_socket(
@@ -88,6 +111,31 @@ impl Scenario {
         port: u16,
     ) -> Result<Receiver> {
         Receiver::join(&self.pod_netns(node, pod), group, port).map_err(LabError::Io)
+    }
+
+    /// Binds `address:port` in a pod without joining: a multicast `address` receives only what
+    /// reaches the pod unasked (until [`Receiver::rejoin`] joins), a unicast one (the pod's
+    /// own) what is sent to the pod.
+    pub fn bind_socket(
+        &self,
+        node: usize,
+        pod: usize,
+        address: Ipv4Addr,
+        port: u16,
+    ) -> Result<Receiver> {
+        Receiver::bind(&self.pod_netns(node, pod), address, port).map_err(LabError::Io)
+    }
+
+    /// A bare socket in a pod bound to `address`, joined (its kernel sends the IGMP report, not
+    /// waited for) when `address` is a group: for readers that batch many sockets, as
+    /// [`mcastlab_testbed::blast::Collector`] does with `recvmmsg`.
+    pub fn collector_socket(
+        &self,
+        node: usize,
+        pod: usize,
+        address: SocketAddrV4,
+    ) -> Result<Socket> {
+        receiver_socket(&self.pod_netns(node, pod), address).map_err(LabError::Io)
     }
 
     /// Joins as [`Scenario::join_socket`] and waits until the dataplane of the pod's node has
@@ -149,28 +197,39 @@ impl Scenario {
         timeout: Duration,
         send: impl FnOnce() -> Result<()>,
     ) -> Result<Vec<ReceiveReport>> {
-        let reading: Vec<_> = receivers
-            .into_iter()
-            .map(|mut receiver| {
-                std::thread::spawn(move || {
-                    receiver
-                        .receive_until(timeout, |report| report.unique >= count)
-                        .cloned()
+        Self::collect_until(receivers, timeout, |report| report.unique >= count, send)
+    }
+
+    /// Runs `send` while every receiver reads (on a thread each), until `done` holds for each
+    /// one's report or `timeout` passes; returns their reports in the receivers' order. An
+    /// error of `send` comes first.
+    pub fn collect_until(
+        receivers: Vec<Receiver>,
+        timeout: Duration,
+        done: impl Fn(&ReceiveReport) -> bool + Sync,
+        send: impl FnOnce() -> Result<()>,
+    ) -> Result<Vec<ReceiveReport>> {
+        std::thread::scope(|scope| {
+            let done = &done;
+            let reading: Vec<_> = receivers
+                .into_iter()
+                .map(|mut receiver| {
+                    scope.spawn(move || receiver.receive_until(timeout, done).cloned())
                 })
-            })
-            .collect();
-        let sent = send();
-        let reports = reading
-            .into_iter()
-            .map(|thread| {
-                thread
-                    .join()
-                    .expect("a receiver thread does not panic")
-                    .map_err(LabError::Io)
-            })
-            .collect::<Result<Vec<_>>>();
-        sent?;
-        reports
+                .collect();
+            let sent = send();
+            let reports = reading
+                .into_iter()
+                .map(|thread| {
+                    thread
+                        .join()
+                        .expect("a receiver thread does not panic")
+                        .map_err(LabError::Io)
+                })
+                .collect::<Result<Vec<_>>>();
+            sent?;
+            reports
+        })
     }
 
     /// Every reason counter of node `node`, by name.
