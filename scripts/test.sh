@@ -72,11 +72,12 @@ if [ "$(id -u)" = 0 ]; then
     pattern=$(awk '!/^#/ && NF >= 2 { printf "%s%s%s", sep, $2, ($1 == "test" ? "[0-9]" : ""); sep = "|" }' \
         testkit/test-prefixes)
     leftovers=$(ip netns list | grep -E "^(${pattern})" || true)
-    if [ -n "$leftovers" ] || [ -n "$(ls /sys/fs/bpf/mcastlab 2>/dev/null)" ]; then
-        echo "left behind: ${leftovers} $(ls /sys/fs/bpf/mcastlab 2>/dev/null)" >&2
+    agents=$(ls /run/mcastlab/agents 2>/dev/null || true)
+    if [ -n "$leftovers" ] || [ -n "$(ls /sys/fs/bpf/mcastlab 2>/dev/null)" ] || [ -n "$agents" ]; then
+        echo "left behind: ${leftovers} $(ls /sys/fs/bpf/mcastlab 2>/dev/null) ${agents}" >&2
         exit 1
     fi
-    echo "no namespaces or pins left"
+    echo "no namespaces, pins or agents left"
 else
     echo "SKIPPED: mcastlab demo needs root"
 fi

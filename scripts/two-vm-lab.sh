@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The two-VM lab (README, "Two VMs"): one node of lab "vm" per VM, vxlan between the VMs over
+# The two-VM lab (docs/lab.md, "Two VMs"): one node of lab "vm" per VM, vxlan between the VMs over
 # their private network, the cross-node e2e check on two real, separate kernels.
 #
 # On a VM, as root, from the repository (the Vagrantfile's lab1/lab2 provisioning runs `node`):

@@ -3,6 +3,7 @@
 //! [`Scenario`] API that the demo, the e2e suite and the benchmarks drive labs through.
 #![deny(missing_docs)]
 
+pub mod agents;
 mod scenario;
 
 pub use scenario::Scenario;
@@ -32,6 +33,9 @@ pub enum LabError {
     /// The dataplane could not be attached, configured or detached.
     #[error(transparent)]
     Dataplane(#[from] DataplaneError),
+    /// A node agent could not start, or stopped with an error.
+    #[error(transparent)]
+    Agent(#[from] mcastlab_agent::AgentError),
     /// A socket or traffic operation failed.
     #[error("traffic in the lab failed")]
     Io(#[source] std::io::Error),
@@ -95,14 +99,7 @@ pub fn up_steps(spec: &LabSpec) -> usize {
 pub fn up_with_progress(spec: &LabSpec, progress: &mut (dyn FnMut(&str) + Send)) -> Result<()> {
     deploy::deploy_blocking_with_progress(spec, progress)?;
     let attached = spec.local_nodes().try_for_each(|node| {
-        dataplane_node(spec, node)?.attach(&AttachOptions {
-            mode: AttachMode::Auto,
-            pod_ifaces: node.pods.iter().map(host_iface).collect(),
-            tunnel: Some(TunnelOptions {
-                iface: TUNNEL_IFACE.to_owned(),
-                vni: spec.vni,
-            }),
-        })?;
+        attach(spec, node)?;
         progress(&format!("node {}: dataplane attached", node.name));
         Ok(())
     });
@@ -114,9 +111,25 @@ pub fn up_with_progress(spec: &LabSpec, progress: &mut (dyn FnMut(&str) + Send))
     Ok(())
 }
 
+/// Attaches the dataplane of `node` of deployed lab `spec`: its pods' host veths and vxlan0
+/// with the lab's VNI (again, if attached: the programs are swapped, membership stays).
+pub fn attach(spec: &LabSpec, node: &NodeSpec) -> Result<()> {
+    dataplane_node(spec, node)?.attach(&AttachOptions {
+        mode: AttachMode::Auto,
+        pod_ifaces: node.pods.iter().map(host_iface).collect(),
+        tunnel: Some(TunnelOptions {
+            iface: TUNNEL_IFACE.to_owned(),
+            vni: spec.vni,
+        }),
+    })?;
+    Ok(())
+}
+
 /// What `down` removed.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DownReport {
+    /// Nodes whose agent (started by `mcastlab up`) was stopped.
+    pub agents: Vec<String>,
     /// Node namespaces whose dataplane was detached.
     pub detached: Vec<String>,
     /// Namespaces removed.
@@ -129,6 +142,7 @@ pub fn down(lab: &str) -> Result<DownReport> {
     mcastlab_topology::model::check_name("lab", lab, 12)?;
     let mut report = DownReport::default();
     let prefix = format!("{lab}-");
+    report.agents = agents::stop_with_prefix(&prefix)?;
     let pins_root = std::path::Path::new(BPFFS).join(ROOT_DIR);
     if let Ok(entries) = std::fs::read_dir(&pins_root) {
         let mut nodes: Vec<String> = entries

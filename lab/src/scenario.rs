@@ -11,6 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use mcastlab_agent::{AgentThread, Settings};
 use mcastlab_common::Reason;
 use mcastlab_dataplane::Node;
 use mcastlab_testbed::{
@@ -28,13 +29,15 @@ use crate::{LabError, Result, dataplane_node, wait_for_leave, wait_for_subscribe
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
 /// A deployed lab, with its dataplane attached on every node deployed here
-/// ([`Scenario::deploy`]) or without it ([`Scenario::deploy_without_dataplane`]). Dropping it
+/// ([`Scenario::deploy`]) or without it ([`Scenario::deploy_without_dataplane`]), and, where
+/// asked for, each node's agent on a thread of this process. Dropping it stops the agents and
 /// removes the lab (detach, namespaces), unless [`Scenario::keep`] took it.
-#[derive(Debug)]
 pub struct Scenario {
     spec: LabSpec,
     /// Whether dropping removes the lab.
     owned: bool,
+    /// The running agents, by node number.
+    agents: BTreeMap<usize, AgentThread>,
 }
 
 impl Scenario {
@@ -43,7 +46,46 @@ impl Scenario {
     pub fn deploy(spec: LabSpec) -> Result<Self> {
         crate::down(&spec.name)?;
         crate::up(&spec)?;
-        Ok(Self { spec, owned: true })
+        Ok(Self {
+            spec,
+            owned: true,
+            agents: BTreeMap::new(),
+        })
+    }
+
+    /// Deploys as [`Scenario::deploy`] and starts every node's agent with `settings`.
+    pub fn deploy_with_agents(spec: LabSpec, settings: Settings) -> Result<Self> {
+        let mut scenario = Self::deploy(spec)?;
+        for node in 1..=scenario.spec.nodes.len() {
+            if scenario.is_local(node) {
+                scenario.start_agent(node, settings)?;
+            }
+        }
+        Ok(scenario)
+    }
+
+    /// Starts the agent of node `node` (stopping the one running first).
+    pub fn start_agent(&mut self, node: usize, settings: Settings) -> Result<()> {
+        self.stop_agent(node)?;
+        let name = self.spec.node_netns(self.node(node));
+        self.agents
+            .insert(node, AgentThread::spawn(&name, settings)?);
+        Ok(())
+    }
+
+    /// Stops the agent of node `node`, if one runs; the datapath keeps forwarding.
+    pub fn stop_agent(&mut self, node: usize) -> Result<()> {
+        match self.agents.remove(&node) {
+            Some(agent) => Ok(agent.stop()?),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether node `node` is deployed here (every node, unless the lab is placed on this
+    /// machine, [`LabSpec::host`]).
+    fn is_local(&self, node: usize) -> bool {
+        let name = &self.node(node).name;
+        self.spec.local_nodes().any(|local| &local.name == name)
     }
 
     /// Deploys `spec` (after removing whatever a crashed run left under its name) without the
@@ -55,7 +97,11 @@ impl Scenario {
     pub fn deploy_without_dataplane(spec: LabSpec) -> Result<Self> {
         crate::down(&spec.name)?;
         deploy::deploy_blocking(&spec)?;
-        Ok(Self { spec, owned: true })
+        Ok(Self {
+            spec,
+            owned: true,
+            agents: BTreeMap::new(),
+        })
     }
 
     /// Leaves the lab deployed when this is dropped; returns its spec.
@@ -270,8 +316,20 @@ impl Scenario {
     }
 }
 
+impl std::fmt::Debug for Scenario {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scenario")
+            .field("lab", &self.spec.name)
+            .field("owned", &self.owned)
+            .field("agents", &self.agents.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
 impl Drop for Scenario {
     fn drop(&mut self) {
+        // Agents first: they must not query or sweep a lab that is going away.
+        self.agents.clear();
         if self.owned {
             // Best effort: a failure here must not hide the error or panic being unwound.
             let _ = crate::down(&self.spec.name);

@@ -55,11 +55,14 @@ pub enum Reason {
     /// A join or leave whose subscriber map update failed for another reason (such as a high-water
     /// mark that stayed below the claimed slot for `slots::RAISE_ATTEMPTS`).
     SubscriberUpdateFailed = 22,
+    /// The node agent removed a local subscriber whose pod veth is gone (counted by the agent,
+    /// once per membership).
+    MemberPodGone = 23,
 }
 
 impl Reason {
     /// Every reason, in code order.
-    pub const ALL: [Reason; 23] = [
+    pub const ALL: [Reason; 24] = [
         Reason::IgmpHandled,
         Reason::Subscribed,
         Reason::JoinRefreshed,
@@ -83,7 +86,14 @@ impl Reason {
         Reason::OverlayForeignVni,
         Reason::RewriteFailed,
         Reason::SubscriberUpdateFailed,
+        Reason::MemberPodGone,
     ];
+
+    /// Whether only userspace (the node agent) counts this reason, never a program: its
+    /// per-CPU slot can then be updated from userspace without losing a program's count.
+    pub const fn is_agent_reason(self) -> bool {
+        matches!(self, Reason::MemberPodGone)
+    }
 
     /// The counter slot of this reason.
     pub const fn code(self) -> u32 {
@@ -125,6 +135,7 @@ impl Reason {
             Reason::OverlayForeignVni => "overlay_foreign_vni",
             Reason::RewriteFailed => "rewrite_failed",
             Reason::SubscriberUpdateFailed => "subscriber_update_failed",
+            Reason::MemberPodGone => "member_pod_gone",
         }
     }
 }

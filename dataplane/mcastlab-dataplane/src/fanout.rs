@@ -175,6 +175,23 @@ impl<'a> Slots<'a> {
             .flatten()
     }
 
+    /// Removes every local member behind host-side veth `ifindex` (its pod is gone); returns
+    /// them. A member that changed meanwhile (a new join) is left alone.
+    pub fn remove_behind(&self, ifindex: u32) -> Vec<Member> {
+        self.members()
+            .into_iter()
+            .filter(|(_, member)| !member.is_remote() && member.target == ifindex)
+            .filter(|&(slot, member)| {
+                let found = Found {
+                    slot,
+                    word: member.word(),
+                };
+                slots::replace(self.words, found, FREE)
+            })
+            .map(|(_, member)| member)
+            .collect()
+    }
+
     fn member_slots(&self) -> std::ops::Range<u32> {
         1..self.header().high_water.min(GROUP_SLOTS)
     }

@@ -215,6 +215,49 @@ impl GroupTable {
         }
     }
 
+    /// Removes the local subscribers behind host-side veth `ifindex` from every group (the
+    /// pod behind it is gone); returns what was removed, as (group, address).
+    pub fn delete_subscribers_behind(&mut self, ifindex: u32) -> Result<Vec<(Ipv4Addr, Ipv4Addr)>> {
+        let mut removed = Vec::new();
+        for key in self.group_keys()? {
+            let group = key_addr(key);
+            let mapped = match self.mapped(group) {
+                Ok(mapped) => mapped,
+                // Deleted since it was listed.
+                Err(DataplaneError::GroupNotFound { .. }) => continue,
+                Err(err) => return Err(err),
+            };
+            removed.extend(
+                mapped
+                    .slots()
+                    .remove_behind(ifindex)
+                    .into_iter()
+                    .map(|member| (group, key_addr(member.address))),
+            );
+        }
+        Ok(removed)
+    }
+
+    /// Every group with the id of its fan-out list, unsorted. A group deleted and added
+    /// again, and every group of a node attached again, has a new list and so a new id.
+    pub fn group_lists(&self) -> Result<Vec<(Ipv4Addr, u32)>> {
+        let mut lists = Vec::new();
+        for key in self.group_keys()? {
+            let group = key_addr(key);
+            let data = match self.subscriber_map_data(group) {
+                Ok(data) => data,
+                // Deleted since it was listed.
+                Err(DataplaneError::GroupNotFound { .. }) => continue,
+                Err(err) => return Err(err),
+            };
+            let info = data.info().map_err(|source| {
+                map_error(format!("reading the fan-out list of {group}"), source)
+            })?;
+            lists.push((group, info.id()));
+        }
+        Ok(lists)
+    }
+
     /// The subscribers of `group`, sorted by address.
     pub fn subscribers_of(&self, group: Ipv4Addr) -> Result<Vec<SubscriberEntry>> {
         require_multicast(group)?;

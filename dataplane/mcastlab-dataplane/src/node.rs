@@ -98,6 +98,12 @@ impl Node {
         stats::read(&self.pins)
     }
 
+    /// Adds `count` to the counter of `reason`, one that only userspace counts
+    /// ([`mcastlab_common::Reason::is_agent_reason`]; panics for any other).
+    pub fn count(&self, reason: mcastlab_common::Reason, count: u64) -> Result<()> {
+        stats::add(&self.pins, reason, count)
+    }
+
     /// The name of interface `ifindex` in the node, if it exists.
     pub fn interface_name(&self, ifindex: u32) -> Option<String> {
         let _guard = self.enter().ok()?;

@@ -19,6 +19,15 @@ pub const PORT: u16 = 5000;
 /// How long a join, leave, counter or delivery may take before a case fails.
 pub const DEADLINE: Duration = Duration::from_secs(5);
 
+/// The agent's settings in the e2e suite: one startup query when it starts, and none after for
+/// a minute but those a case causes (a group that appears), so that a case sees only the
+/// queries of the rule it checks.
+pub const AGENT_SETTINGS: mcastlab_agent::Settings = mcastlab_agent::Settings {
+    query_interval: Duration::from_secs(60),
+    query_response_interval: Duration::from_secs(1),
+    robustness: 1,
+};
+
 /// Cases that flood the per-CPU backlog hold this exclusively; every other case holds it
 /// shared, so no case loses packets to another case's burst.
 static BACKLOG: RwLock<()> = RwLock::new(());
@@ -60,6 +69,15 @@ impl TestLab {
         Self::deploy(nodes, pods, customize, BacklogGuard::Exclusive(guard))
     }
 
+    /// Like [`TestLab::new`], with every node's agent running with [`AGENT_SETTINGS`].
+    pub fn with_agents(nodes: usize, pods: usize, customize: impl FnOnce(&mut LabSpec)) -> Self {
+        let mut lab = Self::new(nodes, pods, customize);
+        for node in 1..=nodes {
+            lab.start_agent(node);
+        }
+        lab
+    }
+
     fn deploy(
         nodes: usize,
         pods: usize,
@@ -72,6 +90,18 @@ impl TestLab {
             scenario: Scenario::deploy(spec).expect("deploy the lab"),
             _backlog: backlog,
         }
+    }
+
+    /// Starts the agent of `node` with [`AGENT_SETTINGS`].
+    pub fn start_agent(&mut self, node: usize) {
+        self.scenario
+            .start_agent(node, AGENT_SETTINGS)
+            .expect("start the agent");
+    }
+
+    /// Stops the agent of `node`.
+    pub fn stop_agent(&mut self, node: usize) {
+        self.scenario.stop_agent(node).expect("stop the agent");
     }
 
     /// Pod `pod` (1-based) of node `node` (1-based).

@@ -2,6 +2,7 @@
 //! (namespaces named `e<pid>x<n>-...`), attaches the real dataplane, joins pods with real sockets or sends crafted
 //! IGMP from them, and checks what arrives. Labs are removed on every path (drop guard).
 
+mod agent;
 mod bad_input;
 mod delivery;
 mod lab;

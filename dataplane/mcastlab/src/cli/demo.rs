@@ -84,7 +84,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         "deploying lab {} ({} nodes x {} pods) and attaching the dataplane",
         spec.name, args.nodes, args.pods
     ));
-    let scenario = Scenario::deploy(spec)?;
+    let scenario = Scenario::deploy_with_agents(spec, mcastlab_agent::Settings::LAB)?;
     let result = exercise(&scenario, &args, &mut step);
     if args.keep {
         let spec = scenario.keep();

@@ -36,7 +36,7 @@ pub const DEFAULT_LAB: &str = "mcastlab";
                         --node; `mcastlab down --lab vm` removes only what `up` made."
 )]
 pub struct UpArgs {
-    /// A lab file: mcastlab's YAML (see README) or a containerlab .clab.yml; without it a lab
+    /// A lab file: mcastlab's YAML (docs/lab.md) or a containerlab .clab.yml; without it a lab
     /// is generated. A containerlab file not exported by mcastlab is deployed as it is.
     #[arg(long, short = 'f', conflicts_with_all = ["nodes", "pods"])]
     file: Option<PathBuf>,
@@ -49,6 +49,10 @@ pub struct UpArgs {
     /// Pods per node of the generated lab.
     #[arg(long, default_value_t = DEFAULT_PODS)]
     pods: usize,
+    /// Do not start the node agents (querier, dead-pod cleanup): membership then comes only
+    /// from the reports pods send on their own.
+    #[arg(long)]
+    no_agent: bool,
     #[command(flatten)]
     host: HostArgs,
     #[command(flatten)]
@@ -207,6 +211,14 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<()> {
         )),
     }
     lab::up_with_progress(&spec, &mut |step| progress.step(step))?;
+    if !args.no_agent {
+        let exe = std::env::current_exe()?;
+        for node in spec.local_nodes() {
+            let netns = spec.node_netns(node);
+            let pid = lab::agents::start(&exe, &netns, &mcastlab_agent::Settings::LAB)?;
+            progress.line(&format!("agent of {netns} started (pid {pid})"));
+        }
+    }
     drop(progress);
     // The record holds what deploy found (the underlay interface of a host node).
     let spec = lab::spec(&spec.name)?;

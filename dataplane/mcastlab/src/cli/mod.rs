@@ -1,5 +1,6 @@
 //! Command-line arguments and their dispatch.
 
+mod agent;
 mod bench;
 mod dataplane;
 mod demo;
@@ -56,6 +57,8 @@ enum Command {
     Subscriber(groups::SubscriberCommand),
     /// Show the dataplane's reason counters of a node.
     Stats(stats::StatsArgs),
+    /// Run a node's agent: the IGMP querier and the cleanup of pods that are gone.
+    Agent(agent::AgentArgs),
     /// Run benchmarks against the kernel's own answers; results go to results/.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -83,6 +86,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Group(command) => groups::run_group(command),
         Command::Subscriber(command) => groups::run_subscriber(command),
         Command::Stats(args) => stats::run(args),
+        Command::Agent(args) => agent::run(args),
         Command::Bench(command) => bench::run(command),
         Command::Completions(args) => docs::run_completions(args),
         Command::Man(args) => docs::run_man(args),

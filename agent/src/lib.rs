@@ -1,0 +1,199 @@
+//! The node agent: what a node's membership needs over time, which the datapath cannot do
+//! alone. One agent runs per node (`mcastlab agent --node NS`; `mcastlab up`, the demo and the
+//! e2e suite start it); its state is the node's pins, so it can stop and start again at any
+//! time, and while it is stopped the datapath keeps forwarding (only queries and cleanup wait).
+//!
+//! - **Querier** (RFC 3376 section 8): an IGMPv3 General Query into every pod veth each Query
+//!   Interval, and a round of Startup Queries ([`Settings::startup_query_count`], spaced by
+//!   [`Settings::startup_query_interval`]) when the agent starts and whenever a group's
+//!   fan-out list appears (a `group add`, a `group delete` and `add`, a re-attach): pods that
+//!   joined before answer within one Query Response Interval, and their reports (handled by
+//!   the datapath) make them members.
+//! - **Dead pods:** when a pod's veth disappears, its memberships go within
+//!   [`DEAD_POD_DEADLINE`], counted as `member_pod_gone` ([`pods`]).
+#![deny(missing_docs)]
+
+pub mod pods;
+pub mod querier;
+pub mod timers;
+
+use std::{collections::BTreeSet, future::Future, net::Ipv4Addr, time::Duration};
+
+use mcastlab_dataplane::{DataplaneError, LinkKind, Node};
+use tokio::time::{Instant, MissedTickBehavior};
+
+pub use timers::Settings;
+
+use crate::{
+    pods::{LinkEvents, sweep},
+    querier::{Querier, general_query_frame},
+};
+
+/// How soon after its veth disappears a pod's memberships are gone (netlink tells at once; the
+/// sweep takes milliseconds).
+pub const DEAD_POD_DEADLINE: Duration = Duration::from_secs(1);
+
+/// Why the agent stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The node's dataplane could not be read or changed.
+    #[error(transparent)]
+    Dataplane(#[from] DataplaneError),
+    /// Entering the node's namespace, or a socket in it, failed.
+    #[error("the agent could not use the node's network namespace")]
+    Netns(#[source] std::io::Error),
+    /// The agent's thread could not start or ended in a panic.
+    #[error("the agent thread failed: {0}")]
+    Thread(&'static str),
+}
+
+/// Runs the agent of `node` until `shutdown` completes. Needs root.
+pub async fn run(
+    node: &str,
+    settings: Settings,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), AgentError> {
+    let node = Node::open(node)?;
+    let querier = Querier::open(&node).map_err(AgentError::Netns)?;
+    let mut links = LinkEvents::open(&node).map_err(AgentError::Netns)?;
+    let frame = general_query_frame(&settings);
+    tracing::info!(node = node.name(), ?settings, "agent started");
+
+    tokio::pin!(shutdown);
+    let mut known_groups = BTreeSet::new();
+    let mut startup_left = settings.startup_query_count();
+    let mut next_query = Instant::now();
+    let mut group_poll = tokio::time::interval(timers::GROUP_POLL_INTERVAL);
+    group_poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut links_open = true;
+    sweep(&node)?;
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            () = tokio::time::sleep_until(next_query) => {
+                send_queries(&node, &querier, &frame);
+                sweep(&node)?;
+                startup_left = startup_left.saturating_sub(1);
+                next_query = Instant::now() + if startup_left > 0 {
+                    settings.startup_query_interval()
+                } else {
+                    settings.query_interval
+                };
+            }
+            _ = group_poll.tick() => {
+                let groups = group_lists(&node)?;
+                if groups.iter().any(|list| !known_groups.contains(list)) {
+                    tracing::info!(node = node.name(), "a group appeared: startup queries");
+                    startup_left = settings.startup_query_count();
+                    next_query = Instant::now();
+                }
+                known_groups = groups;
+            }
+            deleted = links.next_deletion(), if links_open => match deleted {
+                Some(ifindex) => {
+                    tracing::debug!(node = node.name(), ifindex, "a link went");
+                    sweep(&node)?;
+                }
+                None => {
+                    tracing::warn!(node = node.name(), "netlink link events ended; sweeping each query interval only");
+                    links_open = false;
+                }
+            },
+        }
+    }
+    tracing::info!(
+        node = node.name(),
+        "agent stopped; the datapath keeps forwarding"
+    );
+    Ok(())
+}
+
+/// The groups configured on the node with the ids of their fan-out lists (none while it has no
+/// dataplane): a new id is a new, empty list, whose members must be asked again.
+fn group_lists(node: &Node) -> Result<BTreeSet<(Ipv4Addr, u32)>, AgentError> {
+    match node.groups() {
+        Ok(table) => Ok(table.group_lists()?.into_iter().collect()),
+        Err(DataplaneError::NotAttached { .. }) => Ok(BTreeSet::new()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Sends a General Query out of every pod veth the node's programs are attached to. A veth
+/// that is gone or down is skipped (its pod cannot answer anyway).
+fn send_queries(node: &Node, querier: &Querier, frame: &[u8]) {
+    let links = match node.links() {
+        Ok(links) => links,
+        Err(err) => {
+            tracing::warn!(node = node.name(), %err, "cannot list the pod veths to query");
+            return;
+        }
+    };
+    for (_, iface, _) in links.iter().filter(|(kind, _, _)| *kind == LinkKind::Pod) {
+        if let Err(err) = querier.send(iface, frame) {
+            tracing::debug!(node = node.name(), iface, %err, "query not sent");
+        }
+    }
+}
+
+/// An agent running on a thread of its own (with its own tokio runtime), as the lab and the
+/// e2e suite start one per node. Dropping it stops the agent and waits for it.
+pub struct AgentThread {
+    node: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<(), AgentError>>>,
+}
+
+impl AgentThread {
+    /// Starts the agent of `node`.
+    pub fn spawn(node: &str, settings: Settings) -> Result<Self, AgentError> {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let name = node.to_owned();
+        let thread = std::thread::Builder::new()
+            .name(format!("agent-{node}"))
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(AgentError::Netns)?;
+                runtime.block_on(run(&name, settings, async {
+                    let _ = stopped.await;
+                }))
+            })
+            .map_err(|_| AgentError::Thread("could not spawn"))?;
+        Ok(Self {
+            node: node.to_owned(),
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// The node.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Stops the agent; returns how it ended.
+    pub fn stop(mut self) -> Result<(), AgentError> {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Result<(), AgentError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.thread.take() {
+            Some(thread) => thread
+                .join()
+                .map_err(|_| AgentError::Thread("the agent panicked"))?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for AgentThread {
+    fn drop(&mut self) {
+        if let Err(err) = self.finish() {
+            tracing::warn!(node = self.node, %err, "agent ended with an error");
+        }
+    }
+}

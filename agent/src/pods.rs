@@ -1,0 +1,93 @@
+//! Members whose pod is gone: when a pod's veth disappears (its namespace was deleted, the
+//! pod died), every membership behind it is removed and counted as `member_pod_gone`. The
+//! agent sweeps when netlink reports a link deleted in the node's namespace, and once per
+//! query interval in case an event was missed (or came while no agent ran).
+
+use std::{collections::BTreeSet, io};
+
+use futures::StreamExt as _;
+use mcastlab_common::Reason;
+use mcastlab_dataplane::{DataplaneError, Node, netns::NetnsGuard, netns::netns_path};
+use rtnetlink::{
+    MulticastGroup,
+    packet_core::{NetlinkMessage, NetlinkPayload},
+    packet_route::RouteNetlinkMessage,
+};
+
+use crate::AgentError;
+
+/// Link deletions in a node's namespace (`ip monitor link`).
+pub struct LinkEvents {
+    messages: futures::channel::mpsc::UnboundedReceiver<(
+        NetlinkMessage<RouteNetlinkMessage>,
+        rtnetlink::sys::SocketAddr,
+    )>,
+}
+
+impl LinkEvents {
+    /// Subscribes to link events inside `node`'s namespace; the connection runs on the
+    /// current tokio runtime.
+    pub fn open(node: &Node) -> io::Result<Self> {
+        let (connection, _handle, messages) = {
+            let _inside = NetnsGuard::enter(&netns_path(node.name()))?;
+            rtnetlink::new_multicast_connection(&[MulticastGroup::Link])?
+        };
+        tokio::spawn(connection);
+        Ok(Self { messages })
+    }
+
+    /// The next link deletion, or `None` when the connection ended.
+    pub async fn next_deletion(&mut self) -> Option<u32> {
+        while let Some((message, _)) = self.messages.next().await {
+            if let NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) =
+                message.payload
+            {
+                return Some(link.header.index);
+            }
+        }
+        None
+    }
+}
+
+/// Removes the memberships behind veths that no longer exist in the node and counts them;
+/// returns how many went. A node without a dataplane has none.
+pub fn sweep(node: &Node) -> Result<u64, AgentError> {
+    let mut table = match node.groups() {
+        Ok(table) => table,
+        Err(DataplaneError::NotAttached { .. }) => return Ok(0),
+        Err(err) => return Err(err.into()),
+    };
+    let present = interfaces(node)?;
+    let gone: BTreeSet<u32> = table
+        .all_subscribers()?
+        .into_iter()
+        .filter(|s| s.kind == mcastlab_dataplane::SubscriberKind::Local)
+        .map(|s| s.ifindex)
+        .filter(|ifindex| !present.contains(ifindex))
+        .collect();
+    let mut removed = 0;
+    for ifindex in gone {
+        for (group, address) in table.delete_subscribers_behind(ifindex)? {
+            tracing::info!(
+                node = node.name(),
+                %group,
+                %address,
+                ifindex,
+                "removed the membership of a pod whose veth is gone"
+            );
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        node.count(Reason::MemberPodGone, removed)?;
+    }
+    Ok(removed)
+}
+
+/// The ifindexes of the node's interfaces.
+fn interfaces(node: &Node) -> Result<BTreeSet<u32>, AgentError> {
+    let _inside = NetnsGuard::enter(&netns_path(node.name())).map_err(AgentError::Netns)?;
+    let interfaces =
+        nix::net::if_::if_nameindex().map_err(|errno| AgentError::Netns(errno.into()))?;
+    Ok(interfaces.iter().map(|i| i.index()).collect())
+}

@@ -1,0 +1,153 @@
+//! The querier's packets: IGMPv3 General Queries (RFC 3376 section 4.1) sent with an
+//! `AF_PACKET` socket out of each pod's host-side veth, so that they arrive on the pod's
+//! `eth0` as a router's queries would.
+//!
+//! A query's IPv4 source is 0.0.0.0, as the Linux bridge's querier uses without an address of
+//! its own (`multicast_query_use_ifaddr` off): the host-side veths have no address, and a pod
+//! has no route to the node's underlay address. Hosts accept queries from 0.0.0.0 (RFC 3376
+//! section 4.1.4 leaves the source to the querier; Linux exempts IGMP from its source check).
+
+use std::{
+    io,
+    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
+};
+
+use mcastlab_common::{
+    igmp::{IPPROTO_IGMP, group_mac},
+    wire::{
+        ethernet::{ETHERTYPE_IPV4, EthernetHeader},
+        igmp::fill_checksum,
+        ipv4::Ipv4Header,
+        query::V3Query,
+    },
+};
+use mcastlab_dataplane::{Node, netns::NetnsGuard, netns::netns_path};
+
+use crate::timers::Settings;
+
+/// All-Systems group, destination of General Queries (RFC 3376 section 4.1.12).
+pub const ALL_SYSTEMS: [u8; 4] = [224, 0, 0, 1];
+/// The IP Router Alert option (RFC 2113), which IGMP messages carry (RFC 3376 section 4).
+const ROUTER_ALERT: [u8; 4] = [0x94, 0x04, 0x00, 0x00];
+/// Source MAC of queries: locally administered, "mc" in its middle bytes.
+pub const QUERIER_MAC: [u8; 6] = [0x02, 0x6d, 0x63, 0x00, 0x00, 0x01];
+/// Type of Service of IGMP messages: Internetwork Control (as Linux sends them).
+const TOS_INTERNETWORK_CONTROL: u8 = 0xc0;
+/// TTL of IGMP messages (RFC 3376 section 4).
+const IGMP_TTL: u8 = 1;
+
+/// The frame of a General Query with `settings`' Max Resp Time, QRV and QQIC.
+pub fn general_query_frame(settings: &Settings) -> Vec<u8> {
+    let tenths =
+        u32::try_from(settings.query_response_interval.as_millis() / 100).unwrap_or(u32::MAX);
+    let seconds = u32::try_from(settings.query_interval.as_secs()).unwrap_or(u32::MAX);
+    let mut igmp = V3Query::general(tenths, settings.robustness, seconds).0;
+    fill_checksum(&mut igmp);
+
+    let header_len = Ipv4Header::LEN + ROUTER_ALERT.len();
+    let total_len = (header_len + igmp.len()) as u16;
+    let mut ip = Ipv4Header::new(
+        [0, 0, 0, 0],
+        ALL_SYSTEMS,
+        IPPROTO_IGMP,
+        IGMP_TTL,
+        header_len as u32,
+        total_len,
+    );
+    ip.set_tos(TOS_INTERNETWORK_CONTROL);
+    ip.fill_checksum(&ROUTER_ALERT);
+
+    let ethernet = EthernetHeader::new(group_mac(ALL_SYSTEMS), QUERIER_MAC, ETHERTYPE_IPV4);
+    [&ethernet.0[..], &ip.0, &ROUTER_ALERT, &igmp].concat()
+}
+
+/// A raw socket in a node's network namespace that sends queries out of its pod veths.
+pub struct Querier {
+    node: String,
+    socket: OwnedFd,
+}
+
+impl Querier {
+    /// Opens the socket inside `node`'s namespace.
+    pub fn open(node: &Node) -> io::Result<Self> {
+        let _inside = NetnsGuard::enter(&netns_path(node.name()))?;
+        // SAFETY: plain socket(2); protocol 0: the socket sends only.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Self {
+            node: node.name().to_owned(),
+            // SAFETY: a fresh descriptor we own.
+            socket: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    /// Sends `frame` out of interface `iface` of the node.
+    pub fn send(&self, iface: &str, frame: &[u8]) -> io::Result<()> {
+        let ifindex = {
+            let _inside = NetnsGuard::enter(&netns_path(&self.node))?;
+            nix::net::if_::if_nametoindex(iface).map_err(io::Error::from)?
+        };
+        // SAFETY: all-zero sockaddr_ll is valid.
+        let mut address: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        address.sll_family = libc::AF_PACKET as u16;
+        address.sll_ifindex = ifindex as i32;
+        address.sll_halen = 6;
+        address.sll_addr[..6].copy_from_slice(&frame[..6]);
+        // SAFETY: frame and address are valid for their lengths.
+        let sent = unsafe {
+            libc::sendto(
+                self.socket.as_raw_fd(),
+                frame.as_ptr().cast(),
+                frame.len(),
+                0,
+                std::ptr::from_ref(&address).cast(),
+                size_of::<libc::sockaddr_ll>() as u32,
+            )
+        };
+        if sent < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mcastlab_common::wire::checksum;
+
+    use super::*;
+
+    #[test]
+    fn a_general_query_frame_is_an_igmpv3_query_to_all_systems() {
+        let frame = general_query_frame(&Settings::RFC);
+        assert_eq!(frame.len(), 14 + 24 + 12);
+        // Ethernet: 01:00:5e:00:00:01 (RFC 1112 section 6.4), IPv4.
+        assert_eq!(frame[..6], [0x01, 0x00, 0x5e, 0x00, 0x00, 0x01]);
+        assert_eq!(frame[12..14], [0x08, 0x00]);
+        // IPv4: IHL 6 with Router Alert, TOS 0xc0, total 36, TTL 1, IGMP, 0.0.0.0 -> 224.0.0.1.
+        let ip = &frame[14..38];
+        assert_eq!(ip[0], 0x46);
+        assert_eq!(ip[1], 0xc0);
+        assert_eq!(ip[2..4], [0, 36]);
+        assert_eq!((ip[8], ip[9]), (1, 2));
+        assert_eq!(ip[12..16], [0, 0, 0, 0]);
+        assert_eq!(ip[16..20], [224, 0, 0, 1]);
+        assert_eq!(ip[20..24], [0x94, 0x04, 0x00, 0x00]);
+        assert_eq!(
+            checksum::fold(checksum::sum(0, ip)),
+            0xffff,
+            "IPv4 checksum"
+        );
+        // IGMP: query, Max Resp 100 tenths, group 0, QRV 2, QQIC 125, no sources.
+        let igmp = &frame[38..];
+        assert_eq!(igmp[0..2], [0x11, 100]);
+        assert_eq!(igmp[4..12], [0, 0, 0, 0, 2, 125, 0, 0]);
+        assert_eq!(
+            checksum::fold(checksum::sum(0, igmp)),
+            0xffff,
+            "IGMP checksum"
+        );
+    }
+}

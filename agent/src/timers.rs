@@ -1,0 +1,82 @@
+//! The querier's timers: each a named constant with its RFC 3376 default (section 8), and the
+//! settings one agent runs with.
+
+use std::time::Duration;
+
+/// Robustness Variable (RFC 3376 section 8.1): how many lost messages the protocol tolerates.
+pub const ROBUSTNESS: u8 = 2;
+/// Query Interval (RFC 3376 section 8.2): between general queries.
+pub const QUERY_INTERVAL: Duration = Duration::from_secs(125);
+/// Query Response Interval (RFC 3376 section 8.3): the Max Resp Time of general queries.
+pub const QUERY_RESPONSE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Query Interval of lab nodes: short, so that tests and the demo see a full cycle.
+pub const LAB_QUERY_INTERVAL: Duration = Duration::from_secs(10);
+/// Query Response Interval of lab nodes: pods answer a query within a second.
+pub const LAB_QUERY_RESPONSE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often the agent looks for groups that appeared (a `group add`, a new attach): each one
+/// starts a round of startup queries, so that pods that joined before are learned within one
+/// response interval. Not an RFC timer: the group map has no change notification.
+pub const GROUP_POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+/// The querier settings of one node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Between general queries.
+    pub query_interval: Duration,
+    /// Max Resp Time of general queries.
+    pub query_response_interval: Duration,
+    /// Robustness Variable: startup queries sent, and general queries a member may miss.
+    pub robustness: u8,
+}
+
+impl Settings {
+    /// RFC 3376's defaults, what a router uses.
+    pub const RFC: Settings = Settings {
+        query_interval: QUERY_INTERVAL,
+        query_response_interval: QUERY_RESPONSE_INTERVAL,
+        robustness: ROBUSTNESS,
+    };
+
+    /// The defaults of lab nodes (`mcastlab up`, the demo, the e2e suite).
+    pub const LAB: Settings = Settings {
+        query_interval: LAB_QUERY_INTERVAL,
+        query_response_interval: LAB_QUERY_RESPONSE_INTERVAL,
+        robustness: ROBUSTNESS,
+    };
+
+    /// Startup Query Interval (RFC 3376 section 8.6): a quarter of the Query Interval.
+    pub fn startup_query_interval(&self) -> Duration {
+        self.query_interval / 4
+    }
+
+    /// Startup Query Count (RFC 3376 section 8.7): the Robustness Variable.
+    pub fn startup_query_count(&self) -> u32 {
+        u32::from(self.robustness)
+    }
+
+    /// Group Membership Interval (RFC 3376 section 8.4): robustness x query interval + query
+    /// response interval; a member not heard for this long is gone.
+    pub fn group_membership_interval(&self) -> Duration {
+        self.query_interval * u32::from(self.robustness) + self.query_response_interval
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_timers_follow_rfc_3376() {
+        let rfc = Settings::RFC;
+        assert_eq!(rfc.startup_query_interval(), Duration::from_millis(31_250));
+        assert_eq!(rfc.startup_query_count(), 2);
+        // 2 x 125 s + 10 s: the bridge's 260 s membership interval.
+        assert_eq!(rfc.group_membership_interval(), Duration::from_secs(260));
+        assert_eq!(
+            Settings::LAB.group_membership_interval(),
+            Duration::from_secs(21)
+        );
+    }
+}

@@ -1,0 +1,159 @@
+//! The node agent: its queries teach the dataplane what pods joined before a group existed or
+//! before a re-attach, it removes the memberships of pods that are gone, and stopping or
+//! restarting it loses nothing.
+
+use std::{net::Ipv4Addr, time::Instant};
+
+use mcastlab_agent::DEAD_POD_DEADLINE;
+use mcastlab_common::Reason;
+use mcastlab_testbed::{igmp::IgmpMessage, raw::send_frames};
+use mcastlab_testkit::{delta, ip, require_datapath};
+use mcastlab_topology::model::POD_IFACE;
+
+use crate::lab::{TestLab, receive};
+
+const GROUP: Ipv4Addr = Ipv4Addr::new(239, 5, 5, 5);
+const COUNT: u64 = 20;
+
+#[test]
+fn a_pod_that_joined_before_group_add_receives_after_the_startup_query() {
+    require_datapath!();
+    // Given p2 joined with a socket before the group exists: both of its unsolicited reports
+    // (Linux sends net.ipv4.igmp_qrv = 2) are ignored, the group is not configured.
+    let mut lab = TestLab::new(1, 2, |_| {});
+    let mut receiver = lab.join_socket(1, 2, GROUP);
+    lab.wait_counter(1, Reason::IgnoredGroup, 2);
+    // And the node's agent started: p2 answers its startup query, still ignored.
+    lab.start_agent(1);
+    lab.wait_counter(1, Reason::IgnoredGroup, 3);
+    // When the group is added.
+    lab.configure_group(GROUP);
+    // Then the agent queries again, p2's answer makes it a member, and p2 receives.
+    lab.wait_subscribed(1, 2, GROUP);
+    lab.send(1, 1, GROUP, 1, 0, COUNT);
+    assert_eq!(receive(&mut receiver, COUNT), COUNT, "datagrams to p2");
+}
+
+#[test]
+fn group_delete_and_add_and_a_detach_and_attach_relearn_the_members() {
+    require_datapath!();
+    // Given a node with its agent, p2 joined.
+    let lab = TestLab::with_agents(1, 2, |_| {});
+    lab.configure_group(GROUP);
+    let mut receiver = lab.join(1, 2, GROUP);
+    // When the group is deleted and added again.
+    let mut table = lab.dataplane(1).groups().expect("group table");
+    table.delete_group(GROUP).expect("delete the group");
+    table.add_group(GROUP).expect("add the group again");
+    // Then p2 is a member again, without leaving and joining.
+    lab.wait_subscribed(1, 2, GROUP);
+    lab.send(1, 1, GROUP, 1, 0, COUNT);
+    assert_eq!(receive(&mut receiver, COUNT), COUNT, "after delete + add");
+
+    // When the dataplane is detached and attached again (the group map starts empty), and the
+    // group is configured once more.
+    lab.dataplane(1).detach().expect("detach");
+    mcastlab_lab::attach(lab.scenario.spec(), lab.scenario.node(1)).expect("attach");
+    lab.configure_group(GROUP);
+    // Then p2 is a member again.
+    lab.wait_subscribed(1, 2, GROUP);
+    lab.send(1, 1, GROUP, 1, COUNT, COUNT);
+    assert_eq!(
+        receive(&mut receiver, 2 * COUNT),
+        2 * COUNT,
+        "after detach + attach"
+    );
+}
+
+#[test]
+fn a_deleted_pods_memberships_vanish_within_a_second_and_no_copy_fails() {
+    require_datapath!();
+    // Given a node with its agent, p2 a member (a crafted join: no socket keeps its namespace
+    // alive) and p3 a member with a socket.
+    let lab = TestLab::with_agents(1, 3, |_| {});
+    lab.configure_group(GROUP);
+    let p2 = lab.pod(1, 2).address;
+    let join = IgmpMessage::V2Report(GROUP).frame(p2).to_bytes();
+    send_frames(&lab.pod_netns(1, 2), POD_IFACE, &[join]).expect("crafted join");
+    lab.wait_subscribed(1, 2, GROUP);
+    let mut receiver = lab.join(1, 3, GROUP);
+    let before = lab.counters(1);
+
+    // When p2 is deleted as a CNI deletes a pod: its veth, then its namespace. (Deleting only
+    // the namespace removes the veth too, but as late as the kernel's namespace cleanup runs:
+    // seconds, on this machine.)
+    let node = lab.scenario.spec().node_netns(lab.scenario.node(1));
+    ip(&["-n", &node, "link", "del", "veth-p2"]);
+    let deleted = Instant::now();
+    ip(&["netns", "del", &lab.pod_netns(1, 2)]);
+
+    // Then its membership is gone within a second, counted once.
+    lab.wait_left(1, 2, GROUP);
+    let took = deleted.elapsed();
+    assert!(
+        took <= DEAD_POD_DEADLINE,
+        "p2's membership went {took:?} after its veth, expected within {DEAD_POD_DEADLINE:?}"
+    );
+    // And traffic to the group reaches p3 with no failed copy.
+    lab.send(1, 1, GROUP, 1, 0, COUNT);
+    assert_eq!(receive(&mut receiver, COUNT), COUNT, "datagrams to p3");
+    let changes = delta(&before, &lab.counters(1));
+    assert_eq!(
+        changes.get(Reason::MemberPodGone.name()),
+        Some(&1),
+        "{changes:?}"
+    );
+    assert_eq!(changes.get(Reason::CloneFailed.name()), None, "{changes:?}");
+}
+
+#[test]
+fn a_stopped_agent_leaves_the_datapath_forwarding_and_a_restarted_one_keeps_membership() {
+    require_datapath!();
+    // Given a node with its agent, p2 joined.
+    let mut lab = TestLab::with_agents(1, 2, |_| {});
+    lab.configure_group(GROUP);
+    let mut receiver = lab.join(1, 2, GROUP);
+
+    // When the agent stops.
+    lab.stop_agent(1);
+    // Then the datapath still forwards to p2.
+    lab.send(1, 1, GROUP, 1, 0, COUNT);
+    assert_eq!(
+        receive(&mut receiver, COUNT),
+        COUNT,
+        "with the agent stopped"
+    );
+
+    // When it starts again.
+    let before = lab.counters(1);
+    lab.start_agent(1);
+    // Then p2 is still a member (the state is in the pins), answers the startup query with a
+    // refresh, not a new join, and still receives.
+    let subscribers = lab
+        .dataplane(1)
+        .groups()
+        .and_then(|table| table.subscribers_of(GROUP))
+        .expect("subscribers");
+    assert!(
+        subscribers
+            .iter()
+            .any(|s| s.address == lab.pod(1, 2).address),
+        "{subscribers:?}"
+    );
+    lab.wait_counter(
+        1,
+        Reason::JoinRefreshed,
+        before[Reason::JoinRefreshed.name()] + 1,
+    );
+    assert_eq!(
+        delta(&before, &lab.counters(1)).get(Reason::Subscribed.name()),
+        None,
+        "a restarted agent re-subscribes nobody"
+    );
+    lab.send(1, 1, GROUP, 1, COUNT, COUNT);
+    assert_eq!(
+        receive(&mut receiver, 2 * COUNT),
+        2 * COUNT,
+        "after the restart"
+    );
+}
