@@ -9,10 +9,13 @@
 //!   fan-out list appears (a `group add`, a `group delete` and `add`, a re-attach): pods that
 //!   joined before answer within one Query Response Interval, and their reports (handled by
 //!   the datapath) make them members.
+//! - **Aging:** a local member not heard for the Group Membership Interval is removed, counted
+//!   as `member_expired` ([`aging`]).
 //! - **Dead pods:** when a pod's veth disappears, its memberships go within
 //!   [`DEAD_POD_DEADLINE`], counted as `member_pod_gone` ([`pods`]).
 #![deny(missing_docs)]
 
+pub mod aging;
 pub mod pods;
 pub mod querier;
 pub mod timers;
@@ -66,6 +69,9 @@ pub async fn run(
     let mut group_poll = tokio::time::interval(timers::GROUP_POLL_INTERVAL);
     group_poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut links_open = true;
+    let mut aging = aging::Aging::default();
+    let mut aging_check = tokio::time::interval(aging::AGING_CHECK_INTERVAL);
+    aging_check.set_missed_tick_behavior(MissedTickBehavior::Delay);
     sweep(&node)?;
     loop {
         tokio::select! {
@@ -88,6 +94,9 @@ pub async fn run(
                     next_query = Instant::now();
                 }
                 known_groups = groups;
+            }
+            _ = aging_check.tick() => {
+                aging.check(&node, settings.group_membership_interval())?;
             }
             deleted = links.next_deletion(), if links_open => match deleted {
                 Some(ifindex) => {

@@ -58,11 +58,14 @@ pub enum Reason {
     /// The node agent removed a local subscriber whose pod veth is gone (counted by the agent,
     /// once per membership).
     MemberPodGone = 23,
+    /// The node agent removed a local subscriber not heard (no join, no answer to a query) for
+    /// the Group Membership Interval (counted by the agent).
+    MemberExpired = 24,
 }
 
 impl Reason {
     /// Every reason, in code order.
-    pub const ALL: [Reason; 24] = [
+    pub const ALL: [Reason; 25] = [
         Reason::IgmpHandled,
         Reason::Subscribed,
         Reason::JoinRefreshed,
@@ -87,12 +90,13 @@ impl Reason {
         Reason::RewriteFailed,
         Reason::SubscriberUpdateFailed,
         Reason::MemberPodGone,
+        Reason::MemberExpired,
     ];
 
     /// Whether only userspace (the node agent) counts this reason, never a program: its
     /// per-CPU slot can then be updated from userspace without losing a program's count.
     pub const fn is_agent_reason(self) -> bool {
-        matches!(self, Reason::MemberPodGone)
+        matches!(self, Reason::MemberPodGone | Reason::MemberExpired)
     }
 
     /// The counter slot of this reason.
@@ -136,6 +140,7 @@ impl Reason {
             Reason::RewriteFailed => "rewrite_failed",
             Reason::SubscriberUpdateFailed => "subscriber_update_failed",
             Reason::MemberPodGone => "member_pod_gone",
+            Reason::MemberExpired => "member_expired",
         }
     }
 }

@@ -7,6 +7,11 @@
 //! - Slot [`HEADER_SLOT`] holds the [`GroupHeader`]: the high-water mark (one past the highest
 //!   slot ever claimed) and the group's capacity.
 //! - Slots `1..=capacity` hold one subscriber each as a [`Member`] word, or [`FREE`].
+//! - After the slots, word [`heard_index`]`(slot)` holds when the member in `slot` was last
+//!   heard: the `CLOCK_MONOTONIC` nanoseconds (`bpf_ktime_get_ns`) of its latest join or
+//!   refresh, written by the eBPF programs; [`NEVER_HEARD`] for members userspace added. The
+//!   node agent expires local members not heard for the Group Membership Interval. Replication
+//!   never reads these words.
 //!
 //! Writers are the eBPF programs (IGMP joins and leaves, on any CPU) and userspace (remote
 //! subscribers, deletes; through a memory mapping of the array), so every change is one atomic
@@ -33,6 +38,18 @@ pub const HEADER_SLOT: u32 = 0;
 /// Slots of every group's array: the header and [`crate::MAX_SUBSCRIBERS_PER_GROUP`] members.
 pub const GROUP_SLOTS: u32 = crate::MAX_SUBSCRIBERS_PER_GROUP + 1;
 
+/// Words of every group's array: the header and member slots, then one last-heard word per
+/// slot ([`heard_index`]).
+pub const GROUP_ARRAY_LEN: u32 = 2 * GROUP_SLOTS;
+
+/// The last-heard word of a member nobody heard: one that userspace added (a remote node).
+pub const NEVER_HEARD: u64 = 0;
+
+/// The index of the word that holds when the member in `slot` was last heard.
+pub const fn heard_index(slot: u32) -> u32 {
+    GROUP_SLOTS + slot
+}
+
 /// A free slot.
 pub const FREE: u64 = 0;
 
@@ -44,7 +61,7 @@ pub const TARGET_REMOTE: u32 = u32::MAX;
 pub const GROUP_MAP_FLAGS: u32 = 1 << 10;
 
 /// One subscriber of a group, as one slot word.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Member {
     /// The subscriber's IPv4 address as a map key ([`crate::addr_key`]): a pod's address or a
     /// remote node's. Never 0.

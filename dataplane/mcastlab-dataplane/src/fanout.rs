@@ -12,7 +12,8 @@ use std::{
 
 use aya::maps::MapData;
 use mcastlab_common::slots::{
-    self, Dedup, FREE, Found, GROUP_SLOTS, GroupHeader, HEADER_SLOT, Member,
+    self, Dedup, FREE, Found, GROUP_ARRAY_LEN, GROUP_SLOTS, GroupHeader, HEADER_SLOT, Member,
+    heard_index,
 };
 
 /// The words of one group's array.
@@ -175,6 +176,18 @@ impl<'a> Slots<'a> {
             .flatten()
     }
 
+    /// Frees `slot` if it still holds `member`; returns whether it did.
+    pub fn remove_at(&self, slot: u32, member: Member) -> bool {
+        slots::replace(
+            self.words,
+            Found {
+                slot,
+                word: member.word(),
+            },
+            FREE,
+        )
+    }
+
     /// Removes every local member behind host-side veth `ifindex` (its pod is gone); returns
     /// them. A member that changed meanwhile (a new join) is left alone.
     pub fn remove_behind(&self, ifindex: u32) -> Vec<Member> {
@@ -241,11 +254,20 @@ impl MappedGroup {
 
     /// The group's slots.
     pub fn slots(&self) -> Slots<'_> {
-        // SAFETY: the mapping holds GROUP_SLOTS aligned 8-byte words (page-aligned start) and
-        // lives as long as `self`; other writers use atomics too.
-        let words =
-            unsafe { std::slice::from_raw_parts(self.address.as_ptr(), GROUP_SLOTS as usize) };
-        Slots::new(words)
+        Slots::new(&self.words()[..GROUP_SLOTS as usize])
+    }
+
+    /// When the member in `slot` was last heard: `CLOCK_MONOTONIC` nanoseconds, or
+    /// [`mcastlab_common::slots::NEVER_HEARD`].
+    pub fn last_heard(&self, slot: u32) -> u64 {
+        self.words()[heard_index(slot) as usize].load(Ordering::SeqCst)
+    }
+
+    /// Every word of the array.
+    fn words(&self) -> &[AtomicU64] {
+        // SAFETY: the mapping holds GROUP_ARRAY_LEN aligned 8-byte words (page-aligned start)
+        // and lives as long as `self`; other writers use atomics too.
+        unsafe { std::slice::from_raw_parts(self.address.as_ptr(), GROUP_ARRAY_LEN as usize) }
     }
 }
 
@@ -260,7 +282,7 @@ impl Drop for MappedGroup {
 fn mapping_length() -> usize {
     // SAFETY: sysconf has no preconditions.
     let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
-    (GROUP_SLOTS as usize * size_of::<u64>()).div_ceil(page) * page
+    (GROUP_ARRAY_LEN as usize * size_of::<u64>()).div_ceil(page) * page
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use aya::{
 use mcastlab_common::{
     CONFIG_KEY, MAX_GROUPS, MAX_SUBSCRIBERS_PER_GROUP, NodeConfig, addr_key, key_addr,
     names::{MAP_CONFIG, MAP_GROUPS, MAP_SUBSCRIBERS},
-    slots::{GROUP_MAP_FLAGS, GROUP_SLOTS, Member},
+    slots::{GROUP_ARRAY_LEN, GROUP_MAP_FLAGS, Member, NEVER_HEARD},
 };
 
 use super::{
@@ -58,6 +58,19 @@ pub struct SubscriberEntry {
     pub kind: SubscriberKind,
     /// The interface copies go to (a pod's host-side veth, or the tunnel).
     pub ifindex: u32,
+}
+
+/// A local member with when it was last heard, as the agent's aging reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HeardMember {
+    /// The group.
+    pub group: Ipv4Addr,
+    /// The member's slot in the group's fan-out list.
+    pub slot: u32,
+    /// The member.
+    pub member: Member,
+    /// When its latest join or refresh was handled: `CLOCK_MONOTONIC` nanoseconds.
+    pub heard_ns: u64,
 }
 
 /// The open group map of a node.
@@ -114,7 +127,7 @@ impl GroupTable {
         if existing.len() >= MAX_GROUPS as usize {
             return Err(self.group_limit());
         }
-        let subscribers = create_u64_array(MAP_SUBSCRIBERS, GROUP_SLOTS, GROUP_MAP_FLAGS)
+        let subscribers = create_u64_array(MAP_SUBSCRIBERS, GROUP_ARRAY_LEN, GROUP_MAP_FLAGS)
             .map_err(|source| DataplaneError::MapMemory { group, source })?;
         MappedGroup::map(&subscribers)
             .map_err(|source| DataplaneError::MapMemory { group, source })?
@@ -236,6 +249,42 @@ impl GroupTable {
             );
         }
         Ok(removed)
+    }
+
+    /// Every local member that the datapath has heard (joined or refreshed), with when.
+    pub fn heard_members(&self) -> Result<Vec<HeardMember>> {
+        let mut heard = Vec::new();
+        for key in self.group_keys()? {
+            let group = key_addr(key);
+            let mapped = match self.mapped(group) {
+                Ok(mapped) => mapped,
+                // Deleted since it was listed.
+                Err(DataplaneError::GroupNotFound { .. }) => continue,
+                Err(err) => return Err(err),
+            };
+            for (slot, member) in mapped.slots().members() {
+                let heard_ns = mapped.last_heard(slot);
+                if !member.is_remote() && heard_ns != NEVER_HEARD {
+                    heard.push(HeardMember {
+                        group,
+                        slot,
+                        member,
+                        heard_ns,
+                    });
+                }
+            }
+        }
+        Ok(heard)
+    }
+
+    /// Removes `heard.member` from its slot if it is still there (not left, replaced or moved
+    /// since it was read); returns whether it did.
+    pub fn remove_heard(&mut self, heard: &HeardMember) -> Result<bool> {
+        match self.mapped(heard.group) {
+            Ok(mapped) => Ok(mapped.slots().remove_at(heard.slot, heard.member)),
+            Err(DataplaneError::GroupNotFound { .. }) => Ok(false),
+            Err(err) => Err(err),
+        }
     }
 
     /// Every group with the id of its fan-out list, unsorted. A group deleted and added

@@ -23,7 +23,7 @@ mod typed_array;
 
 pub use attach::{AttachMode, AttachOptions, AttachReport, DetachReport, TunnelOptions};
 pub use error::DataplaneError;
-pub use groups::{GroupEntry, GroupTable, SubscriberEntry, SubscriberKind};
+pub use groups::{GroupEntry, GroupTable, HeardMember, SubscriberEntry, SubscriberKind};
 pub use link::{LinkAction, LinkKind, LinkReport};
 pub use node::Node;
 pub use stats::ReasonCount;

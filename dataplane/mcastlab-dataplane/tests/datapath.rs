@@ -761,3 +761,47 @@ fn attached_programs_handle_real_traffic_and_detach_removes_them(#[case] mode: A
     assert_eq!(report.links.len(), 3, "{report:?}");
     assert!(node.node.links().unwrap().is_empty());
 }
+
+/// Now on `CLOCK_MONOTONIC`, the clock the datapath stamps members with.
+fn monotonic_ns() -> u64 {
+    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).expect("clock");
+    now.tv_sec() as u64 * 1_000_000_000 + now.tv_nsec() as u64
+}
+
+#[test]
+fn joins_and_refreshes_stamp_when_a_member_was_heard() {
+    require_datapath!();
+    // Given a node with the group.
+    let node = node_with_group(1);
+    let heard = || {
+        node.node
+            .groups()
+            .expect("group table")
+            .heard_members()
+            .expect("heard members")
+    };
+    // When pod 1 joins.
+    let before_join = monotonic_ns();
+    send_igmp(&node, "h1", POD1, &IgmpMessage::V2Report(GROUP).frame(POD1));
+    let after_join = monotonic_ns();
+    // Then it is heard, stamped between the two readings of the clock.
+    let joined = heard();
+    assert_eq!(joined.len(), 1, "{joined:?}");
+    assert_eq!(mcastlab_common::key_addr(joined[0].member.address), POD1);
+    assert!(
+        (before_join..=after_join).contains(&joined[0].heard_ns),
+        "stamped {} outside {before_join}..={after_join}",
+        joined[0].heard_ns
+    );
+    // When it reports again.
+    send_igmp(&node, "h1", POD1, &IgmpMessage::V2Report(GROUP).frame(POD1));
+    // Then its stamp moves forward.
+    let refreshed = heard();
+    assert_eq!(refreshed.len(), 1, "{refreshed:?}");
+    assert!(
+        refreshed[0].heard_ns > joined[0].heard_ns,
+        "the refresh did not move the stamp: {} then {}",
+        joined[0].heard_ns,
+        refreshed[0].heard_ns
+    );
+}

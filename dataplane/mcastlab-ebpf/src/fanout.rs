@@ -38,8 +38,8 @@ impl SlotWords for Words<'_> {
 /// What became of a claim.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
-    /// The member holds a slot covered by the high-water mark.
-    Kept,
+    /// The member holds this slot, covered by the high-water mark.
+    Kept(u32),
     /// Another writer added the same address at the same time; its slot stays.
     Lost,
     /// Every slot of the group's capacity is taken.
@@ -94,9 +94,19 @@ pub fn claim(group: &GroupSlots, header: GroupHeader, member: Member) -> Claim {
         return Claim::Uncovered;
     }
     if keep_lowest(group, own) {
-        Claim::Kept
+        Claim::Kept(own.slot)
     } else {
         Claim::Lost
+    }
+}
+
+/// Records that the member in `slot` was heard now (`bpf_ktime_get_ns`, `CLOCK_MONOTONIC`).
+/// One aligned 8-byte store: the agent reads it whole.
+#[inline(always)]
+pub fn heard(group: &GroupSlots, slot: u32) {
+    if let Some(word) = group.get_ptr_mut(slots::heard_index(slot)) {
+        // SAFETY: an aligned 8-byte value of the array; bpf_ktime_get_ns has no preconditions.
+        unsafe { word.write_volatile(aya_ebpf::helpers::bpf_ktime_get_ns()) };
     }
 }
 

@@ -7,11 +7,12 @@ use aya_ebpf::{
 };
 use mcastlab_common::{
     MAX_GROUPS, NodeConfig, REASON_SLOTS,
-    slots::{GROUP_MAP_FLAGS, GROUP_SLOTS},
+    slots::{GROUP_ARRAY_LEN, GROUP_MAP_FLAGS},
 };
 
-/// Inner map of a group: its fan-out list (`mcastlab_common::slots`), slot index -> slot word.
-pub type GroupSlots = Array<u64, { GROUP_SLOTS as usize }, { GROUP_MAP_FLAGS as usize }>;
+/// Inner map of a group: its fan-out list (`mcastlab_common::slots`), slot index -> slot word,
+/// then each slot's last-heard time.
+pub type GroupSlots = Array<u64, { GROUP_ARRAY_LEN as usize }, { GROUP_MAP_FLAGS as usize }>;
 
 /// Group address -> its fan-out list. Groups are added by userspace only (`mcastlab group add`).
 #[btf_map]

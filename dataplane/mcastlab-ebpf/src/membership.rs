@@ -26,13 +26,24 @@ pub fn join(group: u32, address: u32, ifindex: u32) {
     let member = Member::local(address, ifindex);
     let present = fanout::find(slots, header.high_water, address);
     let reason = match join_decision(present, member) {
-        Join::Refresh => Reason::JoinRefreshed,
+        Join::Refresh => {
+            // A remote member under the same address is userspace's: never heard.
+            if let Some(found) = present.filter(|found| found.word == member.word()) {
+                fanout::heard(slots, found.slot);
+            }
+            Reason::JoinRefreshed
+        }
         Join::Replace(found) => {
-            fanout::replace(slots, found, member.word());
+            if fanout::replace(slots, found, member.word()) {
+                fanout::heard(slots, found.slot);
+            }
             Reason::JoinRefreshed
         }
         Join::Claim => match fanout::claim(slots, header, member) {
-            Claim::Kept => Reason::Subscribed,
+            Claim::Kept(slot) => {
+                fanout::heard(slots, slot);
+                Reason::Subscribed
+            }
             // Another writer added the same pod at the same time; its slot stays.
             Claim::Lost => Reason::JoinRefreshed,
             Claim::Full => Reason::SubscriberTableFull,

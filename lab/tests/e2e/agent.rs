@@ -2,7 +2,10 @@
 //! before a re-attach, it removes the memberships of pods that are gone, and stopping or
 //! restarting it loses nothing.
 
-use std::{net::Ipv4Addr, time::Instant};
+use std::{
+    net::Ipv4Addr,
+    time::{Duration, Instant},
+};
 
 use mcastlab_agent::DEAD_POD_DEADLINE;
 use mcastlab_common::Reason;
@@ -14,6 +17,8 @@ use crate::lab::{TestLab, receive};
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 5, 5, 5);
 const COUNT: u64 = 20;
+/// How late after the membership interval an expiry may come: two aging checks of a second.
+const AGING_SLACK: Duration = Duration::from_secs(3);
 
 #[test]
 fn a_pod_that_joined_before_group_add_receives_after_the_startup_query() {
@@ -156,4 +161,60 @@ fn a_stopped_agent_leaves_the_datapath_forwarding_and_a_restarted_one_keeps_memb
         2 * COUNT,
         "after the restart"
     );
+}
+
+#[test]
+fn a_silent_member_expires_after_the_membership_interval_and_an_answering_one_stays() {
+    require_datapath!();
+    // Given a node whose agent queries every 2 s (robustness 2, response 1 s: a member not
+    // heard for 5 s expires), p2 a member by a crafted join only (its kernel knows of no group,
+    // so it answers no query), p3 joined with a socket (its kernel answers every query).
+    let settings = mcastlab_agent::Settings {
+        query_interval: Duration::from_secs(2),
+        query_response_interval: Duration::from_secs(1),
+        robustness: 2,
+    };
+    let interval = settings.group_membership_interval();
+    let mut lab = TestLab::new(1, 3, |_| {});
+    lab.configure_group(GROUP);
+    let before = lab.counters(1);
+    lab.start_agent_with(1, settings);
+    let p2 = lab.pod(1, 2).address;
+    let join = IgmpMessage::V2Report(GROUP).frame(p2).to_bytes();
+    send_frames(&lab.pod_netns(1, 2), POD_IFACE, &[join]).expect("crafted join");
+    let joined = Instant::now();
+    lab.wait_subscribed(1, 2, GROUP);
+    let mut receiver = lab.join(1, 3, GROUP);
+
+    // When nothing more is heard of p2.
+    lab.scenario
+        .wait_left(1, 2, GROUP, interval + AGING_SLACK)
+        .expect("p2 expires");
+    let expired_after = joined.elapsed();
+
+    // Then p2 went no sooner than the membership interval, counted once; p3, which answered
+    // every query, is still a member a whole interval later and still receives.
+    assert!(
+        expired_after >= interval,
+        "p2 expired {expired_after:?} after its join, before the {interval:?} interval"
+    );
+    std::thread::sleep(interval);
+    let subscribers = lab
+        .dataplane(1)
+        .groups()
+        .and_then(|table| table.subscribers_of(GROUP))
+        .expect("subscribers");
+    assert_eq!(
+        subscribers.iter().map(|s| s.address).collect::<Vec<_>>(),
+        [lab.pod(1, 3).address],
+        "only p3 stays"
+    );
+    let changes = delta(&before, &lab.counters(1));
+    assert_eq!(
+        changes.get(Reason::MemberExpired.name()),
+        Some(&1),
+        "{changes:?}"
+    );
+    lab.send(1, 1, GROUP, 1, 0, COUNT);
+    assert_eq!(receive(&mut receiver, COUNT), COUNT, "datagrams to p3");
 }

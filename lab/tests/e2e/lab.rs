@@ -94,8 +94,13 @@ impl TestLab {
 
     /// Starts the agent of `node` with [`AGENT_SETTINGS`].
     pub fn start_agent(&mut self, node: usize) {
+        self.start_agent_with(node, AGENT_SETTINGS);
+    }
+
+    /// Starts the agent of `node` with `settings`.
+    pub fn start_agent_with(&mut self, node: usize, settings: mcastlab_agent::Settings) {
         self.scenario
-            .start_agent(node, AGENT_SETTINGS)
+            .start_agent(node, settings)
             .expect("start the agent");
     }
 

@@ -12,7 +12,9 @@ use super::NodeArg;
     after_help = "The agent sends IGMPv3 General Queries (source 0.0.0.0, as the Linux \
                         bridge's querier) into every pod veth each query interval, and a round \
                         of startup queries when it starts and whenever a group appears, so \
-                        pods that joined before are learned; it removes the memberships of \
+                        pods that joined before are learned; it expires members not heard for \
+                        the group membership interval (robustness x query interval + response \
+                        interval; counter member_expired) and removes the memberships of \
                         pods whose veth disappears (counter member_pod_gone). Its state is the \
                         node's pins: stop and start it at will; while it is stopped the \
                         datapath keeps forwarding. `mcastlab up` starts one per node with the \
