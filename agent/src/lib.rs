@@ -14,6 +14,13 @@
 //! - **Dead pods:** when a pod's veth disappears, its memberships go within
 //!   [`DEAD_POD_DEADLINE`], counted as `member_pod_gone` ([`pods`]).
 #![deny(missing_docs)]
+#![cfg_attr(
+    test,
+    allow(
+        unused_crate_dependencies,
+        reason = "dev-dependencies serve the integration tests"
+    )
+)]
 
 pub mod aging;
 pub mod pods;

@@ -89,5 +89,8 @@ fn interfaces(node: &Node) -> Result<BTreeSet<u32>, AgentError> {
     let _inside = NetnsGuard::enter(&netns_path(node.name())).map_err(AgentError::Netns)?;
     let interfaces =
         nix::net::if_::if_nameindex().map_err(|errno| AgentError::Netns(errno.into()))?;
-    Ok(interfaces.iter().map(|i| i.index()).collect())
+    Ok(interfaces
+        .iter()
+        .map(nix::net::if_::Interface::index)
+        .collect())
 }

@@ -69,7 +69,7 @@ impl Environment {
             kernel: mcastlab_dataplane::kernel::release(),
             commit,
             cpu,
-            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpus: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             memory_mib: memory_kib / 1024,
             netdev_max_backlog: std::fs::read_to_string("/proc/sys/net/core/netdev_max_backlog")
                 .map(|v| v.trim().to_owned())

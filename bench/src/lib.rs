@@ -5,7 +5,13 @@
 //! Each fan-out mode (the dataplane and each baseline) is one [`modes::FanoutMode`]
 //! implementation in its own file under `modes/`; every lab is driven through
 //! [`mcastlab_lab::Scenario`].
-
+#![cfg_attr(
+    test,
+    allow(
+        unused_crate_dependencies,
+        reason = "dev-dependencies serve the integration tests"
+    )
+)]
 #![deny(missing_docs)]
 
 pub mod control;

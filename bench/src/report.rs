@@ -144,7 +144,7 @@ fn run_dir(results: &Path, environment: &Environment, suffix: &str) -> io::Resul
     let stamp: String = environment
         .date
         .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
+        .filter(char::is_ascii_alphanumeric)
         .collect();
     let dir = results.join(format!("{stamp}-{}{suffix}", environment.commit));
     fs::create_dir_all(&dir)?;

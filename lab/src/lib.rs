@@ -2,6 +2,13 @@
 //! groups across nodes, wait for joins, tear it all down ([`up`], [`down`]), and the
 //! [`Scenario`] API that the demo, the e2e suite and the benchmarks drive labs through.
 #![deny(missing_docs)]
+#![cfg_attr(
+    test,
+    allow(
+        unused_crate_dependencies,
+        reason = "dev-dependencies serve the integration tests"
+    )
+)]
 
 pub mod agents;
 mod scenario;

@@ -2,6 +2,13 @@
 //! kernel send real IGMP), and frames built byte by byte (IGMP of any shape, sent raw from a pod
 //! or fed to `BPF_PROG_TEST_RUN`).
 #![deny(missing_docs)]
+#![cfg_attr(
+    test,
+    allow(
+        unused_crate_dependencies,
+        reason = "dev-dependencies serve the integration tests"
+    )
+)]
 
 pub mod blast;
 pub mod capture;

@@ -2,6 +2,13 @@
 //! way to name, enter and remove a test's namespaces, to skip where root or kernel support is
 //! missing, to run `ip`, to build two "VMs" on one machine, and to compare reason counters.
 #![deny(missing_docs)]
+#![cfg_attr(
+    test,
+    allow(
+        unused_crate_dependencies,
+        reason = "dev-dependencies serve the integration tests"
+    )
+)]
 
 mod command;
 mod counters;

@@ -12,6 +12,13 @@
 //! [`host`]): the node is the namespace the deploy runs in (a VM's root namespace, still named
 //! `<lab>-<node>`), its underlay an interface of the machine, the other nodes other machines.
 #![deny(missing_docs)]
+#![cfg_attr(
+    test,
+    allow(
+        unused_crate_dependencies,
+        reason = "dev-dependencies serve the integration tests"
+    )
+)]
 
 pub mod bridge;
 pub mod containerlab;

@@ -59,7 +59,7 @@ pub fn lab_namespaces(lab: &str) -> Result<Vec<String>> {
         }
     };
     let mut names: Vec<String> = entries
-        .filter_map(|entry| entry.ok())
+        .filter_map(std::result::Result::ok)
         .filter_map(|entry| entry.file_name().into_string().ok())
         .filter(|name| name.starts_with(&prefix))
         .collect();

@@ -81,7 +81,7 @@ pub fn labs() -> Result<Vec<String>> {
         }
     };
     let mut labs: Vec<String> = entries
-        .filter_map(|entry| entry.ok())
+        .filter_map(std::result::Result::ok)
         .filter_map(|entry| {
             entry
                 .file_name()

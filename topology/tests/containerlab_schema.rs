@@ -1,5 +1,9 @@
 //! Exports validate against containerlab's published JSON schema (draft-07), read from
 //! `../shared/reference/containerlab/clab.schema.json` beside the repository.
+#![allow(
+    unused_crate_dependencies,
+    reason = "the package's dependencies are not all this test's"
+)]
 
 use std::path::Path;
 

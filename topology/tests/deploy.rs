@@ -1,5 +1,9 @@
 //! Deploy and destroy on real namespaces: what deploy builds is there, a second deploy is
 //! refused, destroy leaves nothing, and a foreign containerlab file deploys as it is.
+#![allow(
+    unused_crate_dependencies,
+    reason = "the package's dependencies are not all this test's"
+)]
 
 mod support;
 

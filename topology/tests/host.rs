@@ -2,6 +2,10 @@
 //! namespace whose `eth1` is one end of a veth pair to the other "VM". Deploy builds the pods
 //! and `vxlan0` in the namespace it runs in and names it `<lab>-<node>`; destroy removes exactly
 //! that and leaves the VM's own interfaces and addresses; bad input changes nothing.
+#![allow(
+    unused_crate_dependencies,
+    reason = "the package's dependencies are not all this test's"
+)]
 
 mod support;
 

@@ -5,6 +5,13 @@
 //! (`u32::from_ne_bytes(addr.octets())`): exactly what the eBPF side loads from a packet.
 #![no_std]
 #![deny(missing_docs)]
+#![cfg_attr(
+    test,
+    allow(
+        unused_crate_dependencies,
+        reason = "dev-dependencies serve the integration tests"
+    )
+)]
 
 pub mod igmp;
 pub mod limits;

@@ -1,5 +1,9 @@
 //! Properties of the wire views: what is emitted parses back to the same fields, the parser
 //! never panics, and a parsed message emits to bytes that parse to the same message.
+#![allow(
+    unused_crate_dependencies,
+    reason = "the package's dependencies are not all this test's"
+)]
 
 use mcastlab_common::{
     MAX_IGMP_LEN, MAX_IGMPV3_RECORDS, Reason,

@@ -4,6 +4,13 @@
 //!
 //! This crate has no command line: `mcastlab` (the CLI) and the lab (`mcastlab-lab`) drive it.
 #![deny(missing_docs)]
+#![cfg_attr(
+    test,
+    allow(
+        unused_crate_dependencies,
+        reason = "dev-dependencies serve the integration tests"
+    )
+)]
 
 mod attach;
 mod error;

@@ -1,6 +1,10 @@
 //! The verdicts and map effects of `mcast_pod_ingress`, checked with `BPF_PROG_TEST_RUN` on
 //! hand-built frames against a dataplane attached in a namespace of the test's own. Copies made
 //! by `bpf_clone_redirect` really leave through the veths and are captured on the pod ends.
+#![allow(
+    unused_crate_dependencies,
+    reason = "the package's dependencies are not all this test's"
+)]
 
 use std::{net::Ipv4Addr, time::Duration};
 
@@ -527,7 +531,7 @@ fn joins_racing_on_two_cpus_leave_every_pod_in_exactly_one_slot() {
     const PODS: u8 = 200;
     const ROUNDS: u8 = 3;
     let cpus = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
+        .map_or(1, std::num::NonZero::get)
         .min(2);
     if cpus < 2 {
         eprintln!("note: one CPU only, the joins do not race");
@@ -601,7 +605,7 @@ fn userspace_adds_racing_joins_on_another_cpu_leave_every_address_in_one_slot() 
     const ADDRESSES: u8 = 200;
     const ROUNDS: u8 = 3;
     let cpus = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
+        .map_or(1, std::num::NonZero::get)
         .min(2);
     if cpus < 2 {
         eprintln!("note: one CPU only, the writers do not race");

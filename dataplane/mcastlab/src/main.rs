@@ -1,4 +1,8 @@
 //! The `mcastlab` command line: see `mcastlab --help`.
+#![allow(
+    unused_crate_dependencies,
+    reason = "cargo builds the binary for its integration tests with the dev-dependencies too"
+)]
 
 mod cli;
 

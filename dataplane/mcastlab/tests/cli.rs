@@ -1,4 +1,8 @@
 //! The `mcastlab` binary: bad input gets a clear error, a non-zero exit, and changes nothing.
+#![allow(
+    unused_crate_dependencies,
+    reason = "the package's dependencies are not all this test's"
+)]
 
 use std::process::{Command, Output};
 

@@ -43,7 +43,7 @@ pub fn backlog_shared() -> BacklogGuard {
     BacklogGuard::Shared(
         BACKLOG
             .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
     )
 }
 
@@ -65,7 +65,7 @@ impl TestLab {
     pub fn new_exclusive(nodes: usize, pods: usize, customize: impl FnOnce(&mut LabSpec)) -> Self {
         let guard = BACKLOG
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         Self::deploy(nodes, pods, customize, BacklogGuard::Exclusive(guard))
     }
 

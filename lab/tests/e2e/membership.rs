@@ -19,7 +19,7 @@ fn leave_stops_delivery_and_rejoin_restores_it(#[case] igmp_version: u8) {
     require_datapath!();
     // Given p2 speaking IGMPv<version>, joined.
     let lab = TestLab::new(1, 2, |spec| {
-        spec.nodes[0].pods[1].igmp_version = Some(igmp_version)
+        spec.nodes[0].pods[1].igmp_version = Some(igmp_version);
     });
     lab.configure_group(GROUP);
     let mut receiver = lab.join(1, 2, GROUP);

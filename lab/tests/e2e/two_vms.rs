@@ -65,7 +65,7 @@ impl<'a> TwoVmLabs<'a> {
     fn up(&self) {
         for vm in &self.vms {
             mcastlab_testkit::TwoVms::inside(vm.netns, || {
-                lab::up(&vm.spec).expect("deploy the VM's node and attach its dataplane")
+                lab::up(&vm.spec).expect("deploy the VM's node and attach its dataplane");
             });
         }
     }

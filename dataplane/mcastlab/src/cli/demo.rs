@@ -100,7 +100,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let ok = deliveries.iter().all(|d| d.ok);
     match args.output.output {
         OutputFormat::Json => {
-            print_json(&serde_json::json!({ "ok": ok, "deliveries": deliveries }))?
+            print_json(&serde_json::json!({ "ok": ok, "deliveries": deliveries }))?;
         }
         OutputFormat::Table => {
             let rows: Vec<Vec<String>> = deliveries
