@@ -11,6 +11,8 @@
 //!   the datapath) make them members.
 //! - **Aging:** a local member not heard for the Group Membership Interval is removed, counted
 //!   as `member_expired` ([`aging`]).
+//! - **Metrics:** with `--metrics-address`, the node's reason counters on `/metrics` for a
+//!   Prometheus to scrape ([`metrics`]).
 //! - **Dead pods:** when a pod's veth disappears, its memberships go within
 //!   [`DEAD_POD_DEADLINE`], counted as `member_pod_gone` ([`pods`]).
 #![deny(missing_docs)]
@@ -23,6 +25,7 @@
 )]
 
 pub mod aging;
+pub mod metrics;
 pub mod pods;
 pub mod querier;
 pub mod timers;

@@ -566,3 +566,86 @@ fn down_with_the_file_up_took_removes_that_lab() {
         })
     );
 }
+
+/// Sends `GET path` to `address` and returns the whole response, or `None` while nothing
+/// listens there.
+fn http_get(address: std::net::SocketAddr, path: &str) -> Option<String> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(address).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
+
+/// A child process this test started, killed (by its PID) and reaped when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_agent_serves_the_counters_on_metrics_and_stops_cleanly_on_sigterm() {
+    require_datapath!();
+    // Given: a node whose pod sent a join for a group that is not configured, and its agent
+    // serving metrics on a free local port.
+    let node = TestNode::new(1);
+    let name = node.node.name().to_owned();
+    let join = mcastlab_testbed::igmp::IgmpMessage::V2Report(std::net::Ipv4Addr::new(239, 9, 9, 9))
+        .frame(std::net::Ipv4Addr::new(10, 0, 0, 11));
+    node.run_pod_ingress("h1", &join.to_bytes());
+    let address = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port");
+    let mut agent = Child(
+        Command::new(env!("CARGO_BIN_EXE_mcastlab"))
+            .args([
+                "agent",
+                "--node",
+                &name,
+                "--metrics-address",
+                &address.to_string(),
+            ])
+            .spawn()
+            .expect("start the agent"),
+    );
+    // When: /metrics is scraped (once the agent listens).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let response = loop {
+        if let Some(response) = http_get(address, "/metrics") {
+            break response;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent never listened on {address}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    // Then: 200 with the node's counters, which a Prometheus parser reads.
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned())))
+        .expect("the body parses as Prometheus text");
+    let ignored = scrape
+        .samples
+        .iter()
+        .find(|s| s.labels.get("reason") == Some("ignored_group"))
+        .expect("an ignored_group sample");
+    assert_eq!(ignored.labels.get("node"), Some(name.as_str()), "{body}");
+    assert!(
+        matches!(ignored.value, prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) if v == 1.0),
+        "{body}"
+    );
+    // And: another path is not found.
+    let other = http_get(address, "/").expect("a response");
+    assert!(other.starts_with("HTTP/1.1 404"), "{other}");
+    // When: the agent gets SIGTERM. Then: it exits with success.
+    let pid = nix::unistd::Pid::from_raw(agent.0.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+    let status = agent.0.wait().expect("wait for the agent");
+    assert!(status.success(), "the agent ended with {status}");
+}

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use anyhow::Context as _;
 use mcastlab_agent::{Settings, timers};
 
 use super::NodeArg;
@@ -32,6 +33,10 @@ pub struct AgentArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = timers::QUERY_RESPONSE_INTERVAL.as_secs_f64(),
           value_parser = parse_response_interval)]
     query_response_interval: f64,
+    /// Serve the node's counters on http://ADDRESS/metrics (Prometheus text format), e.g.
+    /// 127.0.0.1:9464; bound in the namespace the agent is started in.
+    #[arg(long, value_name = "ADDRESS")]
+    metrics_address: Option<std::net::SocketAddr>,
     /// Robustness Variable: startup queries sent (RFC 3376; 1 to 7, default 2).
     #[arg(long, default_value_t = timers::ROBUSTNESS,
           value_parser = clap::value_parser!(u8).range(1..=7))]
@@ -76,7 +81,23 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
                 _ = terminate.recv() => {}
             }
         };
-        mcastlab_agent::run(&args.node.node, settings, shutdown).await?;
+        let metrics = match args.metrics_address {
+            Some(address) => {
+                let listener = mcastlab_agent::metrics::bind(address)
+                    .await
+                    .with_context(|| format!("binding the metrics endpoint to {address}"))?;
+                Some(tokio::spawn(mcastlab_agent::metrics::serve(
+                    listener,
+                    args.node.node.clone(),
+                )))
+            }
+            None => None,
+        };
+        let result = mcastlab_agent::run(&args.node.node, settings, shutdown).await;
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
+        result?;
         Ok(())
     })
 }
