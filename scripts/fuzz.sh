@@ -11,7 +11,8 @@
 #
 # Needs the nightly toolchain (`rustup toolchain install nightly`). Installs cargo-fuzz with
 # `cargo install --locked cargo-fuzz` if `cargo fuzz` is missing. The first build of the target
-# compiles libFuzzer; later runs reuse dataplane/mcastlab-common/fuzz/target.
+# compiles libFuzzer into ~/.cache/mcastlab/fuzz-target (MCASTLAB_FUZZ_TARGET_DIR overrides);
+# later runs, from any clone, reuse it.
 # New inputs go to dataplane/mcastlab-common/fuzz/corpus/igmp_parse (git-ignored), seeded from
 # fuzz/seeds/igmp_parse; a crashing input is written to fuzz/artifacts/igmp_parse/ and the run
 # fails. Replay one with `cargo +nightly fuzz run igmp_parse <file>` in dataplane/mcastlab-common.
@@ -33,6 +34,9 @@ fuzz() {
         echo "cargo-fuzz is missing: cargo install --locked cargo-fuzz"
         cargo install --locked cargo-fuzz
     fi
+    # The sanitizer build shares nothing with the workspace's target/; keeping it outside the
+    # checkout lets every clone on this machine (CI's included) reuse it.
+    export CARGO_TARGET_DIR="${MCASTLAB_FUZZ_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mcastlab/fuzz-target}"
     mkdir -p fuzz/corpus/igmp_parse
     # -max_len: a little over MAX_IGMP_LEN (1480), the longest message the parser accepts.
     cargo +nightly fuzz run igmp_parse fuzz/corpus/igmp_parse fuzz/seeds/igmp_parse -- \
