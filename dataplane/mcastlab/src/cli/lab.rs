@@ -351,15 +351,19 @@ pub fn run_down(args: DownArgs) -> anyhow::Result<()> {
     let report = lab::down(&lab)?;
     match args.output.output {
         OutputFormat::Json => print_json(&serde_json::json!({
-            "action": "removed", "lab": lab, "detached": report.detached,
-            "namespaces": report.namespaces,
+            "action": "removed", "lab": lab, "agents_stopped": report.agents,
+            "detached": report.detached, "namespaces": report.namespaces,
         })),
         OutputFormat::Table => {
-            if report.namespaces.is_empty() && report.detached.is_empty() {
+            if report.namespaces.is_empty()
+                && report.detached.is_empty()
+                && report.agents.is_empty()
+            {
                 println!("nothing of lab {lab} was there");
             } else {
                 println!(
-                    "lab {lab}: detached {} dataplanes, removed {} namespaces",
+                    "lab {lab}: stopped {} agents, detached {} dataplanes, removed {} namespaces",
+                    report.agents.len(),
                     report.detached.len(),
                     report.namespaces.len()
                 );
