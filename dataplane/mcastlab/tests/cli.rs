@@ -561,6 +561,7 @@ fn down_with_the_file_up_took_removes_that_lab() {
         serde_json::json!({
             "action": "removed",
             "lab": lab,
+            "agents_stopped": [format!("{lab}-n1")],
             "detached": [format!("{lab}-n1")],
             "namespaces": [format!("{lab}-n1"), format!("{lab}-n1-p1"), format!("{lab}-ul")],
         })
