@@ -515,7 +515,7 @@ fn stats_in_prometheus_format_parse_with_a_prometheus_parser() {
         let reason = sample.labels.get("reason").expect("a reason label");
         samples.insert(reason.to_owned(), value);
     }
-    assert_eq!(samples.len(), 25, "{text}");
+    assert_eq!(samples.len(), 31, "{text}");
     assert_eq!(samples["igmp_handled"], 1.0, "{text}");
     assert_eq!(samples["ignored_group"], 1.0, "{text}");
     assert_eq!(samples["replicated"], 0.0, "{text}");
