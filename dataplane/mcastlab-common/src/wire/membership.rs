@@ -12,7 +12,7 @@
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! |                  Magic ("MCLM", 0x4d434c4d)                   |
 //! +---------------+---------------+-------------------------------+
-//! |    Version    |   Reserved    |       Number of Records       |
+//! |    Version    |     Flags     |       Number of Records       |
 //! +---------------+---------------+-------------------------------+
 //! |                 Lab Id (the lab's VNI, 24 bits)               |
 //! +---------------------------------------------------------------+
@@ -25,7 +25,11 @@
 //! ```
 //!
 //! All fields are in network byte order. A message of zero records is a hello: it makes the
-//! sender known as a peer (a node added to a running lab announces itself this way).
+//! sender known as a peer (a node added to a running lab announces itself this way). A message
+//! with [`FLAG_SOLICIT`] asks each receiver to answer at once with its own groups, as a General
+//! Query does (RFC 3376 section 4.1.9): an agent that starts, or whose dataplane starts anew,
+//! learns the other nodes' members without waiting for their next refresh. Answers never
+//! solicit.
 //!
 //! The checks ([`parse`]) return the reason a message is dropped: `MembershipMalformed`
 //! for anything that is not exactly this layout. The receiver checks the rest (the lab id,
@@ -48,6 +52,9 @@ pub const MAGIC: [u8; 4] = *b"MCLM";
 /// The version of the format described here.
 pub const VERSION: u8 = 1;
 
+/// Flags bit: "answer me with your groups now".
+pub const FLAG_SOLICIT: u8 = 0x01;
+
 /// Record types: what the sending node says about one group.
 pub mod record {
     /// The node has at least one local member of the group: add or refresh it as a remote
@@ -65,6 +72,7 @@ mod field {
 
     pub const MAGIC: Range<usize> = 0..4;
     pub const VERSION: usize = 4;
+    pub const FLAGS: usize = 5;
     pub const NUM_RECORDS: Range<usize> = 6..8;
     pub const LAB_ID: Range<usize> = 8..12;
     pub const NODE: Range<usize> = 12..16;
@@ -85,14 +93,14 @@ impl MembershipHeader {
     pub const LEN: usize = 16;
 
     /// The header of a message of `num_records` records from the node at `node` (its underlay
-    /// address, wire octets) in lab `lab_id` (the lab's VNI).
-    pub const fn new(lab_id: u32, node: [u8; 4], num_records: u16) -> Self {
+    /// address, wire octets) in lab `lab_id` (the lab's VNI), with `flags` ([`FLAG_SOLICIT`]).
+    pub const fn new(lab_id: u32, node: [u8; 4], flags: u8, num_records: u16) -> Self {
         let [m0, m1, m2, m3] = MAGIC;
         let [n0, n1] = num_records.to_be_bytes();
         let [l0, l1, l2, l3] = lab_id.to_be_bytes();
         let [a0, a1, a2, a3] = node;
         Self([
-            m0, m1, m2, m3, VERSION, 0, n0, n1, l0, l1, l2, l3, a0, a1, a2, a3,
+            m0, m1, m2, m3, VERSION, flags, n0, n1, l0, l1, l2, l3, a0, a1, a2, a3,
         ])
     }
 
@@ -105,6 +113,16 @@ impl MembershipHeader {
     /// Version: [`VERSION`].
     pub fn version(&self) -> u8 {
         self.0[field::VERSION]
+    }
+
+    /// Flags: [`FLAG_SOLICIT`]; unknown bits are ignored.
+    pub fn flags(&self) -> u8 {
+        self.0[field::FLAGS]
+    }
+
+    /// Whether the sender asks for an answer ([`FLAG_SOLICIT`]).
+    pub fn solicits(&self) -> bool {
+        self.flags() & FLAG_SOLICIT != 0
     }
 
     /// Number of Records that follow the header.
@@ -219,12 +237,13 @@ pub fn parse(message: &[u8]) -> Result<Membership<'_>, Reason> {
     Ok(Membership { header, records })
 }
 
-/// Writes a message from `node` in lab `lab_id` with `records` (at most
+/// Writes a message from `node` in lab `lab_id` with `flags` and `records` (at most
 /// [`MAX_MEMBERSHIP_RECORDS`]; more are left out) into `out`; returns its length, or `None`
 /// when `out` is too short.
 pub fn emit(
     lab_id: u32,
     node: [u8; 4],
+    flags: u8,
     records: &[MembershipRecord],
     out: &mut [u8],
 ) -> Option<usize> {
@@ -232,7 +251,7 @@ pub fn emit(
     let len = MembershipHeader::LEN + records.len() * MembershipRecord::LEN;
     let out = out.get_mut(..len)?;
     out[..MembershipHeader::LEN]
-        .copy_from_slice(&MembershipHeader::new(lab_id, node, records.len() as u16).0);
+        .copy_from_slice(&MembershipHeader::new(lab_id, node, flags, records.len() as u16).0);
     for (record, bytes) in records
         .iter()
         .zip(out[MembershipHeader::LEN..].chunks_exact_mut(MembershipRecord::LEN))
@@ -277,15 +296,21 @@ mod tests {
             MembershipRecord::new(record::HAS_MEMBERS, [239, 1, 1, 1]),
             MembershipRecord::new(record::NO_MEMBERS, [239, 2, 2, 2]),
         ];
-        let len = emit(42, [172, 31, 255, 2], &records, &mut out).expect("room");
+        let len = emit(42, [172, 31, 255, 2], 0, &records, &mut out).expect("room");
         assert_eq!(&out[..len], &MESSAGE);
-        assert_eq!(emit(42, [172, 31, 255, 2], &records, &mut out[..31]), None);
-        let hello = emit(7, [10, 0, 0, 1], &[], &mut out).expect("room");
+        assert!(!parse(&out[..len]).expect("valid").header().solicits());
+        assert_eq!(
+            emit(42, [172, 31, 255, 2], 0, &records, &mut out[..31]),
+            None
+        );
+        let hello = emit(7, [10, 0, 0, 1], FLAG_SOLICIT, &[], &mut out).expect("room");
         assert_eq!(
             &out[..hello],
-            &[b'M', b'C', b'L', b'M', 1, 0, 0, 0, 0, 0, 0, 7, 10, 0, 0, 1]
+            &[b'M', b'C', b'L', b'M', 1, 1, 0, 0, 0, 0, 0, 7, 10, 0, 0, 1]
         );
-        assert_eq!(parse(&out[..hello]).map(|m| m.records().count()), Ok(0));
+        let hello = parse(&out[..hello]).expect("valid");
+        assert!(hello.header().solicits());
+        assert_eq!(hello.records().count(), 0);
     }
 
     #[test]
@@ -315,7 +340,7 @@ mod tests {
             "a group outside 224.0.0.0/4"
         );
         let mut many = [0u8; MembershipHeader::LEN + 129 * MembershipRecord::LEN];
-        many[..16].copy_from_slice(&MembershipHeader::new(42, [10, 0, 0, 1], 129).0);
+        many[..16].copy_from_slice(&MembershipHeader::new(42, [10, 0, 0, 1], 0, 129).0);
         for record in many[16..].chunks_exact_mut(8) {
             record.copy_from_slice(&MembershipRecord::new(record::HAS_MEMBERS, [239, 0, 0, 1]).0);
         }

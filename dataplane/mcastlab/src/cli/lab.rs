@@ -215,7 +215,8 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<()> {
         let exe = std::env::current_exe()?;
         for node in spec.local_nodes() {
             let netns = spec.node_netns(node);
-            let pid = lab::agents::start(&exe, &netns, &mcastlab_agent::Settings::LAB)?;
+            let peering = lab::peering(&spec, node);
+            let pid = lab::agents::start(&exe, &netns, &mcastlab_agent::Settings::LAB, &peering)?;
             progress.line(&format!("agent of {netns} started (pid {pid})"));
         }
     }
