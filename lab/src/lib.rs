@@ -270,6 +270,20 @@ pub fn wait_for_learned(
     Ok(start.elapsed())
 }
 
+/// Waits until node `node` no longer has `remote` as a subscriber of `group` (withdrawn or
+/// expired), or `timeout` passes; returns how long it took.
+pub fn wait_for_unlearned(
+    spec: &LabSpec,
+    node: &NodeSpec,
+    group: Ipv4Addr,
+    remote: &NodeSpec,
+    timeout: Duration,
+) -> Result<Duration> {
+    let start = Instant::now();
+    wait_for_membership(spec, node, group, remote.underlay_address, false, timeout)?;
+    Ok(start.elapsed())
+}
+
 fn wait_for_membership(
     spec: &LabSpec,
     node: &NodeSpec,

@@ -254,6 +254,24 @@ impl Scenario {
         )
     }
 
+    /// Waits until node `node` no longer has node `remote` as a subscriber of `group`; returns
+    /// how long that took.
+    pub fn wait_unlearned(
+        &self,
+        node: usize,
+        group: Ipv4Addr,
+        remote: usize,
+        timeout: Duration,
+    ) -> Result<Duration> {
+        crate::wait_for_unlearned(
+            &self.spec,
+            self.node(node),
+            group,
+            self.node(remote),
+            timeout,
+        )
+    }
+
     /// Waits until the pod no longer subscribes to `group` in its node's dataplane.
     pub fn wait_left(
         &self,
