@@ -281,3 +281,62 @@ fn learned_entries_survive_an_agent_restart() {
     lab.send(1, 1, GROUP, 1, 0, COUNT);
     assert_eq!(receive(&mut receiver, COUNT), COUNT, "after the restart");
 }
+
+#[test]
+fn messages_of_another_lab_a_spoofed_node_or_garbage_are_counted_and_teach_nothing() {
+    use mcastlab_common::wire::membership::{
+        MAX_MEMBERSHIP_LEN, MEMBERSHIP_PORT, MembershipRecord, emit, record,
+    };
+    require_datapath!();
+    // Given two nodes with agents and the group; nobody joined.
+    let lab = TestLab::with_agents(2, 1, |_| {});
+    lab.add_group(GROUP);
+    let vni = lab.scenario.spec().vni;
+    let n1 = lab.scenario.node(1).underlay_address;
+    let n2 = lab.scenario.node(2).underlay_address;
+    let has = |group: Ipv4Addr| [MembershipRecord::new(record::HAS_MEMBERS, group.octets())];
+    let message = |lab_id: u32, node: Ipv4Addr, records: &[MembershipRecord]| {
+        let mut out = [0u8; MAX_MEMBERSHIP_LEN];
+        let len = emit(lab_id, node.octets(), 0, records, &mut out).expect("room");
+        out[..len].to_vec()
+    };
+    let before = lab.counters(1);
+    // When n2's namespace sends n1 a message with another lab id, one naming another node
+    // than its source, one that is not a membership message, and one for a group n1 does not
+    // have.
+    let messages = [
+        message(vni + 1, n2, &has(GROUP)),
+        message(vni, Ipv4Addr::new(172, 31, 255, 9), &has(GROUP)),
+        b"not a membership message".to_vec(),
+        message(vni, n2, &has(Ipv4Addr::new(239, 11, 9, 9))),
+    ];
+    let netns = lab.scenario.spec().node_netns(lab.scenario.node(2));
+    mcastlab_testbed::netns::run_in(&netns, || {
+        let socket = std::net::UdpSocket::bind("0.0.0.0:0")?;
+        for message in &messages {
+            socket.send_to(message, (n1, MEMBERSHIP_PORT))?;
+        }
+        Ok(())
+    })
+    .expect("send from n2");
+    // Then each is counted for what it is, and n1 learned nothing.
+    let ignored = Reason::MembershipIgnoredGroup;
+    lab.wait_counter(1, ignored, before[ignored.name()] + 1);
+    let changes = delta(&before, &lab.counters(1));
+    assert_eq!(
+        changes.get(Reason::MembershipForeign.name()),
+        Some(&1),
+        "{changes:?}"
+    );
+    assert_eq!(
+        changes.get(Reason::MembershipMalformed.name()),
+        Some(&2),
+        "{changes:?}"
+    );
+    assert_eq!(
+        changes.get(Reason::RemoteLearned.name()),
+        None,
+        "{changes:?}"
+    );
+    assert_eq!(origin_on(&lab, 1, 2), None, "n1 must not learn n2");
+}
