@@ -49,8 +49,9 @@ pub struct UpArgs {
     /// Pods per node of the generated lab.
     #[arg(long, default_value_t = DEFAULT_PODS)]
     pods: usize,
-    /// Do not start the node agents (querier, dead-pod cleanup): membership then comes only
-    /// from the reports pods send on their own.
+    /// Do not start the node agents (querier, dead-pod cleanup, membership between nodes):
+    /// membership then comes only from the reports pods send on their own, and nodes reach
+    /// each other only through static `subscriber add` entries.
     #[arg(long)]
     no_agent: bool,
     #[command(flatten)]
