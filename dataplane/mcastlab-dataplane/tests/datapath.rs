@@ -875,13 +875,13 @@ fn learned_remotes_are_stamped_and_static_ones_never_even_in_a_slot_a_member_lef
         table.learn_remote(GROUP, STATIC, now + 1).expect("static"),
         Learned::Static
     );
-    assert_eq!(
-        table.withdraw_learned(GROUP, STATIC).expect("withdraw"),
-        false
+    assert!(
+        !table.withdraw_learned(GROUP, STATIC).expect("withdraw"),
+        "a static entry is not withdrawn"
     );
-    assert_eq!(
+    assert!(
         table.withdraw_learned(GROUP, LEARNED).expect("withdraw"),
-        true
+        "the learned entry is withdrawn"
     );
     // Then the static one stays static, the learned one is gone.
     assert_eq!(
