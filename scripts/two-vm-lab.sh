@@ -3,12 +3,13 @@
 # their private network, the cross-node e2e check on two real, separate kernels.
 #
 # On a VM, as root, from the repository (the Vagrantfile's lab1/lab2 provisioning runs `node`):
-#   scripts/two-vm-lab.sh node n1|n2      deploy this VM's node with its dataplane (replacing a
-#                                         previous one) and configure the group, with the other
-#                                         VM as remote subscriber
+#   scripts/two-vm-lab.sh node n1|n2      deploy this VM's node with its dataplane and agent
+#                                         (replacing a previous one) and configure the group; the
+#                                         agents learn which VM has members (no subscriber add)
 #   scripts/two-vm-lab.sh receive n1|n2   pod p2 joins; exits 1 unless it gets COUNT datagrams,
 #                                         once each, and pod p3 (not joined) gets no packet
-#   scripts/two-vm-lab.sh send n1|n2      pod p1 sends COUNT datagrams to the group
+#   scripts/two-vm-lab.sh send n1|n2      once this node has learned the other VM as a subscriber
+#                                         (its pod joined), pod p1 sends COUNT datagrams
 #   scripts/two-vm-lab.sh down            remove this VM's node (only what `node` made)
 # On the machine that runs Vagrant:
 #   scripts/two-vm-lab.sh check           receive on lab2 while lab1 sends, then the reverse
@@ -77,7 +78,6 @@ cmd_node() {
     "$MCASTLAB" up --lab "$LAB" --nodes 2 --pods 3 --host "$node" \
         --underlay-address "$own/$PREFIX" --peer "$peer"
     "$MCASTLAB" group add --node "$LAB-$node" "$GROUP"
-    "$MCASTLAB" subscriber add --node "$LAB-$node" "$GROUP" "$peer"
     log "node $node is up: scripts/two-vm-lab.sh receive|send $node"
 }
 
@@ -121,9 +121,18 @@ cmd_receive() {
 }
 
 cmd_send() {
-    local node
+    local node peer deadline
     node=$(node_arg "${1:-}")
+    peer=$(peer_address "$node")
     need_binary
+    # Ready once this node's agent learned the other VM (its pod joined, its agent announced).
+    deadline=$((SECONDS + 10))
+    until "$MCASTLAB" subscriber list --node "$LAB-$node" "$GROUP" -o json | grep -q "\"$peer\""; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            die "$LAB-$node did not learn $peer as a subscriber of $GROUP (is its agent running?)"
+        fi
+        sleep 0.1
+    done
     "$MCASTLAB" send --lab "$LAB" --node "$node" --pod p1 --group "$GROUP" --count "$COUNT" \
         --rate 100
 }

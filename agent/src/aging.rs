@@ -1,18 +1,19 @@
 //! Aging (RFC 3376 section 6.4, for one member per veth): a local member not heard for the
 //! Group Membership Interval (no join, no answer to a query) is removed and counted as
-//! `member_expired`. The datapath stamps each member's slot when it handles a join or a
+//! `member_expired`; a learned remote member (a node) not refreshed by its node's membership
+//! messages for as long is removed and counted as `remote_expired`. The datapath stamps each member's slot when it handles a join or a
 //! refresh (`mcastlab_common::slots::heard_index`); the agent compares those stamps with the
 //! same clock (`CLOCK_MONOTONIC`) every [`AGING_CHECK_INTERVAL`].
 //!
 //! A member is removed only when two checks in a row found the same member in the same slot
 //! stale: a slot that a new join claimed an instant before its stamp was written is never
-//! expired on that instant's reading. Members userspace added (remote nodes) are never heard
-//! and never age.
+//! expired on that instant's reading. Static members (`subscriber add`) are never heard and
+//! never age.
 
 use std::{collections::BTreeSet, time::Duration};
 
 use mcastlab_common::Reason;
-use mcastlab_dataplane::{DataplaneError, HeardMember, Node};
+use mcastlab_dataplane::{DataplaneError, HeardMember, Node, monotonic_ns};
 
 use crate::AgentError;
 
@@ -28,13 +29,13 @@ pub struct Aging {
 
 impl Aging {
     /// Removes the members of `node` that were stale at the previous check and still are,
-    /// with `interval` the Group Membership Interval; returns how many went.
-    pub fn check(&mut self, node: &Node, interval: Duration) -> Result<u64, AgentError> {
+    /// with `interval` the Group Membership Interval; returns how many went (local, remote).
+    pub fn check(&mut self, node: &Node, interval: Duration) -> Result<(u64, u64), AgentError> {
         let mut table = match node.groups() {
             Ok(table) => table,
             Err(DataplaneError::NotAttached { .. }) => {
                 self.stale.clear();
-                return Ok(0);
+                return Ok((0, 0));
             }
             Err(err) => return Err(err.into()),
         };
@@ -45,30 +46,31 @@ impl Aging {
             .into_iter()
             .filter(|heard| now.saturating_sub(heard.heard_ns) > interval)
             .collect();
-        let mut expired = 0;
+        let (mut local, mut remote) = (0, 0);
         for heard in stale.intersection(&self.stale) {
             if table.remove_heard(heard)? {
+                let remote_member = heard.member.is_remote();
                 tracing::info!(
                     node = node.name(),
                     group = %heard.group,
                     address = %mcastlab_common::key_addr(heard.member.address),
+                    remote = remote_member,
                     "expired a member not heard for the group membership interval"
                 );
-                expired += 1;
+                if remote_member {
+                    remote += 1;
+                } else {
+                    local += 1;
+                }
             }
         }
-        if expired > 0 {
-            node.count(Reason::MemberExpired, expired)?;
+        if local > 0 {
+            node.count(Reason::MemberExpired, local)?;
+        }
+        if remote > 0 {
+            node.count(Reason::RemoteExpired, remote)?;
         }
         self.stale = stale;
-        Ok(expired)
+        Ok((local, remote))
     }
-}
-
-/// Now on `CLOCK_MONOTONIC`, the clock of `bpf_ktime_get_ns`, in nanoseconds.
-fn monotonic_ns() -> u64 {
-    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
-        .expect("CLOCK_MONOTONIC is always there");
-    u64::try_from(now.tv_sec()).unwrap_or(0) * 1_000_000_000
-        + u64::try_from(now.tv_nsec()).unwrap_or(0)
 }

@@ -15,6 +15,10 @@
 //!   Prometheus to scrape ([`metrics`]).
 //! - **Dead pods:** when a pod's veth disappears, its memberships go within
 //!   [`DEAD_POD_DEADLINE`], counted as `member_pod_gone` ([`pods`]).
+//! - **Membership between nodes** (given a [`Peering`]): it tells the other nodes of its lab
+//!   which groups have local members, at once on a change and every Query Interval, and makes
+//!   the nodes that tell it theirs learned remote subscribers, which age out like local
+//!   members ([`membership`]).
 #![deny(missing_docs)]
 #![cfg_attr(
     test,
@@ -25,6 +29,7 @@
 )]
 
 pub mod aging;
+pub mod membership;
 pub mod metrics;
 pub mod pods;
 pub mod querier;
@@ -35,9 +40,11 @@ use std::{collections::BTreeSet, future::Future, net::Ipv4Addr, time::Duration};
 use mcastlab_dataplane::{DataplaneError, LinkKind, Node};
 use tokio::time::{Instant, MissedTickBehavior};
 
+pub use membership::Peering;
 pub use timers::Settings;
 
 use crate::{
+    membership::Exchange,
     pods::{LinkEvents, sweep},
     querier::{Querier, general_query_frame},
 };
@@ -60,17 +67,30 @@ pub enum AgentError {
     Thread(&'static str),
 }
 
-/// Runs the agent of `node` until `shutdown` completes. Needs root.
+/// Runs the agent of `node` until `shutdown` completes, exchanging membership with the other
+/// nodes of its lab as `peering` says (none: the node learns no remote subscribers). Needs
+/// root.
 pub async fn run(
     node: &str,
     settings: Settings,
+    peering: Option<Peering>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AgentError> {
     let node = Node::open(node)?;
     let querier = Querier::open(&node).map_err(AgentError::Netns)?;
     let mut links = LinkEvents::open(&node).map_err(AgentError::Netns)?;
     let frame = general_query_frame(&settings);
-    tracing::info!(node = node.name(), ?settings, "agent started");
+    tracing::info!(node = node.name(), ?settings, ?peering, "agent started");
+    let mut exchange = match peering {
+        Some(peering) => Some(Exchange::open(&node, peering).map_err(AgentError::Netns)?),
+        None => None,
+    };
+    let socket = exchange.as_ref().map(Exchange::socket);
+    let mut buffer = [0u8; 2048];
+    let mut refresh = tokio::time::interval(settings.query_interval);
+    refresh.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // The first refresh (at once) solicits: the other nodes answer with their groups.
+    let mut solicit = true;
 
     tokio::pin!(shutdown);
     let mut known_groups = BTreeSet::new();
@@ -102,9 +122,31 @@ pub async fn run(
                     tracing::info!(node = node.name(), "a group appeared: startup queries");
                     startup_left = settings.startup_query_count();
                     next_query = Instant::now();
+                    if let Some(exchange) = exchange.as_mut() {
+                        // A new list holds no learned node: ask the others again.
+                        exchange.refresh(&node, true).await?;
+                    }
                 }
                 known_groups = groups;
+                if let Some(exchange) = exchange.as_mut() {
+                    exchange.announce_changes(&node).await?;
+                }
             }
+            _ = refresh.tick(), if exchange.is_some() => {
+                if let Some(exchange) = exchange.as_mut() {
+                    exchange.refresh(&node, solicit).await?;
+                    exchange.forget_silent_peers(settings.group_membership_interval());
+                    solicit = false;
+                }
+            }
+            received = receive(socket.as_deref(), &mut buffer) => match received {
+                Ok((len, from)) => {
+                    if let Some(exchange) = exchange.as_mut() {
+                        exchange.handle(&node, &buffer[..len], from).await?;
+                    }
+                }
+                Err(err) => tracing::warn!(node = node.name(), %err, "membership socket"),
+            },
             _ = aging_check.tick() => {
                 aging.check(&node, settings.group_membership_interval())?;
             }
@@ -125,6 +167,17 @@ pub async fn run(
         "agent stopped; the datapath keeps forwarding"
     );
     Ok(())
+}
+
+/// The next datagram on `socket`, or never without one.
+async fn receive(
+    socket: Option<&tokio::net::UdpSocket>,
+    buffer: &mut [u8],
+) -> std::io::Result<(usize, std::net::SocketAddr)> {
+    match socket {
+        Some(socket) => socket.recv_from(buffer).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The groups configured on the node with the ids of their fan-out lists (none while it has no
@@ -163,8 +216,12 @@ pub struct AgentThread {
 }
 
 impl AgentThread {
-    /// Starts the agent of `node`.
-    pub fn spawn(node: &str, settings: Settings) -> Result<Self, AgentError> {
+    /// Starts the agent of `node`, exchanging membership as `peering` says.
+    pub fn spawn(
+        node: &str,
+        settings: Settings,
+        peering: Option<Peering>,
+    ) -> Result<Self, AgentError> {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let name = node.to_owned();
         let thread = std::thread::Builder::new()
@@ -174,7 +231,7 @@ impl AgentThread {
                     .enable_all()
                     .build()
                     .map_err(AgentError::Netns)?;
-                runtime.block_on(run(&name, settings, async {
+                runtime.block_on(run(&name, settings, peering, async {
                     let _ = stopped.await;
                 }))
             })

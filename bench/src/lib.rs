@@ -19,4 +19,5 @@ pub mod environment;
 pub mod fanout;
 pub mod modes;
 pub mod report;
+pub mod sparse;
 pub mod system;

@@ -229,6 +229,48 @@ pub fn write_control(
     Ok((dir, summary))
 }
 
+/// Writes a sparse run's folder (`<date>-<commit>-sparse/`) and returns it and its summary.
+pub fn write_sparse(
+    results: &Path,
+    environment: &Environment,
+    options: &super::sparse::SparseOptions,
+    rows: &[super::sparse::SparseRow],
+) -> io::Result<(PathBuf, String)> {
+    let dir = run_dir(results, environment, "-sparse")?;
+    let mut summary = String::new();
+    let _ = writeln!(
+        summary,
+        "# Sparse cross-node replication, {}
+
+Kernel {}, commit {}, {} ({} CPUs); {};          bpf-linker {}; aya {}.
+
+N nodes as namespaces on one underlay bridge, members (one          pod each) on k of them, the sender on n1: {} datagrams of 64 bytes at {}/s. Underlay          copies counted on every other node's ul0; CPU is the whole machine's busy time          (/proc/stat) per packet. Join and leave timed on node N with one datagram every 500 us.
+",
+        environment.date,
+        environment.kernel,
+        environment.commit,
+        environment.cpu,
+        environment.cpus,
+        environment.rustc,
+        environment.bpf_linker,
+        environment.aya,
+        options.packets,
+        options.rate,
+    );
+    summary.push_str(&super::sparse::markdown(rows));
+    let json = serde_json::json!({
+        "environment": environment,
+        "options": options,
+        "rows": rows,
+    });
+    fs::write(
+        dir.join("sparse.json"),
+        serde_json::to_string_pretty(&json).map_err(io::Error::other)?,
+    )?;
+    fs::write(dir.join("summary.md"), &summary)?;
+    Ok((dir, summary))
+}
+
 /// Writes the run's folder under `results` and returns it.
 pub fn write(
     results: &Path,

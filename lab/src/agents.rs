@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use mcastlab_agent::Settings;
+use mcastlab_agent::{Peering, Settings};
 
 use crate::{LabError, Result};
 
@@ -27,9 +27,9 @@ pub fn pid_file(node: &str) -> PathBuf {
     Path::new(AGENTS_DIR).join(format!("{node}.pid"))
 }
 
-/// Starts `exe agent --node <node>` with `settings` in a session of its own, logging to
-/// `<node>.log`; returns its PID.
-pub fn start(exe: &Path, node: &str, settings: &Settings) -> Result<u32> {
+/// Starts `exe agent --node <node>` with `settings` and `peering` (`--underlay-address`,
+/// `--peer`) in a session of its own, logging to `<node>.log`; returns its PID.
+pub fn start(exe: &Path, node: &str, settings: &Settings, peering: &Peering) -> Result<u32> {
     fs::create_dir_all(AGENTS_DIR).map_err(LabError::Io)?;
     let log = fs::File::create(Path::new(AGENTS_DIR).join(format!("{node}.log")))
         .map_err(LabError::Io)?;
@@ -45,6 +45,13 @@ pub fn start(exe: &Path, node: &str, settings: &Settings) -> Result<u32> {
         ))
         .arg("--robustness")
         .arg(settings.robustness.to_string())
+        .arg("--underlay-address")
+        .arg(format!("{}/{}", peering.address, peering.prefix_len));
+    if !peering.peers.is_empty() {
+        let peers: Vec<String> = peering.peers.iter().map(ToString::to_string).collect();
+        command.arg("--peer").arg(peers.join(","));
+    }
+    command
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(LabError::Io)?)
         .stderr(log);

@@ -26,6 +26,7 @@ use mcastlab_topology::{
     state,
 };
 
+use mcastlab_agent::Peering;
 use mcastlab_dataplane::{
     AttachMode, AttachOptions, DataplaneError, Node, TunnelOptions,
     pins::{BPFFS, ROOT_DIR},
@@ -173,14 +174,55 @@ pub fn spec(lab: &str) -> Result<LabSpec> {
     })
 }
 
+/// The membership peering of `node` in `spec`: its underlay address, the lab's underlay prefix,
+/// and the other nodes' addresses.
+pub fn peering(spec: &LabSpec, node: &NodeSpec) -> Peering {
+    Peering {
+        address: node.underlay_address,
+        prefix_len: spec.underlay.prefix,
+        peers: spec
+            .nodes
+            .iter()
+            .filter(|other| other.name != node.name)
+            .map(|other| other.underlay_address)
+            .collect(),
+    }
+}
+
+/// The peering of the node whose namespace is `netns`, from the recorded lab it belongs to;
+/// `None` when no recorded lab deployed it here.
+pub fn recorded_peering(netns: &str) -> Result<Option<Peering>> {
+    for lab in state::labs()? {
+        let Some(spec) = state::load(&lab)? else {
+            continue;
+        };
+        if let Some(node) = spec.local_nodes().find(|n| spec.node_netns(n) == netns) {
+            return Ok(Some(peering(&spec, node)));
+        }
+    }
+    Ok(None)
+}
+
 /// The dataplane node of `node` in `spec`.
 pub fn dataplane_node(spec: &LabSpec, node: &NodeSpec) -> Result<Node> {
     Ok(Node::open(&spec.node_netns(node))?)
 }
 
-/// Configures `group` on every node deployed here, with every other node of the lab as a remote
-/// subscriber: traffic sent on one node reaches joined pods on all. For a lab placed on this
-/// machine that is its host node, with the other machines' nodes as remote subscribers.
+/// Configures `group` on every node deployed here, with no remote subscriber: the node agents
+/// learn from each other which nodes have members ([`peering`]), and copies go only there.
+pub fn add_group(spec: &LabSpec, group: Ipv4Addr) -> Result<()> {
+    for node in spec.local_nodes() {
+        dataplane_node(spec, node)?.groups()?.add_group(group)?;
+    }
+    Ok(())
+}
+
+/// Configures `group` on every node deployed here, with every other node of the lab as a static
+/// remote subscriber (as `subscriber add` makes, never aged): traffic sent on one node reaches
+/// joined pods on all, with or without agents, and every node gets a copy whether or not it
+/// has members (head-end replication). For a lab placed on this machine that is its host node,
+/// with the other machines' nodes as remote subscribers. For tests and benchmarks that need
+/// fixed entries; [`add_group`] is what a lab runs with.
 pub fn configure_group(spec: &LabSpec, group: Ipv4Addr) -> Result<()> {
     configure_group_with_capacity(spec, group, mcastlab_common::MAX_SUBSCRIBERS_PER_GROUP)
 }
@@ -219,6 +261,34 @@ pub fn wait_for_leave(
     timeout: Duration,
 ) -> Result<()> {
     wait_for_membership(spec, node, group, address, false, timeout)
+}
+
+/// Waits until node `node` has learned `remote` (another node) as a subscriber of `group` (its
+/// agent heard `remote`'s announcement), or `timeout` passes; returns how long it took.
+pub fn wait_for_learned(
+    spec: &LabSpec,
+    node: &NodeSpec,
+    group: Ipv4Addr,
+    remote: &NodeSpec,
+    timeout: Duration,
+) -> Result<Duration> {
+    let start = Instant::now();
+    wait_for_membership(spec, node, group, remote.underlay_address, true, timeout)?;
+    Ok(start.elapsed())
+}
+
+/// Waits until node `node` no longer has `remote` as a subscriber of `group` (withdrawn or
+/// expired), or `timeout` passes; returns how long it took.
+pub fn wait_for_unlearned(
+    spec: &LabSpec,
+    node: &NodeSpec,
+    group: Ipv4Addr,
+    remote: &NodeSpec,
+    timeout: Duration,
+) -> Result<Duration> {
+    let start = Instant::now();
+    wait_for_membership(spec, node, group, remote.underlay_address, false, timeout)?;
+    Ok(start.elapsed())
 }
 
 fn wait_for_membership(

@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use mcastlab_agent::{AgentThread, Settings};
+use mcastlab_agent::{AgentThread, Peering, Settings};
 use mcastlab_common::Reason;
 use mcastlab_dataplane::Node;
 use mcastlab_testbed::{
@@ -64,13 +64,31 @@ impl Scenario {
         Ok(scenario)
     }
 
-    /// Starts the agent of node `node` (stopping the one running first).
+    /// Starts the agent of node `node` (stopping the one running first), exchanging membership
+    /// with the lab's other nodes ([`crate::peering`]).
     pub fn start_agent(&mut self, node: usize, settings: Settings) -> Result<()> {
+        let peering = self.peering(node);
+        self.start_agent_with_peering(node, settings, Some(peering))
+    }
+
+    /// Starts the agent of node `node` (stopping the one running first) with `peering` (none:
+    /// it learns no remote subscribers and announces nothing).
+    pub fn start_agent_with_peering(
+        &mut self,
+        node: usize,
+        settings: Settings,
+        peering: Option<Peering>,
+    ) -> Result<()> {
         self.stop_agent(node)?;
         let name = self.spec.node_netns(self.node(node));
         self.agents
-            .insert(node, AgentThread::spawn(&name, settings)?);
+            .insert(node, AgentThread::spawn(&name, settings, peering)?);
         Ok(())
+    }
+
+    /// The membership peering of node `node` in this lab ([`crate::peering`]).
+    pub fn peering(&self, node: usize) -> Peering {
+        crate::peering(&self.spec, self.node(node))
     }
 
     /// Stops the agent of node `node`, if one runs; the datapath keeps forwarding.
@@ -135,7 +153,14 @@ impl Scenario {
         dataplane_node(&self.spec, self.node(node))
     }
 
-    /// Configures `group` on every node, with the other nodes as remote subscribers.
+    /// Configures `group` on every node with no remote subscriber: the agents learn which nodes
+    /// have members ([`crate::add_group`]).
+    pub fn add_group(&self, group: Ipv4Addr) -> Result<()> {
+        crate::add_group(&self.spec, group)
+    }
+
+    /// Configures `group` on every node, with the other nodes as static remote subscribers
+    /// ([`crate::configure_group`]: head-end replication, no agent needed).
     pub fn configure_group(&self, group: Ipv4Addr) -> Result<()> {
         crate::configure_group(&self.spec, group)
     }
@@ -209,6 +234,42 @@ impl Scenario {
     ) -> Result<()> {
         let address = self.pod(node, pod).address;
         wait_for_subscriber(&self.spec, self.node(node), group, address, timeout)
+    }
+
+    /// Waits until node `node` has learned node `remote` as a subscriber of `group`; returns how
+    /// long that took.
+    pub fn wait_learned(
+        &self,
+        node: usize,
+        group: Ipv4Addr,
+        remote: usize,
+        timeout: Duration,
+    ) -> Result<Duration> {
+        crate::wait_for_learned(
+            &self.spec,
+            self.node(node),
+            group,
+            self.node(remote),
+            timeout,
+        )
+    }
+
+    /// Waits until node `node` no longer has node `remote` as a subscriber of `group`; returns
+    /// how long that took.
+    pub fn wait_unlearned(
+        &self,
+        node: usize,
+        group: Ipv4Addr,
+        remote: usize,
+        timeout: Duration,
+    ) -> Result<Duration> {
+        crate::wait_for_unlearned(
+            &self.spec,
+            self.node(node),
+            group,
+            self.node(remote),
+            timeout,
+        )
     }
 
     /// Waits until the pod no longer subscribes to `group` in its node's dataplane.

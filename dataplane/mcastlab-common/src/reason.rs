@@ -61,11 +61,29 @@ pub enum Reason {
     /// The node agent removed a local subscriber not heard (no join, no answer to a query) for
     /// the Group Membership Interval (counted by the agent).
     MemberExpired = 24,
+    /// A node membership message (`wire::membership`) that is not exactly its layout, or whose
+    /// node address is not the datagram's source; dropped whole (counted by the agent).
+    MembershipMalformed = 25,
+    /// A node membership message of another lab (lab id) or from outside the lab's underlay
+    /// prefix; dropped whole (counted by the agent).
+    MembershipForeign = 26,
+    /// A membership record for a group this node does not have configured; ignored (counted
+    /// by the agent).
+    MembershipIgnoredGroup = 27,
+    /// The agent added a remote node as a learned subscriber of a group: the node announced
+    /// local members of it.
+    RemoteLearned = 28,
+    /// The agent removed a learned remote subscriber: its node announced that its last local
+    /// member of the group left.
+    RemoteWithdrawn = 29,
+    /// The agent removed a learned remote subscriber whose node did not refresh it for the
+    /// Group Membership Interval (a node that died, or whose agent stopped).
+    RemoteExpired = 30,
 }
 
 impl Reason {
     /// Every reason, in code order.
-    pub const ALL: [Reason; 25] = [
+    pub const ALL: [Reason; 31] = [
         Reason::IgmpHandled,
         Reason::Subscribed,
         Reason::JoinRefreshed,
@@ -91,12 +109,28 @@ impl Reason {
         Reason::SubscriberUpdateFailed,
         Reason::MemberPodGone,
         Reason::MemberExpired,
+        Reason::MembershipMalformed,
+        Reason::MembershipForeign,
+        Reason::MembershipIgnoredGroup,
+        Reason::RemoteLearned,
+        Reason::RemoteWithdrawn,
+        Reason::RemoteExpired,
     ];
 
     /// Whether only userspace (the node agent) counts this reason, never a program: its
     /// per-CPU slot can then be updated from userspace without losing a program's count.
     pub const fn is_agent_reason(self) -> bool {
-        matches!(self, Reason::MemberPodGone | Reason::MemberExpired)
+        matches!(
+            self,
+            Reason::MemberPodGone
+                | Reason::MemberExpired
+                | Reason::MembershipMalformed
+                | Reason::MembershipForeign
+                | Reason::MembershipIgnoredGroup
+                | Reason::RemoteLearned
+                | Reason::RemoteWithdrawn
+                | Reason::RemoteExpired
+        )
     }
 
     /// The counter slot of this reason.
@@ -141,6 +175,12 @@ impl Reason {
             Reason::SubscriberUpdateFailed => "subscriber_update_failed",
             Reason::MemberPodGone => "member_pod_gone",
             Reason::MemberExpired => "member_expired",
+            Reason::MembershipMalformed => "membership_malformed",
+            Reason::MembershipForeign => "membership_foreign",
+            Reason::MembershipIgnoredGroup => "membership_ignored_group",
+            Reason::RemoteLearned => "remote_learned",
+            Reason::RemoteWithdrawn => "remote_withdrawn",
+            Reason::RemoteExpired => "remote_expired",
         }
     }
 }

@@ -10,4 +10,5 @@ pub mod checksum;
 pub mod ethernet;
 pub mod igmp;
 pub mod ipv4;
+pub mod membership;
 pub mod query;

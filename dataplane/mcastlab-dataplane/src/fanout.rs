@@ -263,6 +263,15 @@ impl MappedGroup {
         self.words()[heard_index(slot) as usize].load(Ordering::SeqCst)
     }
 
+    /// Writes `heard_ns` as when the member in `slot` was last heard if the word still is
+    /// `old`; returns whether it did. Userspace stamps the remote members it learns this way;
+    /// a word another writer changed since it was read (a new member's) is left alone.
+    pub fn set_last_heard(&self, slot: u32, old: u64, heard_ns: u64) -> bool {
+        self.words()[heard_index(slot) as usize]
+            .compare_exchange(old, heard_ns, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+
     /// Every word of the array.
     fn words(&self) -> &[AtomicU64] {
         // SAFETY: the mapping holds GROUP_ARRAY_LEN aligned 8-byte words (page-aligned start)

@@ -1,6 +1,7 @@
 //! The group map of a node, as `cilium-dbg bpf multicast group|subscriber` shows and edits it:
 //! groups are added by the operator; local subscribers come from IGMP; remote subscribers are
-//! nodes, added by address.
+//! nodes, added by address: static ones by the operator (never aged), learned ones by the node
+//! agent from the other nodes' membership messages (stamped when heard, aged like local ones).
 
 use std::net::Ipv4Addr;
 
@@ -47,6 +48,31 @@ pub enum SubscriberKind {
     Remote,
 }
 
+/// How a subscriber came to be, told by its slot's last-heard word
+/// (`mcastlab_common::slots::heard_index`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriberOrigin {
+    /// A pod's IGMP join, stamped by the datapath at each join and refresh.
+    Igmp,
+    /// A remote node added by hand (`subscriber add`): never heard, never aged.
+    Static,
+    /// A remote node the agent learned from the node's membership messages, stamped at each
+    /// one; it ages out when they stop.
+    Learned,
+}
+
+/// What [`GroupTable::learn_remote`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Learned {
+    /// The node became a learned subscriber.
+    Added,
+    /// The node was a learned subscriber; its stamp is now.
+    Refreshed,
+    /// The node is a static subscriber (or the address is a local one): left as it is.
+    Static,
+}
+
 /// One subscriber of one group.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct SubscriberEntry {
@@ -58,9 +84,15 @@ pub struct SubscriberEntry {
     pub kind: SubscriberKind,
     /// The interface copies go to (a pod's host-side veth, or the tunnel).
     pub ifindex: u32,
+    /// IGMP (local), static or learned (remote).
+    pub origin: SubscriberOrigin,
+    /// Whole seconds since the subscriber was last heard (joined, refreshed, announced);
+    /// `None` for a static one, which is never heard.
+    pub age_s: Option<u64>,
 }
 
-/// A local member with when it was last heard, as the agent's aging reads it.
+/// A member with when it was last heard (a local member, or a learned remote one), as the
+/// agent's aging reads it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct HeardMember {
     /// The group.
@@ -209,10 +241,94 @@ impl GroupTable {
             .iter()
             .map(|&address| Member::remote(addr_key(address)))
             .collect();
-        self.mapped(group)?
-            .slots()
-            .add_all(&members)
-            .map_err(|(index, err)| self.subscriber_add_error(group, addresses[index], err))
+        let mapped = self.mapped(group)?;
+        let added = mapped.slots().add_all(&members);
+        // A claimed slot keeps the last-heard word of whoever held it before: a static
+        // member is never heard.
+        let count = match added {
+            Ok(()) => members.len(),
+            Err((index, _)) => index,
+        };
+        for member in &members[..count] {
+            if let Some(found) = mapped.slots().find(member.address)
+                && found.word == member.word()
+            {
+                let old = mapped.last_heard(found.slot);
+                mapped.set_last_heard(found.slot, old, NEVER_HEARD);
+            }
+        }
+        added.map_err(|(index, err)| self.subscriber_add_error(group, addresses[index], err))
+    }
+
+    /// Adds the node at `address` as a learned remote subscriber of `group` heard at
+    /// `now_ns` (`CLOCK_MONOTONIC`, [`monotonic_ns`]), or refreshes it; a static subscriber at
+    /// that address stays static.
+    pub fn learn_remote(
+        &mut self,
+        group: Ipv4Addr,
+        address: Ipv4Addr,
+        now_ns: u64,
+    ) -> Result<Learned> {
+        require_multicast(group)?;
+        require_unicast(address)?;
+        if self.config.tunnel_ifindex == 0 {
+            return Err(DataplaneError::NoTunnel {
+                node: self.node.clone(),
+            });
+        }
+        let mapped = self.mapped(group)?;
+        let member = Member::remote(addr_key(address));
+        let slots = mapped.slots();
+        let found = match slots.find(member.address) {
+            Some(found) => found,
+            None => match slots.add(member) {
+                Ok(slot) => {
+                    let old = mapped.last_heard(slot);
+                    mapped.set_last_heard(slot, old, now_ns);
+                    return Ok(Learned::Added);
+                }
+                // Added by another writer meanwhile: refresh it below.
+                Err(AddError::Present(_)) => match slots.find(member.address) {
+                    Some(found) => found,
+                    None => return Ok(Learned::Static),
+                },
+                Err(err) => return Err(self.subscriber_add_error(group, address, err)),
+            },
+        };
+        if found.word != member.word() {
+            return Ok(Learned::Static);
+        }
+        let old = mapped.last_heard(found.slot);
+        if old == NEVER_HEARD {
+            return Ok(Learned::Static);
+        }
+        mapped.set_last_heard(found.slot, old, now_ns.max(old));
+        Ok(Learned::Refreshed)
+    }
+
+    /// Removes the learned remote subscriber `address` from `group` (its node has no member
+    /// left); returns whether it did. A static subscriber stays.
+    pub fn withdraw_learned(&mut self, group: Ipv4Addr, address: Ipv4Addr) -> Result<bool> {
+        require_multicast(group)?;
+        let mapped = self.mapped(group)?;
+        let member = Member::remote(addr_key(address));
+        let Some(found) = mapped.slots().find(member.address) else {
+            return Ok(false);
+        };
+        if found.word != member.word() || mapped.last_heard(found.slot) == NEVER_HEARD {
+            return Ok(false);
+        }
+        Ok(mapped.slots().remove_at(found.slot, member))
+    }
+
+    /// The groups that have at least one local subscriber, sorted: what the node announces.
+    pub fn groups_with_local_members(&self) -> Result<Vec<Ipv4Addr>> {
+        Ok(self
+            .groups()?
+            .into_iter()
+            .filter(|entry| entry.local_subscribers > 0)
+            .map(|entry| entry.group)
+            .collect())
     }
 
     /// Removes subscriber `address` (local or remote) from `group`.
@@ -251,7 +367,8 @@ impl GroupTable {
         Ok(removed)
     }
 
-    /// Every local member that the datapath has heard (joined or refreshed), with when.
+    /// Every member that was heard, with when: local members the datapath stamped (joined or
+    /// refreshed) and remote ones the agent learned.
     pub fn heard_members(&self) -> Result<Vec<HeardMember>> {
         let mut heard = Vec::new();
         for key in self.group_keys()? {
@@ -264,7 +381,7 @@ impl GroupTable {
             };
             for (slot, member) in mapped.slots().members() {
                 let heard_ns = mapped.last_heard(slot);
-                if !member.is_remote() && heard_ns != NEVER_HEARD {
+                if heard_ns != NEVER_HEARD {
                     heard.push(HeardMember {
                         group,
                         slot,
@@ -311,11 +428,16 @@ impl GroupTable {
     pub fn subscribers_of(&self, group: Ipv4Addr) -> Result<Vec<SubscriberEntry>> {
         require_multicast(group)?;
         let mapped = self.mapped(group)?;
+        let now = monotonic_ns();
         let mut entries: Vec<SubscriberEntry> = mapped
             .slots()
             .members()
             .into_iter()
-            .map(|(_, member)| SubscriberEntry {
+            .map(|(slot, member)| {
+                let heard = mapped.last_heard(slot);
+                (member, heard)
+            })
+            .map(|(member, heard)| SubscriberEntry {
                 group,
                 address: key_addr(member.address),
                 kind: if member.is_remote() {
@@ -328,6 +450,12 @@ impl GroupTable {
                 } else {
                     member.target
                 },
+                origin: match (member.is_remote(), heard) {
+                    (false, _) => SubscriberOrigin::Igmp,
+                    (true, NEVER_HEARD) => SubscriberOrigin::Static,
+                    (true, _) => SubscriberOrigin::Learned,
+                },
+                age_s: (heard != NEVER_HEARD).then(|| now.saturating_sub(heard) / 1_000_000_000),
             })
             .collect();
         entries.sort_by_key(|entry| entry.address);
@@ -433,6 +561,15 @@ impl GroupTable {
             limit: MAX_GROUPS,
         }
     }
+}
+
+/// Now on `CLOCK_MONOTONIC`, the clock of `bpf_ktime_get_ns` and of every last-heard word,
+/// in nanoseconds.
+pub fn monotonic_ns() -> u64 {
+    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .expect("CLOCK_MONOTONIC is always there");
+    u64::try_from(now.tv_sec()).unwrap_or(0) * 1_000_000_000
+        + u64::try_from(now.tv_nsec()).unwrap_or(0)
 }
 
 fn require_unicast(address: Ipv4Addr) -> Result<()> {

@@ -30,7 +30,10 @@ mod typed_array;
 
 pub use attach::{AttachMode, AttachOptions, AttachReport, DetachReport, TunnelOptions};
 pub use error::DataplaneError;
-pub use groups::{GroupEntry, GroupTable, HeardMember, SubscriberEntry, SubscriberKind};
+pub use groups::{
+    GroupEntry, GroupTable, HeardMember, Learned, SubscriberEntry, SubscriberKind,
+    SubscriberOrigin, monotonic_ns,
+};
 pub use link::{LinkAction, LinkKind, LinkReport};
 pub use node::Node;
 pub use stats::ReasonCount;

@@ -809,3 +809,89 @@ fn joins_and_refreshes_stamp_when_a_member_was_heard() {
         refreshed[0].heard_ns
     );
 }
+
+#[test]
+fn learned_remotes_are_stamped_and_static_ones_never_even_in_a_slot_a_member_left() {
+    use mcastlab_dataplane::{AttachOptions, Learned, SubscriberOrigin, TunnelOptions};
+    require_datapath!();
+    const STATIC: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 2);
+    const LEARNED: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 3);
+    // Given a node with a tunnel and the group; pod 1 joined (stamped in slot 1) and left, so
+    // slot 1 is free but keeps pod 1's stamp.
+    let node = TestNode::new(1);
+    let netns = node.node.name().to_owned();
+    mcastlab_testkit::run(
+        "ip",
+        &[
+            "-n", &netns, "link", "add", "vx0", "type", "vxlan", "external", "dstport", "4789",
+        ],
+    );
+    mcastlab_testkit::run("ip", &["-n", &netns, "link", "set", "vx0", "up"]);
+    node.node
+        .attach(&AttachOptions {
+            mode: AttachMode::Auto,
+            pod_ifaces: vec!["h1".to_owned()],
+            tunnel: Some(TunnelOptions {
+                iface: "vx0".to_owned(),
+                vni: 42,
+            }),
+        })
+        .expect("attach with a tunnel");
+    let mut table = node.node.groups().expect("group table");
+    table.add_group(GROUP).expect("add group");
+    send_igmp(&node, "h1", POD1, &IgmpMessage::V2Report(GROUP).frame(POD1));
+    send_igmp(&node, "h1", POD1, &IgmpMessage::V2Leave(GROUP).frame(POD1));
+    let origin = |address: Ipv4Addr| {
+        subscribers(&node, GROUP)
+            .into_iter()
+            .find(|s| s.address == address)
+            .map(|s| (s.origin, s.age_s.is_some()))
+    };
+
+    // When a static subscriber is added (it takes slot 1) and another node is learned.
+    table
+        .add_remote_subscriber(GROUP, STATIC)
+        .expect("static add");
+    let now = monotonic_ns();
+    assert_eq!(
+        table.learn_remote(GROUP, LEARNED, now).expect("learn"),
+        Learned::Added
+    );
+    // Then the static one is never heard, the learned one is, with an age.
+    assert_eq!(origin(STATIC), Some((SubscriberOrigin::Static, false)));
+    assert_eq!(origin(LEARNED), Some((SubscriberOrigin::Learned, true)));
+    let heard: Vec<Ipv4Addr> = table
+        .heard_members()
+        .expect("heard")
+        .iter()
+        .map(|h| mcastlab_common::key_addr(h.member.address))
+        .collect();
+    assert_eq!(heard, [LEARNED], "only the learned node ages");
+
+    // When both are announced again and then withdrawn.
+    assert_eq!(
+        table
+            .learn_remote(GROUP, LEARNED, now + 1)
+            .expect("refresh"),
+        Learned::Refreshed
+    );
+    assert_eq!(
+        table.learn_remote(GROUP, STATIC, now + 1).expect("static"),
+        Learned::Static
+    );
+    assert!(
+        !table.withdraw_learned(GROUP, STATIC).expect("withdraw"),
+        "a static entry is not withdrawn"
+    );
+    assert!(
+        table.withdraw_learned(GROUP, LEARNED).expect("withdraw"),
+        "the learned entry is withdrawn"
+    );
+    // Then the static one stays static, the learned one is gone.
+    assert_eq!(
+        addresses(&subscribers(&node, GROUP)),
+        [STATIC],
+        "after the withdrawals"
+    );
+    assert_eq!(origin(STATIC), Some((SubscriberOrigin::Static, false)));
+}

@@ -275,7 +275,7 @@ fn man_prints_the_top_page_and_writes_one_page_per_command() {
         .collect();
     let group_add = std::fs::read_to_string(dir.join("mcastlab-group-add.1"));
     let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(pages.len(), 27, "{pages:?}");
+    assert_eq!(pages.len(), 28, "{pages:?}");
     assert!(pages[0].ends_with("/mcastlab.1"), "{pages:?}");
     assert!(
         group_add
@@ -519,7 +519,7 @@ fn stats_in_prometheus_format_parse_with_a_prometheus_parser() {
         let reason = sample.labels.get("reason").expect("a reason label");
         samples.insert(reason.to_owned(), value);
     }
-    assert_eq!(samples.len(), 25, "{text}");
+    assert_eq!(samples.len(), 31, "{text}");
     assert_eq!(samples["igmp_handled"], 1.0, "{text}");
     assert_eq!(samples["ignored_group"], 1.0, "{text}");
     assert_eq!(samples["replicated"], 0.0, "{text}");

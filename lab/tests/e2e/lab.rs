@@ -124,7 +124,26 @@ impl TestLab {
         self.scenario.dataplane(node).expect("dataplane node")
     }
 
-    /// Configures `group` on every node with the others as remote subscribers.
+    /// Configures `group` on every node with no remote subscriber (the agents learn them).
+    pub fn add_group(&self, group: Ipv4Addr) {
+        self.scenario.add_group(group).expect("add group");
+    }
+
+    /// Waits until `node` has learned `remote` as a subscriber of `group`; returns how long.
+    pub fn wait_learned(&self, node: usize, group: Ipv4Addr, remote: usize) -> Duration {
+        self.scenario
+            .wait_learned(node, group, remote, DEADLINE)
+            .unwrap_or_else(|err| panic!("n{node} should learn n{remote}: {err}"))
+    }
+
+    /// Starts the agent of `node` with [`AGENT_SETTINGS`] and `peering`.
+    pub fn start_agent_with_peering(&mut self, node: usize, peering: mcastlab_agent::Peering) {
+        self.scenario
+            .start_agent_with_peering(node, AGENT_SETTINGS, Some(peering))
+            .expect("start the agent");
+    }
+
+    /// Configures `group` on every node with the others as static remote subscribers.
     pub fn configure_group(&self, group: Ipv4Addr) {
         self.scenario
             .configure_group(group)

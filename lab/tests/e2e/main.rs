@@ -12,4 +12,5 @@ mod delivery;
 mod lab;
 mod limits;
 mod membership;
+mod sparse;
 mod two_vms;

@@ -1,9 +1,10 @@
 //! `mcastlab agent`: the node agent in the foreground, until SIGINT or SIGTERM.
 
-use std::time::Duration;
+use std::{net::Ipv4Addr, time::Duration};
 
 use anyhow::Context as _;
-use mcastlab_agent::{Settings, timers};
+use mcastlab_agent::{Peering, Settings, timers};
+use mcastlab_topology::model::Cidr;
 
 use super::NodeArg;
 
@@ -19,7 +20,16 @@ use super::NodeArg;
                         pods whose veth disappears (counter member_pod_gone). Its state is the \
                         node's pins: stop and start it at will; while it is stopped the \
                         datapath keeps forwarding. `mcastlab up` starts one per node with the \
-                        lab timers (query interval 10 s, response interval 1 s)."
+                        lab timers (query interval 10 s, response interval 1 s).\n\n\
+                        Between nodes, the agent sends the groups that have local members from \
+                        its underlay address to UDP port 4791 of each peer, at once on a change \
+                        and every query interval, and makes the nodes that announce theirs \
+                        learned remote subscribers (counters remote_learned, remote_withdrawn, \
+                        remote_expired after the group membership interval without refresh). \
+                        Messages from any address of the underlay prefix with the lab's VNI are \
+                        accepted, so a node added later is learned. Without --underlay-address \
+                        the peering comes from the recorded lab the node belongs to; a node of \
+                        no recorded lab exchanges nothing."
 )]
 pub struct AgentArgs {
     #[command(flatten)]
@@ -41,9 +51,34 @@ pub struct AgentArgs {
     #[arg(long, default_value_t = timers::ROBUSTNESS,
           value_parser = clap::value_parser!(u8).range(1..=7))]
     robustness: u8,
+    /// The node's underlay address and the underlay's prefix length: membership messages go
+    /// out from it and are accepted from the whole prefix (default: the recorded lab's).
+    #[arg(long, value_name = "A.B.C.D/LEN")]
+    underlay_address: Option<Cidr>,
+    /// With --underlay-address: the other nodes' underlay addresses (repeat or
+    /// comma-separate).
+    #[arg(
+        long = "peer",
+        requires = "underlay_address",
+        value_delimiter = ',',
+        value_name = "ADDR"
+    )]
+    peers: Vec<Ipv4Addr>,
 }
 
 impl AgentArgs {
+    /// The peering the flags give, or the recorded lab's.
+    fn peering(&self) -> anyhow::Result<Option<Peering>> {
+        match self.underlay_address {
+            Some(address) => Ok(Some(Peering {
+                address: address.address,
+                prefix_len: address.prefix,
+                peers: self.peers.clone(),
+            })),
+            None => Ok(mcastlab_lab::recorded_peering(&self.node.node)?),
+        }
+    }
+
     fn settings(&self) -> Settings {
         Settings {
             query_interval: Duration::from_secs(self.query_interval),
@@ -69,6 +104,13 @@ fn parse_response_interval(text: &str) -> Result<f64, String> {
 /// Runs the agent until SIGINT or SIGTERM.
 pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     let settings = args.settings();
+    let peering = args.peering()?;
+    if peering.is_none() {
+        tracing::info!(
+            node = args.node.node,
+            "no underlay address given and no recorded lab has this node: no membership exchange with other nodes"
+        );
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -93,7 +135,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
             }
             None => None,
         };
-        let result = mcastlab_agent::run(&args.node.node, settings, shutdown).await;
+        let result = mcastlab_agent::run(&args.node.node, settings, peering, shutdown).await;
         if let Some(metrics) = metrics {
             metrics.abort();
         }

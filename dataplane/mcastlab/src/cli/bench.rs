@@ -6,7 +6,7 @@ use mcastlab_bench::{
     control,
     environment::Environment,
     fanout::{self, FanoutOptions, Mode},
-    report,
+    report, sparse,
 };
 
 use super::{
@@ -32,6 +32,34 @@ pub enum BenchCommand {
                             summary.md. Needs root. About a minute with the defaults."
     )]
     Control(ControlArgs),
+    /// Across N nodes with members on k of them: underlay copies and CPU per packet, and a
+    /// remote join's and leave's times, with learned membership against bridge + vxlan
+    /// head-end replication.
+    #[command(
+        after_help = "Writes results/<date>-<commit>-sparse/ with sparse.json and summary.md. \
+                            Needs root. Each (N, k, mode) deploys a lab of its own: a few \
+                            minutes at 2,4,8 nodes."
+    )]
+    Sparse(SparseArgs),
+}
+
+/// Arguments of `bench sparse`.
+#[derive(Debug, clap::Args)]
+pub struct SparseArgs {
+    /// Lab sizes (nodes, at least 2); each runs with members on 1 and on N-1 nodes.
+    #[arg(long, value_delimiter = ',', default_value = "2,4,8")]
+    nodes: Vec<usize>,
+    /// Datagrams sent per measurement.
+    #[arg(long, default_value_t = 2000)]
+    packets: u64,
+    /// Sending rate, datagrams per second.
+    #[arg(long, default_value_t = 10_000)]
+    rate: u64,
+    /// Folder of results.
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+    #[command(flatten)]
+    output: OutputArg,
 }
 
 /// Arguments of `bench control`.
@@ -113,7 +141,40 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Fanout(args) => run_fanout(args),
         BenchCommand::Control(args) => run_control(args),
+        BenchCommand::Sparse(args) => run_sparse(args),
     }
+}
+
+fn run_sparse(args: SparseArgs) -> anyhow::Result<()> {
+    if args.nodes.is_empty() || args.nodes.iter().any(|n| !(2..=64).contains(n)) {
+        anyhow::bail!("--nodes takes lab sizes from 2 to 64");
+    }
+    if args.packets == 0 || args.rate == 0 {
+        anyhow::bail!("--packets and --rate must be at least 1");
+    }
+    let options = sparse::SparseOptions {
+        nodes: args.nodes,
+        packets: args.packets,
+        rate: args.rate,
+    };
+    let environment = Environment::read();
+    let mut progress = Progress::new(None);
+    let rows = sparse::run(&options, |step| progress.step(step))?;
+    drop(progress);
+    let (dir, summary) = report::write_sparse(&args.out, &environment, &options, &rows)?;
+    match args.output.output {
+        OutputFormat::Json => print_json(&serde_json::json!({
+            "results": dir,
+            "environment": environment,
+            "options": options,
+            "rows": rows,
+        }))?,
+        OutputFormat::Table => {
+            print!("{summary}");
+            eprintln!("results in {}", dir.display());
+        }
+    }
+    Ok(())
 }
 
 fn run_control(args: ControlArgs) -> anyhow::Result<()> {

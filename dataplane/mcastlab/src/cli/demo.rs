@@ -15,7 +15,10 @@ use super::output::{OutputArg, OutputFormat, print_json, print_table};
 #[command(
     after_help = "The sender is n1/p1. On every node the last pod stays out of the group \
                         (a spy that must receive nothing); the others join, alternating IGMPv2 \
-                        and IGMPv3. Exit status 1 when any expected delivery is missing."
+                        and IGMPv3. No remote subscriber is added by hand: each node's agent \
+                        announces its members to the other nodes, which learn it (the output \
+                        lists what each node learned). Exit status 1 when any expected \
+                        delivery is missing."
 )]
 pub struct DemoArgs {
     /// Name of the demo's lab (removed first if a previous demo left it).
@@ -57,6 +60,16 @@ struct Delivery {
     ok: bool,
 }
 
+/// A remote subscriber a node learned from another node's announcement.
+#[derive(Debug, serde::Serialize)]
+struct LearnedEntry {
+    node: String,
+    group: Ipv4Addr,
+    remote: String,
+    address: Ipv4Addr,
+    after_ms: u128,
+}
+
 struct Step {
     total: usize,
     done: usize,
@@ -79,7 +92,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             pod.igmp_version = Some(if i % 2 == 0 { 3 } else { 2 });
         }
     }
-    let mut step = Step { total: 6, done: 0 };
+    let mut step = Step { total: 7, done: 0 };
     step.next(&format!(
         "deploying lab {} ({} nodes x {} pods) and attaching the dataplane",
         spec.name, args.nodes, args.pods
@@ -96,13 +109,19 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         step.next("tearing the lab down");
         drop(scenario);
     }
-    let deliveries = result?;
+    let (learned, deliveries) = result?;
     let ok = deliveries.iter().all(|d| d.ok);
     match args.output.output {
-        OutputFormat::Json => {
-            print_json(&serde_json::json!({ "ok": ok, "deliveries": deliveries }))?;
-        }
+        OutputFormat::Json => print_json(
+            &serde_json::json!({ "ok": ok, "learned": learned, "deliveries": deliveries }),
+        )?,
         OutputFormat::Table => {
+            for entry in &learned {
+                println!(
+                    "{} learned {} ({}) for {} in {} ms",
+                    entry.node, entry.remote, entry.address, entry.group, entry.after_ms
+                );
+            }
             let rows: Vec<Vec<String>> = deliveries
                 .iter()
                 .map(|d| {
@@ -141,12 +160,12 @@ fn exercise(
     scenario: &Scenario,
     args: &DemoArgs,
     step: &mut Step,
-) -> anyhow::Result<Vec<Delivery>> {
+) -> anyhow::Result<(Vec<LearnedEntry>, Vec<Delivery>)> {
     step.next(&format!(
-        "configuring group {} on every node, other nodes as remote subscribers",
+        "configuring group {} on every node (no remote subscribers: the agents learn them)",
         args.group
     ));
-    scenario.configure_group(args.group)?;
+    scenario.add_group(args.group)?;
 
     step.next("joining receivers with real sockets (the pods' kernels send IGMP)");
     let spec = scenario.spec();
@@ -170,6 +189,24 @@ fn exercise(
     }
     for &(n, p) in &joined {
         scenario.wait_subscribed(n, p, args.group, DEADLINE)?;
+    }
+
+    step.next("waiting for every node to learn the other nodes with members");
+    let joined_at = std::time::Instant::now();
+    let mut with_members: Vec<usize> = joined.iter().map(|&(n, _)| n).collect();
+    with_members.dedup();
+    let mut learned = Vec::new();
+    for n in 1..=spec.nodes.len() {
+        for &remote in with_members.iter().filter(|&&remote| remote != n) {
+            scenario.wait_learned(n, args.group, remote, DEADLINE)?;
+            learned.push(LearnedEntry {
+                node: scenario.node(n).name.clone(),
+                group: args.group,
+                remote: scenario.node(remote).name.clone(),
+                address: scenario.node(remote).underlay_address,
+                after_ms: joined_at.elapsed().as_millis(),
+            });
+        }
     }
 
     let count = args.count;
@@ -226,5 +263,5 @@ fn exercise(
         });
     }
     deliveries.sort_by(|a, b| a.pod.cmp(&b.pod));
-    Ok(deliveries)
+    Ok((learned, deliveries))
 }

@@ -2,7 +2,7 @@
 
 use std::net::Ipv4Addr;
 
-use mcastlab_dataplane::{Node, SubscriberKind};
+use mcastlab_dataplane::{Node, SubscriberKind, SubscriberOrigin};
 
 use super::{
     NodeArg,
@@ -30,12 +30,17 @@ pub enum GroupCommand {
 pub enum SubscriberCommand {
     /// Add a remote node as a subscriber: copies go to it through the tunnel.
     ///
-    /// Local subscribers (pods) are added by their IGMP joins, not here.
+    /// Such a static entry is never aged. Local subscribers (pods) are added by their IGMP
+    /// joins, and remote nodes with members are learned by the node agents: neither needs this.
     Add(SubscriberArgs),
     /// Remove a subscriber (local or remote) from a group.
     #[command(visible_alias = "del")]
     Delete(SubscriberArgs),
     /// List the subscribers of a group, or of every group with `all`.
+    ///
+    /// ORIGIN is igmp (a pod's join), static (`subscriber add`, never aged) or learned (a node
+    /// that announced members, aged out when its announcements stop); AGE is the time since
+    /// the subscriber was last heard.
     #[command(visible_alias = "ls")]
     List(SubscriberListArgs),
 }
@@ -233,10 +238,19 @@ pub fn run_subscriber(command: SubscriberCommand) -> anyhow::Result<()> {
                                     SubscriberKind::Remote => "remote".to_owned(),
                                 },
                                 iface,
+                                match s.origin {
+                                    SubscriberOrigin::Igmp => "igmp".to_owned(),
+                                    SubscriberOrigin::Static => "static".to_owned(),
+                                    SubscriberOrigin::Learned => "learned".to_owned(),
+                                },
+                                s.age_s.map_or("-".to_owned(), |age| format!("{age}s")),
                             ]
                         })
                         .collect();
-                    print_table(&["GROUP", "SUBSCRIBER", "TYPE", "IFACE"], &rows);
+                    print_table(
+                        &["GROUP", "SUBSCRIBER", "TYPE", "IFACE", "ORIGIN", "AGE"],
+                        &rows,
+                    );
                 }
             }
         }

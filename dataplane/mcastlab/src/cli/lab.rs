@@ -49,8 +49,9 @@ pub struct UpArgs {
     /// Pods per node of the generated lab.
     #[arg(long, default_value_t = DEFAULT_PODS)]
     pods: usize,
-    /// Do not start the node agents (querier, dead-pod cleanup): membership then comes only
-    /// from the reports pods send on their own.
+    /// Do not start the node agents (querier, dead-pod cleanup, membership between nodes):
+    /// membership then comes only from the reports pods send on their own, and nodes reach
+    /// each other only through static `subscriber add` entries.
     #[arg(long)]
     no_agent: bool,
     #[command(flatten)]
@@ -215,7 +216,8 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<()> {
         let exe = std::env::current_exe()?;
         for node in spec.local_nodes() {
             let netns = spec.node_netns(node);
-            let pid = lab::agents::start(&exe, &netns, &mcastlab_agent::Settings::LAB)?;
+            let peering = lab::peering(&spec, node);
+            let pid = lab::agents::start(&exe, &netns, &mcastlab_agent::Settings::LAB, &peering)?;
             progress.line(&format!("agent of {netns} started (pid {pid})"));
         }
     }

@@ -1,0 +1,332 @@
+//! Membership between nodes (docs/cross-node.md): each agent tells the other nodes of its lab
+//! which groups it has local members for, and makes the nodes that tell it theirs remote
+//! subscribers, so that a node sends copies only to nodes with members.
+//!
+//! - **Announce:** a membership message (`mcastlab_common::wire::membership`) from the node's
+//!   underlay address to port `MEMBERSHIP_PORT` of every peer: at once when a group gets its
+//!   first local member or loses its last one (the agent polls the group map every
+//!   [`crate::timers::GROUP_POLL_INTERVAL`]), and every Query Interval with every group that
+//!   has members (a refresh; with none, a hello). The first message, and the first after a
+//!   group appears, solicits: receivers answer at once with theirs.
+//! - **Learn:** a message from inside the lab's underlay prefix with the lab's id makes its
+//!   sender a learned remote subscriber of each configured group it has members for (stamped
+//!   now, like a local member's join), and removes it from each group it has none for any more.
+//!   A group this node does not have is ignored (`membership_ignored_group`). Learned entries
+//!   that stop being refreshed expire after the Group Membership Interval (the agent's aging,
+//!   `remote_expired`); static ones (`subscriber add`) are never touched.
+//! - **Peers:** the nodes of the lab known at start, and every node heard from since (a node
+//!   added to a running lab announces itself), until it is silent for a Group Membership
+//!   Interval.
+//!
+//! Trust: the underlay is trusted, as vxlan trusts it (any host on it can send vxlan packets
+//! with the lab's VNI too); the checks keep labs apart and drop garbage, they do not
+//! authenticate.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    io,
+    net::{Ipv4Addr, SocketAddr, SocketAddrV4},
+    sync::Arc,
+    time::Duration,
+};
+
+use mcastlab_common::{
+    Reason,
+    wire::membership::{
+        self, FLAG_SOLICIT, MAX_MEMBERSHIP_LEN, MAX_MEMBERSHIP_RECORDS, MEMBERSHIP_PORT,
+        MembershipRecord, record,
+    },
+};
+use mcastlab_dataplane::{
+    DataplaneError, Learned, Node, monotonic_ns,
+    netns::{NetnsGuard, netns_path},
+};
+use tokio::{net::UdpSocket, time::Instant};
+
+/// Where a node's membership messages come from and go, and which it accepts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peering {
+    /// The node's underlay address: the source of its messages, and the address other nodes
+    /// send its copies to.
+    pub address: Ipv4Addr,
+    /// Prefix length of the lab's underlay (with `address`): messages from any address inside
+    /// are accepted, so a node added to a running lab is learned without configuring the others.
+    pub prefix_len: u8,
+    /// The other nodes' underlay addresses known at start.
+    pub peers: Vec<Ipv4Addr>,
+}
+
+impl Peering {
+    /// Whether `address` is inside the lab's underlay prefix.
+    pub fn on_underlay(&self, address: Ipv4Addr) -> bool {
+        let mask = u32::MAX
+            .checked_shl(32 - u32::from(self.prefix_len.min(32)))
+            .unwrap_or(0);
+        u32::from(address) & mask == u32::from(self.address) & mask
+    }
+}
+
+/// The membership exchange of one node: its socket, its peers, what it announced last.
+pub struct Exchange {
+    peering: Peering,
+    socket: Arc<UdpSocket>,
+    /// Peers heard from that were not known at start, with when they were last heard.
+    heard_peers: BTreeMap<Ipv4Addr, Instant>,
+    /// The groups announced as having members, as of the last announcement.
+    announced: BTreeSet<Ipv4Addr>,
+}
+
+/// What one received message did, for the caller's log and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Received {
+    /// Groups the sender became a learned subscriber of.
+    pub learned: u64,
+    /// Groups the sender was withdrawn from.
+    pub withdrawn: u64,
+}
+
+impl Exchange {
+    /// Binds `peering.address`:`MEMBERSHIP_PORT` inside `node`'s namespace. Must run in a
+    /// tokio runtime.
+    pub fn open(node: &Node, peering: Peering) -> io::Result<Self> {
+        let socket = {
+            let _inside = NetnsGuard::enter(&netns_path(node.name()))?;
+            std::net::UdpSocket::bind(SocketAddrV4::new(peering.address, MEMBERSHIP_PORT))?
+        };
+        socket.set_nonblocking(true)?;
+        Ok(Self {
+            peering,
+            socket: Arc::new(UdpSocket::from_std(socket)?),
+            heard_peers: BTreeMap::new(),
+            announced: BTreeSet::new(),
+        })
+    }
+
+    /// Every peer messages go to: the configured ones and those heard since.
+    pub fn peers(&self) -> BTreeSet<Ipv4Addr> {
+        self.peering
+            .peers
+            .iter()
+            .copied()
+            .chain(self.heard_peers.keys().copied())
+            .filter(|&peer| peer != self.peering.address)
+            .collect()
+    }
+
+    /// Announces every group with local members to every peer (and, with `solicit`, asks them
+    /// for theirs): the refresh of each Query Interval and the first message of an agent.
+    pub async fn refresh(&mut self, node: &Node, solicit: bool) -> Result<(), DataplaneError> {
+        let Some((vni, groups)) = local_groups(node)? else {
+            return Ok(());
+        };
+        // Every group with members, and those announced before that have none any more.
+        let records: Vec<MembershipRecord> = groups
+            .iter()
+            .map(|group| MembershipRecord::new(record::HAS_MEMBERS, group.octets()))
+            .chain(
+                self.announced
+                    .difference(&groups)
+                    .map(|group| MembershipRecord::new(record::NO_MEMBERS, group.octets())),
+            )
+            .collect();
+        self.announced = groups;
+        let flags = if solicit { FLAG_SOLICIT } else { 0 };
+        for peer in self.peers() {
+            self.send(vni, flags, &records, peer).await;
+        }
+        Ok(())
+    }
+
+    /// Announces the groups that got their first local member or lost their last one since
+    /// the previous announcement, if any did.
+    pub async fn announce_changes(&mut self, node: &Node) -> Result<(), DataplaneError> {
+        let Some((vni, groups)) = local_groups(node)? else {
+            return Ok(());
+        };
+        if groups == self.announced {
+            return Ok(());
+        }
+        let records: Vec<MembershipRecord> = groups
+            .difference(&self.announced)
+            .map(|group| MembershipRecord::new(record::HAS_MEMBERS, group.octets()))
+            .chain(
+                self.announced
+                    .difference(&groups)
+                    .map(|group| MembershipRecord::new(record::NO_MEMBERS, group.octets())),
+            )
+            .collect();
+        tracing::info!(
+            node = node.name(),
+            groups = ?groups,
+            "local membership changed: announcing"
+        );
+        self.announced = groups;
+        for peer in self.peers() {
+            self.send(vni, 0, &records, peer).await;
+        }
+        Ok(())
+    }
+
+    /// Forgets the peers heard from that have been silent for `interval` (the Group Membership
+    /// Interval).
+    pub fn forget_silent_peers(&mut self, interval: Duration) {
+        let now = Instant::now();
+        self.heard_peers
+            .retain(|_, heard| now.duration_since(*heard) <= interval);
+    }
+
+    /// The socket messages arrive on (`recv_from` it while the exchange is borrowed
+    /// elsewhere).
+    pub fn socket(&self) -> Arc<UdpSocket> {
+        Arc::clone(&self.socket)
+    }
+
+    /// Handles `message` from `from`: checks it, learns or withdraws its sender, answers a
+    /// solicitation. Dropped messages and records are counted.
+    pub async fn handle(
+        &mut self,
+        node: &Node,
+        message: &[u8],
+        from: SocketAddr,
+    ) -> Result<Received, DataplaneError> {
+        let SocketAddr::V4(from) = from else {
+            return Ok(Received::default());
+        };
+        let mut table = match node.groups() {
+            Ok(table) => table,
+            // No dataplane (detached): nothing to learn into.
+            Err(DataplaneError::NotAttached { .. }) => return Ok(Received::default()),
+            Err(err) => return Err(err),
+        };
+        let vni = table.config().vni;
+        let parsed = match membership::parse(message) {
+            Ok(parsed) => parsed,
+            Err(reason) => {
+                tracing::debug!(node = node.name(), %from, ?reason, "membership message dropped");
+                node.count(reason, 1)?;
+                return Ok(Received::default());
+            }
+        };
+        let header = parsed.header();
+        let sender = *from.ip();
+        if header.lab_id() != vni || !self.peering.on_underlay(sender) {
+            tracing::debug!(node = node.name(), %from, lab_id = header.lab_id(), "membership message of another lab");
+            node.count(Reason::MembershipForeign, 1)?;
+            return Ok(Received::default());
+        }
+        if Ipv4Addr::from(header.node()) != sender || sender == self.peering.address {
+            node.count(Reason::MembershipMalformed, 1)?;
+            return Ok(Received::default());
+        }
+        if !self.peering.peers.contains(&sender)
+            && self.heard_peers.insert(sender, Instant::now()).is_none()
+        {
+            tracing::info!(node = node.name(), peer = %sender, "a new peer announced itself");
+        }
+        let now = monotonic_ns();
+        let mut received = Received::default();
+        let mut ignored = 0;
+        for (group, has_members) in parsed.records() {
+            let group = Ipv4Addr::from(group);
+            let outcome = if has_members {
+                table.learn_remote(group, sender, now).map(|learned| {
+                    if learned == Learned::Added {
+                        tracing::info!(node = node.name(), %group, remote = %sender, "learned a remote subscriber");
+                        received.learned += 1;
+                    }
+                })
+            } else {
+                table.withdraw_learned(group, sender).map(|withdrawn| {
+                    if withdrawn {
+                        tracing::info!(node = node.name(), %group, remote = %sender, "withdrew a learned remote subscriber");
+                        received.withdrawn += 1;
+                    }
+                })
+            };
+            match outcome {
+                Ok(()) => {}
+                Err(DataplaneError::GroupNotFound { .. }) => ignored += 1,
+                Err(err) => {
+                    tracing::warn!(node = node.name(), %group, remote = %sender, %err, "membership record not applied");
+                }
+            }
+        }
+        for (reason, count) in [
+            (Reason::RemoteLearned, received.learned),
+            (Reason::RemoteWithdrawn, received.withdrawn),
+            (Reason::MembershipIgnoredGroup, ignored),
+        ] {
+            if count > 0 {
+                node.count(reason, count)?;
+            }
+        }
+        if header.solicits() {
+            let groups = table.groups_with_local_members()?;
+            let records: Vec<MembershipRecord> = groups
+                .iter()
+                .map(|group| MembershipRecord::new(record::HAS_MEMBERS, group.octets()))
+                .collect();
+            self.send(vni, 0, &records, sender).await;
+        }
+        Ok(received)
+    }
+
+    /// Sends `records` to `peer` in as many messages as they need (at least one: a hello).
+    async fn send(&self, vni: u32, flags: u8, records: &[MembershipRecord], peer: Ipv4Addr) {
+        let mut buffer = [0u8; MAX_MEMBERSHIP_LEN];
+        let mut chunks: Vec<&[MembershipRecord]> = records
+            .chunks(usize::from(MAX_MEMBERSHIP_RECORDS))
+            .collect();
+        if chunks.is_empty() {
+            chunks.push(&[]);
+        }
+        for chunk in chunks {
+            let len = membership::emit(
+                vni,
+                self.peering.address.octets(),
+                flags,
+                chunk,
+                &mut buffer,
+            )
+            .expect("the buffer holds the longest message");
+            let to = SocketAddrV4::new(peer, MEMBERSHIP_PORT);
+            if let Err(err) = self.socket.send_to(&buffer[..len], to).await {
+                tracing::debug!(%peer, %err, "membership message not sent");
+            }
+        }
+    }
+}
+
+/// The node's VNI and its groups with local members, or `None` while it has no dataplane.
+fn local_groups(node: &Node) -> Result<Option<(u32, BTreeSet<Ipv4Addr>)>, DataplaneError> {
+    match node.groups() {
+        Ok(table) => Ok(Some((
+            table.config().vni,
+            table.groups_with_local_members()?.into_iter().collect(),
+        ))),
+        Err(DataplaneError::NotAttached { .. }) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_underlay_prefix_decides_who_may_announce() {
+        let peering = Peering {
+            address: Ipv4Addr::new(172, 31, 255, 1),
+            prefix_len: 24,
+            peers: vec![Ipv4Addr::new(172, 31, 255, 2)],
+        };
+        assert!(peering.on_underlay(Ipv4Addr::new(172, 31, 255, 9)));
+        assert!(!peering.on_underlay(Ipv4Addr::new(172, 31, 254, 9)));
+        assert!(!peering.on_underlay(Ipv4Addr::new(10, 0, 0, 1)));
+        let everywhere = Peering {
+            prefix_len: 0,
+            ..peering
+        };
+        assert!(everywhere.on_underlay(Ipv4Addr::new(10, 0, 0, 1)));
+    }
+}
