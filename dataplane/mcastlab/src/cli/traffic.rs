@@ -4,9 +4,11 @@ use std::{net::Ipv4Addr, time::Duration};
 
 use mcastlab_lab as lab;
 use mcastlab_testbed::{
+    capture::Capture,
     receiver::Receiver,
     sender::{SendOptions, send},
 };
+use mcastlab_topology::model::POD_IFACE;
 
 use super::output::{OutputArg, OutputFormat, print_json};
 
@@ -27,6 +29,11 @@ pub struct PodArg {
 impl PodArg {
     /// The pod's namespace, checked against the lab's record.
     fn netns(&self) -> anyhow::Result<String> {
+        self.netns_of(&self.pod)
+    }
+
+    /// The namespace of pod `pod` of the same node, checked against the lab's record.
+    fn netns_of(&self, pod: &str) -> anyhow::Result<String> {
         let spec = lab::spec(&self.lab)?;
         let node = spec
             .node(&self.node)
@@ -34,8 +41,8 @@ impl PodArg {
         let pod = node
             .pods
             .iter()
-            .find(|pod| pod.name == self.pod)
-            .ok_or_else(|| anyhow::anyhow!("node {} has no pod '{}'", self.node, self.pod))?;
+            .find(|candidate| candidate.name == pod)
+            .ok_or_else(|| anyhow::anyhow!("node {} has no pod '{pod}'", self.node))?;
         Ok(spec.pod_netns(node, pod))
     }
 }
@@ -84,8 +91,29 @@ pub struct RecvArgs {
     /// Stop after this many seconds.
     #[arg(long, default_value_t = 10.0)]
     timeout: f64,
+    /// Also capture on the eth0 of this pod of the same node, which does not join, and report
+    /// how many frames to the group reached it (at layer 2, so its own IP filter hides
+    /// nothing); read once the receiver is done, when its copies would have arrived too.
+    #[arg(long, value_name = "POD")]
+    spy: Option<String>,
     #[command(flatten)]
     output: OutputArg,
+}
+
+/// What `mcastlab recv` saw: the receiver's report and, with `--spy`, the spy's count.
+#[derive(Debug, serde::Serialize)]
+struct RecvReport {
+    #[serde(flatten)]
+    receiver: mcastlab_testbed::receiver::ReceiveReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    spy: Option<SpyReport>,
+}
+
+/// Frames to the group that reached a pod that did not join.
+#[derive(Debug, serde::Serialize)]
+struct SpyReport {
+    pod: String,
+    frames_to_group: usize,
 }
 
 pub fn run_send(args: SendArgs) -> anyhow::Result<()> {
@@ -118,6 +146,13 @@ pub fn run_recv(args: RecvArgs) -> anyhow::Result<()> {
     let netns = args.pod.netns()?;
     let timeout = Duration::try_from_secs_f64(args.timeout)
         .map_err(|_| anyhow::anyhow!("--timeout must be a positive number of seconds"))?;
+    let spy = match &args.spy {
+        Some(pod) => Some((
+            pod.clone(),
+            Capture::open_in(&args.pod.netns_of(pod)?, POD_IFACE)?,
+        )),
+        None => None,
+    };
     let mut receiver = Receiver::join(&netns, args.group, args.port)?;
     eprintln!(
         "joined {} in {netns}; waiting up to {timeout:?}",
@@ -127,9 +162,22 @@ pub fn run_recv(args: RecvArgs) -> anyhow::Result<()> {
     let report = receiver
         .receive_until(timeout, |report| count.is_some_and(|c| report.unique >= c))?
         .clone();
+    let spy = spy.map(|(pod, capture)| SpyReport {
+        pod,
+        frames_to_group: capture.count_to(args.group),
+    });
     match args.output.output {
-        OutputFormat::Json => print_json(&report),
+        OutputFormat::Json => print_json(&RecvReport {
+            receiver: report,
+            spy,
+        }),
         OutputFormat::Table => {
+            if let Some(spy) = &spy {
+                println!(
+                    "spy {} (not joined) saw {} frames to {}",
+                    spy.pod, spy.frames_to_group, args.group
+                );
+            }
             println!(
                 "received {} ({} distinct, {} duplicates); latency us min/mean/max {:?}/{:?}/{:?}",
                 report.received,
