@@ -6,6 +6,7 @@
 #![no_std]
 #![deny(missing_docs)]
 
+pub mod identity;
 pub mod igmp;
 pub mod limits;
 pub mod names;

@@ -61,11 +61,20 @@ pub enum Reason {
     /// The node agent removed a local subscriber not heard (no join, no answer to a query) for
     /// the Group Membership Interval (counted by the agent).
     MemberExpired = 24,
+    /// An IGMP report or leave whose source is neither the address its veth's pod owns (the pod
+    /// map) nor 0.0.0.0; counted once per message, nothing changed.
+    SpoofedSource = 25,
+    /// An IGMP report or leave from a veth with no pod identity in the pod map; counted once per
+    /// message, nothing changed (set one with `mcastlab pod set`).
+    NoPodIdentity = 26,
+    /// A join or leave of a group in 224.0.0.0/24 (RFC 5771's Local Network Control Block),
+    /// which never becomes a membership; nothing changed.
+    LinkLocalGroup = 27,
 }
 
 impl Reason {
     /// Every reason, in code order.
-    pub const ALL: [Reason; 25] = [
+    pub const ALL: [Reason; 28] = [
         Reason::IgmpHandled,
         Reason::Subscribed,
         Reason::JoinRefreshed,
@@ -91,6 +100,9 @@ impl Reason {
         Reason::SubscriberUpdateFailed,
         Reason::MemberPodGone,
         Reason::MemberExpired,
+        Reason::SpoofedSource,
+        Reason::NoPodIdentity,
+        Reason::LinkLocalGroup,
     ];
 
     /// Whether only userspace (the node agent) counts this reason, never a program: its
@@ -141,6 +153,9 @@ impl Reason {
             Reason::SubscriberUpdateFailed => "subscriber_update_failed",
             Reason::MemberPodGone => "member_pod_gone",
             Reason::MemberExpired => "member_expired",
+            Reason::SpoofedSource => "spoofed_source",
+            Reason::NoPodIdentity => "no_pod_identity",
+            Reason::LinkLocalGroup => "link_local_group",
         }
     }
 }
