@@ -213,8 +213,14 @@ fn one_group_holds_1024_subscribers_and_refuses_the_1025th(#[case] mode: Mode) {
             for receiver in &mut receivers {
                 assert_eq!(receive(receiver, PACKETS), PACKETS);
             }
-            assert_eq!(first_crafted.wait_count_to(group, packets, DEADLINE), packets);
-            assert_eq!(last_crafted.wait_count_to(group, packets, DEADLINE), packets);
+            assert_eq!(
+                first_crafted.wait_count_to(group, packets, DEADLINE),
+                packets
+            );
+            assert_eq!(
+                last_crafted.wait_count_to(group, packets, DEADLINE),
+                packets
+            );
         }
         Mode::Backlog => {
             // The copies of one packet all queue on this CPU's backlog, which takes a packet
@@ -232,7 +238,10 @@ fn one_group_holds_1024_subscribers_and_refuses_the_1025th(#[case] mode: Mode) {
             for receiver in &mut receivers {
                 assert_eq!(receive(receiver, PACKETS), PACKETS);
             }
-            assert_eq!(first_crafted.wait_count_to(group, packets, DEADLINE), packets);
+            assert_eq!(
+                first_crafted.wait_count_to(group, packets, DEADLINE),
+                packets
+            );
         }
     }
 }
