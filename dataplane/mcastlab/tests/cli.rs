@@ -645,7 +645,9 @@ fn pod_edits_and_link_local_refusals_say_what_was_done() {
 fn concurrent_attach_processes_leave_the_node_attached() {
     require_datapath!();
     const PROCESSES: usize = 4;
-    const ROUNDS: usize = 3;
+    // Without the node lock about one round in 15 ends broken (the rate; seen failing
+    // in round 14 with the lock taken out).
+    const ROUNDS: usize = 15;
     // Given: a node with two pods attached.
     let node = TestNode::new(2);
     let name = node.node.name().to_owned();
