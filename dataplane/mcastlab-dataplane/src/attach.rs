@@ -191,7 +191,7 @@ impl Node {
     /// maps. A node with nothing attached is not an error: the report is empty. Holds the
     /// node's writer lock.
     pub fn detach(&self) -> Result<DetachReport> {
-        let _lock = self.lock()?;
+        let lock = self.lock()?;
         let pins = self.pins();
         let mut report = DetachReport {
             node: self.name().to_owned(),
@@ -210,6 +210,7 @@ impl Node {
             }
         }
         remove_node_pins(pins)?;
+        lock.remove_file();
         Ok(report)
     }
 

@@ -4,9 +4,10 @@
 //! then fail naming the holder; a change is never half-applied beside another.
 //!
 //! The lock file lives in tmpfs, not in the node's bpffs folder: bpffs may not be mounted yet,
-//! and detach removes that folder. Lock files are never removed (a waiter could otherwise lock
-//! an unlinked file while a third writer creates a new one); they are empty but for the holder's
-//! description, and go with /run at reboot.
+//! and detach removes that folder. Detach removes the lock file too, while holding it; a writer
+//! that was waiting on the removed file sees, once it holds the flock, that the path no longer
+//! names the file it locked, and takes the lock again on the path's current file, so two
+//! writers never hold "the" lock at once.
 
 use std::{
     fs::{self, File, OpenOptions},
@@ -31,7 +32,9 @@ const LOCK_RETRY: Duration = Duration::from_millis(5);
 /// The exclusive lock of one node, held until dropped (closing the file releases the flock).
 #[derive(Debug)]
 pub struct NodeLock {
+    /// Held for its flock, released when the file closes.
     _file: File,
+    path: PathBuf,
 }
 
 impl NodeLock {
@@ -45,19 +48,27 @@ impl NodeLock {
         let dir = Path::new(LOCK_DIR);
         fs::create_dir_all(dir).map_err(|source| lock_io("creating", dir, source))?;
         let path = dir.join(node);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|source| lock_io("opening", &path, source))?;
+        let open = || {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(|source| lock_io("opening", &path, source))
+        };
+        let mut file = open()?;
         let deadline = Instant::now() + wait;
         loop {
             // SAFETY: flock on a file descriptor this function owns.
             let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
             if locked == 0 {
-                break;
+                if still_at(&file, &path) {
+                    break;
+                }
+                // A detach removed the file while we waited: lock the path's file instead.
+                file = open()?;
+                continue;
             }
             let err = io::Error::last_os_error();
             if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
@@ -75,7 +86,23 @@ impl NodeLock {
         }
         // Say who holds it, for a writer that times out waiting (best effort: the lock is held).
         let _ = describe_holder(&mut file);
-        Ok(Self { _file: file })
+        Ok(Self { _file: file, path })
+    }
+
+    /// Removes the lock file, still holding the lock until dropped (detach: the node is gone
+    /// from /run as it is from bpffs). Writers waiting on the removed file lock a new one.
+    pub(crate) fn remove_file(&self) {
+        // Best effort: a lock file left behind is harmless.
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Whether `path` still names the file `file` is (a detach did not remove it meanwhile).
+fn still_at(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(held), Ok(named)) => held.dev() == named.dev() && held.ino() == named.ino(),
+        _ => false,
     }
 }
 
@@ -135,7 +162,42 @@ mod tests {
             "the error names the holder: {text}"
         );
         drop(held);
-        NodeLock::acquire_within(&node, Duration::from_millis(200)).expect("free again");
-        let _ = fs::remove_file(Path::new(LOCK_DIR).join(&node));
+        NodeLock::acquire_within(&node, Duration::from_millis(200))
+            .expect("free again")
+            .remove_file();
+        assert!(!Path::new(LOCK_DIR).join(&node).exists());
+    }
+
+    #[test]
+    fn a_writer_waiting_on_a_removed_lock_file_locks_the_new_one() {
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("SKIPPED: needs root for {LOCK_DIR}");
+            return;
+        }
+        let node = format!("locktest-removed-{}", std::process::id());
+        let held = NodeLock::acquire(&node).expect("first writer");
+        std::thread::scope(|scope| {
+            // Given a second writer waiting on the file, when the holder removes it and a third
+            // writer takes the lock on a new file at the same path...
+            let waiter = scope.spawn(|| NodeLock::acquire_within(&node, Duration::from_secs(5)));
+            std::thread::sleep(Duration::from_millis(50));
+            held.remove_file();
+            let third = NodeLock::acquire_within(&node, Duration::from_millis(200))
+                .expect("the path is free: a new file");
+            drop(held);
+            // ...then the waiter does not hold the removed file's lock beside the third: it
+            // waits for the third and times out while the third holds on.
+            std::thread::sleep(Duration::from_millis(100));
+            assert!(
+                !waiter.is_finished(),
+                "the waiter got a lock the third holds"
+            );
+            drop(third);
+            waiter
+                .join()
+                .expect("waiter")
+                .expect("locks after the third")
+                .remove_file();
+        });
     }
 }
