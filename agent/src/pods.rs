@@ -1,5 +1,6 @@
 //! Members whose pod is gone: when a pod's veth disappears (its namespace was deleted, the
-//! pod died), every membership behind it is removed and counted as `member_pod_gone`. The
+//! pod died), every membership behind it is removed and counted as `member_pod_gone`, and its
+//! pod identity is forgotten (a new veth may get the same ifindex). The
 //! agent sweeps when netlink reports a link deleted in the node's namespace, and once per
 //! query interval in case an event was missed (or came while no agent ran).
 
@@ -80,6 +81,14 @@ pub fn sweep(node: &Node) -> Result<u64, AgentError> {
     }
     if removed > 0 {
         node.count(Reason::MemberPodGone, removed)?;
+    }
+    for pod in node.pods()?.forget_gone()? {
+        tracing::info!(
+            node = node.name(),
+            ifindex = pod.ifindex,
+            address = %pod.address,
+            "forgot the identity of a pod whose veth is gone"
+        );
     }
     Ok(removed)
 }

@@ -28,7 +28,7 @@ use mcastlab_topology::{
 
 use mcastlab_agent::Peering;
 use mcastlab_dataplane::{
-    AttachMode, AttachOptions, DataplaneError, Node, TunnelOptions,
+    AttachMode, AttachOptions, DataplaneError, Node, PodIface, TunnelOptions,
     pins::{BPFFS, ROOT_DIR},
 };
 
@@ -89,10 +89,10 @@ pub enum LabError {
 /// Shorthand for results of this crate.
 pub type Result<T, E = LabError> = std::result::Result<T, E>;
 
-/// Deploys `spec` and attaches the dataplane on every node deployed here (pods' host veths and
-/// vxlan0 with the lab's VNI): every node, or, for a lab placed on this machine
-/// ([`LabSpec::host`]), its host node only, in the network namespace this thread is in. On
-/// failure nothing of the lab is left.
+/// Deploys `spec` and attaches the dataplane on every node deployed here (pods' host veths, each
+/// with its pod's address as its identity, and vxlan0 with the lab's VNI): every node, or, for a
+/// lab placed on this machine ([`LabSpec::host`]), its host node only, in the network namespace
+/// this thread is in. On failure nothing of the lab is left.
 pub fn up(spec: &LabSpec) -> Result<()> {
     up_with_progress(spec, &mut |_| {})
 }
@@ -119,12 +119,17 @@ pub fn up_with_progress(spec: &LabSpec, progress: &mut (dyn FnMut(&str) + Send))
     Ok(())
 }
 
-/// Attaches the dataplane of `node` of deployed lab `spec`: its pods' host veths and vxlan0
-/// with the lab's VNI (again, if attached: the programs are swapped, membership stays).
+/// Attaches the dataplane of `node` of deployed lab `spec`: its pods' host veths (each with its
+/// pod's address as identity) and vxlan0 with the lab's VNI (again, if attached: the programs
+/// are swapped, membership stays).
 pub fn attach(spec: &LabSpec, node: &NodeSpec) -> Result<()> {
     dataplane_node(spec, node)?.attach(&AttachOptions {
         mode: AttachMode::Auto,
-        pod_ifaces: node.pods.iter().map(host_iface).collect(),
+        pod_ifaces: node
+            .pods
+            .iter()
+            .map(|pod| PodIface::new(host_iface(pod), pod.address))
+            .collect(),
         tunnel: Some(TunnelOptions {
             iface: TUNNEL_IFACE.to_owned(),
             vni: spec.vni,

@@ -1,7 +1,7 @@
 //! The fixture of the datapath tests: a node namespace of their own with veth pairs, the
 //! dataplane attached, `BPF_PROG_TEST_RUN` of its programs and capture on the pod ends.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, net::Ipv4Addr};
 
 use crate::{Namespace, ip, unique_name};
 use aya::{
@@ -9,10 +9,11 @@ use aya::{
     programs::{SchedClassifier, TestRun, TestRunOptions},
 };
 use mcastlab_common::names::PROG_POD_INGRESS;
-use mcastlab_dataplane::{AttachMode, AttachOptions, Node, object};
+use mcastlab_dataplane::{AttachMode, AttachOptions, Node, PodIface, object};
 
-/// A node namespace holding `pods` veth pairs `h<i>` (host side, dataplane attached) and `p<i>`
-/// (pod side, left in the same namespace for capture). Dropping it detaches and deletes all.
+/// A node namespace holding `pods` veth pairs `h<i>` (host side, dataplane attached, its pod's
+/// identity [`TestNode::pod_address`]`(i)`) and `p<i>` (pod side, left in the same namespace for
+/// capture). Dropping it detaches and deletes all.
 pub struct TestNode {
     /// The node's dataplane.
     pub node: Node,
@@ -24,6 +25,12 @@ impl TestNode {
     /// Creates the namespace, the veths, and attaches the dataplane to every `h<i>`.
     pub fn new(pods: usize) -> Self {
         Self::with_mode(pods, AttachMode::Auto)
+    }
+
+    /// The address the pod behind `h<i>` owns: 10.0.0.(10 + i), for i in 1..=245.
+    pub fn pod_address(i: usize) -> Ipv4Addr {
+        let last = u8::try_from(10 + i).expect("at most 245 pods per test node");
+        Ipv4Addr::new(10, 0, 0, last)
     }
 
     /// Like [`TestNode::new`], attaching with `mode`.
@@ -42,7 +49,7 @@ impl TestNode {
             ]);
             ip(&["-n", &name, "link", "set", &host, "up"]);
             ip(&["-n", &name, "link", "set", &pod, "up"]);
-            pod_ifaces.push(host);
+            pod_ifaces.push(PodIface::new(host, Self::pod_address(i)));
         }
         let node = Node::open(&name).expect("open test node");
         node.attach(&AttachOptions {

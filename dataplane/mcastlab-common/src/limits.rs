@@ -7,6 +7,10 @@ pub const MAX_GROUPS: u32 = 1024;
 /// [`crate::slots`]), and the capacity a group gets unless `group add --capacity` asks for less.
 pub const MAX_SUBSCRIBERS_PER_GROUP: u32 = 1024;
 
+/// Most pod identities a node holds (entries of the pod map, one per host-side veth); above the
+/// 1024 receiver pods of the largest benchmark plus its senders.
+pub const MAX_PODS: u32 = 4096;
+
 /// Most group records an IGMPv3 report may carry; a report with more is rejected whole.
 pub const MAX_IGMPV3_RECORDS: u16 = 24;
 

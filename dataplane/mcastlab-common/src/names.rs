@@ -12,8 +12,12 @@ pub const MAP_REASONS: &str = "MCAST_REASONS";
 /// Single-slot array holding the node's [`crate::NodeConfig`].
 pub const MAP_CONFIG: &str = "MCAST_CONFIG";
 
-/// Every map of the object, for pinning.
-pub const MAPS: [&str; 3] = [MAP_GROUPS, MAP_REASONS, MAP_CONFIG];
+/// Hash of pod identities: host-side veth ifindex -> [`crate::PodIdentity`], the one address
+/// whose reports the dataplane accepts from that veth.
+pub const MAP_PODS: &str = "MCAST_PODS";
+
+/// Every map of the object, for pinning (and removal at detach).
+pub const MAPS: [&str; 4] = [MAP_GROUPS, MAP_REASONS, MAP_CONFIG, MAP_PODS];
 
 /// tc program attached at ingress of each pod's host-side veth ("pod egress").
 pub const PROG_POD_INGRESS: &str = "mcast_pod_ingress";

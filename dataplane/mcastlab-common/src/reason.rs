@@ -79,11 +79,20 @@ pub enum Reason {
     /// The agent removed a learned remote subscriber whose node did not refresh it for the
     /// Group Membership Interval (a node that died, or whose agent stopped).
     RemoteExpired = 30,
+    /// An IGMP report or leave whose source is neither the address its veth's pod owns (the pod
+    /// map) nor 0.0.0.0; counted once per message, nothing changed.
+    SpoofedSource = 31,
+    /// An IGMP report or leave from a veth with no pod identity in the pod map; counted once per
+    /// message, nothing changed (set one with `mcastlab pod set`).
+    NoPodIdentity = 32,
+    /// A join or leave of a group in 224.0.0.0/24 (RFC 5771's Local Network Control Block),
+    /// which never becomes a membership; nothing changed.
+    LinkLocalGroup = 33,
 }
 
 impl Reason {
     /// Every reason, in code order.
-    pub const ALL: [Reason; 31] = [
+    pub const ALL: [Reason; 34] = [
         Reason::IgmpHandled,
         Reason::Subscribed,
         Reason::JoinRefreshed,
@@ -115,6 +124,9 @@ impl Reason {
         Reason::RemoteLearned,
         Reason::RemoteWithdrawn,
         Reason::RemoteExpired,
+        Reason::SpoofedSource,
+        Reason::NoPodIdentity,
+        Reason::LinkLocalGroup,
     ];
 
     /// Whether only userspace (the node agent) counts this reason, never a program: its
@@ -181,6 +193,9 @@ impl Reason {
             Reason::RemoteLearned => "remote_learned",
             Reason::RemoteWithdrawn => "remote_withdrawn",
             Reason::RemoteExpired => "remote_expired",
+            Reason::SpoofedSource => "spoofed_source",
+            Reason::NoPodIdentity => "no_pod_identity",
+            Reason::LinkLocalGroup => "link_local_group",
         }
     }
 }

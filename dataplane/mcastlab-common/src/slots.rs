@@ -17,13 +17,18 @@
 //! subscribers, deletes; through a memory mapping of the array), so every change is one atomic
 //! compare-and-exchange of a whole word:
 //!
-//! - join: a member already present is refreshed in place; otherwise the lowest free slot is
-//!   claimed (`FREE -> member`), then the high-water mark is raised to cover it (in at most
+//! A slot belongs to a *subscriber* ([`Member::subscriber_key`]): a pod is its host-side veth
+//! (one member per group and veth, whatever address it reports), a remote node its address.
+//!
+//! - join: a subscriber already present is refreshed in place (a pod whose address changed gets
+//!   the new member word in its own slot); otherwise the lowest free slot is claimed
+//!   (`FREE -> member`), then the high-water mark is raised to cover it (in at most
 //!   [`RAISE_ATTEMPTS`] tries; a writer that runs out gives the slot back). Two writers
-//!   that claim slots for the same address at once both look again afterwards and the higher
-//!   slot is freed (by whoever sees it), so each address holds at most one slot.
-//! - leave: `member -> FREE`. The high-water mark does not come down: the next join reuses the
-//!   freed slot, so the walk covers the group's peak membership.
+//!   that claim slots for the same subscriber at once both look again afterwards and the higher
+//!   slot is freed (by whoever sees it), so each subscriber holds at most one slot.
+//! - leave: `member -> FREE`, of the leaving subscriber's own slot only. The high-water mark does
+//!   not come down: the next join reuses the freed slot, so the walk covers the group's peak
+//!   membership.
 //!
 //! A reader may see a join or leave one packet late; it never sees half a member.
 //!
@@ -95,6 +100,22 @@ impl Member {
     /// The slot word: the address in the low half, the target in the high half.
     pub const fn word(self) -> u64 {
         (self.target as u64) << 32 | self.address as u64
+    }
+
+    /// Who holds the slot, whatever else the word says: a pod is its veth (`target << 32`, the
+    /// address bits zero), a remote node its address (its whole word). Two members with the same
+    /// key are one subscriber, which holds at most one slot of a group.
+    pub const fn subscriber_key(self) -> u64 {
+        if self.is_remote() {
+            self.word()
+        } else {
+            (self.target as u64) << 32
+        }
+    }
+
+    /// Whether `self` and `other` are the same subscriber ([`Member::subscriber_key`]).
+    pub const fn same_subscriber(self, other: Member) -> bool {
+        self.subscriber_key() == other.subscriber_key()
     }
 
     /// The member in a slot word, or `None` for a free slot.
@@ -216,6 +237,21 @@ pub fn find_step<W: SlotWords + ?Sized>(words: &W, slot: u32, address: u32) -> O
     }
 }
 
+/// Find step by subscriber: `slot` and its word if it holds `member`'s subscriber
+/// ([`Member::same_subscriber`]: the same veth for a pod, the same address for a remote node).
+#[inline(always)]
+pub fn find_subscriber_step<W: SlotWords + ?Sized>(
+    words: &W,
+    slot: u32,
+    member: Member,
+) -> Option<Found> {
+    let word = words.load(slot)?;
+    match Member::from_word(word) {
+        Some(present) if present.same_subscriber(member) => Some(Found { slot, word }),
+        _ => None,
+    }
+}
+
 /// Claim step: takes `slot` for `member` if it is free (`FREE -> member`); returns whether it
 /// did. A claimed slot is not visible to readers until [`raise_high_water`] covers it.
 #[inline(always)]
@@ -247,21 +283,21 @@ pub fn replace<W: SlotWords + ?Sized>(words: &W, found: Found, new: u64) -> bool
     words.compare_exchange(found.slot, found.word, new)
 }
 
-/// What a writer that claimed a slot does about another slot holding the same address.
+/// What a writer that claimed a slot does about another slot holding the same subscriber.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dedup {
-    /// The other slot is the writer's own or holds another address (or nothing): no change.
+    /// The other slot is the writer's own or holds another subscriber (or nothing): no change.
     Unrelated,
     /// The other slot lies above the writer's: it was freed (unless it changed since it was
     /// read). The scan goes on.
     FreedTheirs,
     /// The other slot lies below the writer's: the writer's own slot was given back, and the
-    /// address keeps this one. The scan stops; the writer's add did not happen.
+    /// subscriber keeps this one. The scan stops; the writer's add did not happen.
     GaveBack(Found),
 }
 
-/// Dedup decision for `other`, read holding the same address as `own` (a slot this writer
-/// claimed): of two slots of one address the lower stays, whoever sees the pair frees the
+/// Dedup decision for `other`, read holding the same subscriber as `own` (a slot this writer
+/// claimed): of two slots of one subscriber the lower stays, whoever sees the pair frees the
 /// higher. Both writers of a pair look after raising the high-water mark, so at least one sees
 /// the other.
 #[inline(always)]
@@ -277,31 +313,33 @@ pub fn settle<W: SlotWords + ?Sized>(words: &W, own: Found, other: Found) -> Ded
     }
 }
 
-/// Dedup step: reads `slot` and [`settle`]s it against `own` if it holds the same address.
+/// Dedup step: reads `slot` and [`settle`]s it against `own` if it holds the same subscriber.
 #[inline(always)]
 pub fn dedup_step<W: SlotWords + ?Sized>(words: &W, own: Found, slot: u32) -> Dedup {
-    let Some(address) = Member::from_word(own.word).map(|member| member.address) else {
+    let Some(member) = Member::from_word(own.word) else {
         return Dedup::Unrelated;
     };
-    match find_step(words, slot, address) {
+    match find_subscriber_step(words, slot, member) {
         Some(other) => settle(words, own, other),
         None => Dedup::Unrelated,
     }
 }
 
-/// What an IGMP join of a pod does, given where its address already is.
+/// What an IGMP join of a pod does, given where its subscriber (its veth) already is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Join {
-    /// The address holds no slot: claim one.
+    /// The veth holds no slot: claim one.
     Claim,
-    /// The address holds a slot with this member, or with a remote subscriber (userspace's, left
-    /// alone): nothing to change.
+    /// The veth's slot holds this member already (or `present` is a remote subscriber's,
+    /// userspace's, left alone): nothing to change.
     Refresh,
-    /// The pod moved behind another veth: its slot gets the new member word in place.
+    /// The veth's pod reports another address than its slot holds (its address changed): the
+    /// slot gets the new member word in place, so a pod never holds two slots.
     Replace(Found),
 }
 
-/// Join decision for `joining`, whose address was found at `present` (or nowhere).
+/// Join decision for `joining`, whose subscriber ([`find_subscriber_step`]) was found at
+/// `present` (or nowhere).
 #[inline(always)]
 pub fn join_decision(present: Option<Found>, joining: Member) -> Join {
     let Some(found) = present else {
@@ -406,10 +444,11 @@ mod step_tests {
     }
 
     #[test]
-    fn the_lower_slot_of_an_address_stays_whoever_settles() {
-        let (a3, a5) = (Member::local(A, 3).word(), Member::local(A, 5).word());
+    fn the_lower_slot_of_a_subscriber_stays_whoever_settles() {
+        // Two words of one subscriber, the pod behind veth 3 (it reported two addresses).
+        let (a3, a5) = (Member::local(A, 3).word(), Member::local(B, 3).word());
         let b = Member::remote(B).word();
-        // Our claim is slot 2; the same address also sits in slot 4 (above) and slot 1 holds B.
+        // Our claim is slot 2; veth 3 also sits in slot 4 (above) and slot 1 holds remote B.
         let words = group(5, &[b, a3, FREE, a5]);
         let own = Found { slot: 2, word: a3 };
         assert_eq!(dedup_step(&words[..], own, 1), Dedup::Unrelated);
@@ -418,7 +457,7 @@ mod step_tests {
         assert_eq!(dedup_step(&words[..], own, 4), Dedup::FreedTheirs);
         assert_eq!(read(&words)[1..6], [b, a3, FREE, FREE, FREE]);
 
-        // Our claim is slot 4; the address is in slot 2 (below): ours goes back.
+        // Our claim is slot 4; veth 3 is in slot 2 (below): ours goes back.
         let words = group(5, &[b, a3, FREE, a5]);
         let own = Found { slot: 4, word: a5 };
         assert_eq!(
@@ -511,7 +550,7 @@ mod step_tests {
     }
 
     #[test]
-    fn joins_claim_refresh_or_follow_a_pod_to_its_new_veth() {
+    fn joins_claim_refresh_or_give_a_veths_slot_its_new_address() {
         let pod = Member::local(A, 4);
         let here = |word| Some(Found { slot: 3, word });
         assert_eq!(join_decision(None, pod), Join::Claim);
@@ -521,11 +560,55 @@ mod step_tests {
             Join::Refresh
         );
         assert_eq!(
-            join_decision(here(Member::local(A, 9).word()), pod),
+            join_decision(here(Member::local(B, 4).word()), pod),
             Join::Replace(Found {
                 slot: 3,
-                word: 0x0000_0009_0b00_000a
+                word: 0x0000_0004_0c00_000a
             })
         );
+    }
+
+    #[test]
+    fn a_pod_is_its_veth_and_a_remote_node_its_address() {
+        assert!(Member::local(A, 4).same_subscriber(Member::local(B, 4)));
+        assert!(!Member::local(A, 4).same_subscriber(Member::local(A, 5)));
+        assert!(Member::remote(A).same_subscriber(Member::remote(A)));
+        assert!(!Member::remote(A).same_subscriber(Member::remote(B)));
+        assert!(!Member::remote(A).same_subscriber(Member::local(A, 4)));
+        assert_eq!(Member::local(A, 4).subscriber_key(), 0x0000_0004_0000_0000);
+        // The veth's slot is found whatever address it holds; another veth's is not.
+        let words = group(4, &[Member::local(B, 4).word(), Member::local(A, 5).word()]);
+        assert_eq!(
+            find_subscriber_step(&words[..], 1, Member::local(A, 4)),
+            Some(Found {
+                slot: 1,
+                word: 0x0000_0004_0c00_000a
+            })
+        );
+        assert_eq!(
+            find_subscriber_step(&words[..], 2, Member::local(A, 4)),
+            None
+        );
+    }
+
+    #[test]
+    fn two_claims_of_one_veth_keep_the_lower_slot_whatever_the_addresses() {
+        // Slot 1 holds veth 4 with address B; we claimed slot 3 for veth 4 with address A.
+        let words = group(
+            4,
+            &[Member::local(B, 4).word(), FREE, Member::local(A, 4).word()],
+        );
+        let own = Found {
+            slot: 3,
+            word: Member::local(A, 4).word(),
+        };
+        assert_eq!(
+            dedup_step(&words[..], own, 1),
+            Dedup::GaveBack(Found {
+                slot: 1,
+                word: 0x0000_0004_0c00_000a
+            })
+        );
+        assert_eq!(read(&words)[3], FREE);
     }
 }

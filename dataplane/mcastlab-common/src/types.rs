@@ -20,10 +20,29 @@ pub struct NodeConfig {
 
 const _: () = assert!(core::mem::size_of::<NodeConfig>() == 16);
 
+/// The pod behind one host-side veth, as the dataplane knows it: the value of the pod map
+/// ([`crate::names::MAP_PODS`], keyed by the veth's ifindex). Written by `mcastlab dataplane
+/// attach --pod-iface IF=ADDR` and `mcastlab pod set`; the decision it feeds is
+/// [`crate::identity::member_address`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PodIdentity {
+    /// The pod's IPv4 address as a map key ([`addr_key`]): the only source address whose IGMP
+    /// reports the dataplane accepts from this veth (besides 0.0.0.0, RFC 3376 section
+    /// 4.2.13). Never 0.
+    pub address: u32,
+    /// Explicit padding; keep zero.
+    pub _pad: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<PodIdentity>() == 8);
+
 #[cfg(feature = "user")]
 mod pod {
-    // SAFETY: a plain `#[repr(C)]` struct of `u32`s without implicit padding.
+    // SAFETY: plain `#[repr(C)]` structs of `u32`s without implicit padding.
     unsafe impl aya::Pod for super::NodeConfig {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::PodIdentity {}
 }
 
 /// The map key of an IPv4 address: its four wire octets read as a native `u32`, which is what

@@ -3,7 +3,7 @@
 //! idempotent: on a node already attached it swaps in the new programs (atomically with TCX);
 //! membership lives in the maps and survives.
 
-use std::{fs, io};
+use std::{fs, io, net::Ipv4Addr};
 
 use aya::maps::{Array, MapData};
 use mcastlab_common::{
@@ -18,6 +18,7 @@ use crate::{
     link::{IngressAttachment, LinkReport},
     object,
     pins::{self, LinkKind, NodePins, io_error, remove_pin},
+    pods::{PodIface, PodTable},
     tc_filter::TcFilters,
     tcx::TcxLinks,
 };
@@ -60,8 +61,9 @@ impl AttachMode {
 pub struct AttachOptions {
     /// TCX links or tc filters.
     pub mode: AttachMode,
-    /// Host-side veths of pods; each gets `mcast_pod_ingress` at ingress.
-    pub pod_ifaces: Vec<String>,
+    /// Host-side veths of pods; each gets `mcast_pod_ingress` at ingress, and those with an
+    /// address get it as their pod's identity (the only source their reports may carry).
+    pub pod_ifaces: Vec<PodIface>,
     /// The tunnel; gets `mcast_overlay_ingress` at ingress. Without it the node keeps the
     /// tunnel it had (if any).
     pub tunnel: Option<TunnelOptions>,
@@ -93,14 +95,22 @@ pub struct DetachReport {
 
 impl Node {
     /// Loads the programs, pins the maps and attaches: `mcast_pod_ingress` on every pod
-    /// interface and, with a tunnel, `mcast_overlay_ingress` on it. Interfaces are resolved
-    /// before anything changes; a failed first attach leaves no pins behind.
+    /// interface and, with a tunnel, `mcast_overlay_ingress` on it; records the pod addresses
+    /// given as the veths' identities. Interfaces and addresses are checked before anything
+    /// changes; a failed first attach leaves no pins behind. Holds the node's writer lock
+    /// throughout, so concurrent attaches of one node run one after the other.
     pub fn attach(&self, options: &AttachOptions) -> Result<AttachReport> {
         kernel::check_datapath_support()?;
         let mode = options.mode.resolve()?;
+        let _lock = self.lock()?;
         let _netns = self.enter()?;
-        for iface in &options.pod_ifaces {
-            self.ifindex(iface)?;
+        let mut identities = Vec::new();
+        for pod in &options.pod_ifaces {
+            let ifindex = self.ifindex(&pod.iface)?;
+            if let Some(address) = pod.address {
+                check_pod_address(address)?;
+                identities.push((ifindex, address));
+            }
         }
         let tunnel_ifindex = match &options.tunnel {
             Some(tunnel) => Some(self.ifindex(&tunnel.iface)?),
@@ -109,7 +119,7 @@ impl Node {
 
         pins::ensure_bpffs()?;
         let fresh = !self.pins().is_attached();
-        let result = self.attach_pinned(options, mode, tunnel_ifindex);
+        let result = self.attach_pinned(options, mode, tunnel_ifindex, &identities);
         if result.is_err() && fresh {
             // Best effort: the error being returned is the one worth reading.
             let _ = remove_node_pins(self.pins());
@@ -122,6 +132,7 @@ impl Node {
         options: &AttachOptions,
         mode: AttachMode,
         tunnel_ifindex: Option<u32>,
+        identities: &[(u32, Ipv4Addr)],
     ) -> Result<AttachReport> {
         let pins = self.pins();
         let links_dir = pins.links_dir();
@@ -148,10 +159,18 @@ impl Node {
                 .map_err(|source| map_error("writing the node config", source))?;
         }
 
+        // Identities before programs: a veth's first report already meets its pod's address.
+        if !identities.is_empty() {
+            let mut pods = PodTable::open(self)?;
+            for &(ifindex, address) in identities {
+                pods.set_ifindex(ifindex, address)?;
+            }
+        }
+
         let targets = options
             .pod_ifaces
             .iter()
-            .map(|iface| (LinkKind::Pod, iface))
+            .map(|pod| (LinkKind::Pod, &pod.iface))
             .chain(options.tunnel.iter().map(|t| (LinkKind::Overlay, &t.iface)));
         let attachment: &dyn IngressAttachment = match mode {
             AttachMode::Netlink => &TcFilters { node: self.name() },
@@ -169,8 +188,10 @@ impl Node {
     }
 
     /// Removes every link and map pin of the node, which detaches its programs and frees its
-    /// maps. A node with nothing attached is not an error: the report is empty.
+    /// maps. A node with nothing attached is not an error: the report is empty. Holds the
+    /// node's writer lock.
     pub fn detach(&self) -> Result<DetachReport> {
+        let lock = self.lock()?;
         let pins = self.pins();
         let mut report = DetachReport {
             node: self.name().to_owned(),
@@ -189,6 +210,7 @@ impl Node {
             }
         }
         remove_node_pins(pins)?;
+        lock.remove_file();
         Ok(report)
     }
 
@@ -211,7 +233,7 @@ impl Node {
     }
 
     /// The ifindex of `iface`; the caller must be in the node's namespace.
-    fn ifindex(&self, iface: &str) -> Result<u32> {
+    pub(crate) fn ifindex(&self, iface: &str) -> Result<u32> {
         nix::net::if_::if_nametoindex(iface).map_err(|source| DataplaneError::UnknownInterface {
             node: self.name().to_owned(),
             iface: iface.to_owned(),
@@ -233,6 +255,19 @@ fn remove_node_pins(pins: &NodePins) -> Result<()> {
         let _ = fs::remove_dir(root);
     }
     Ok(())
+}
+
+/// A pod address must be a unicast host address.
+pub(crate) fn check_pod_address(address: Ipv4Addr) -> Result<()> {
+    if address.is_multicast()
+        || address.is_unspecified()
+        || address.is_broadcast()
+        || address.is_loopback()
+    {
+        Err(DataplaneError::InvalidPodAddress { address })
+    } else {
+        Ok(())
+    }
 }
 
 fn map_error(action: &str, source: aya::maps::MapError) -> DataplaneError {

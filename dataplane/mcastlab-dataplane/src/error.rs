@@ -58,9 +58,74 @@ pub enum DataplaneError {
         /// The address given.
         address: Ipv4Addr,
     },
+    /// A group in 224.0.0.0/24, which is never replicated or joined.
+    #[error(
+        "{group} is in 224.0.0.0/24, RFC 5771's Local Network Control Block: link-local control \
+         traffic (all-hosts, routing protocols, mDNS) is never forwarded, so it cannot be a \
+         configured group; use an address outside 224.0.0.0/24 (e.g. 239.0.0.0/8)"
+    )]
+    LinkLocalGroup {
+        /// The group given.
+        group: Ipv4Addr,
+    },
+    /// A remote subscriber address that the node itself holds.
+    #[error(
+        "{address} is an address of node '{node}' itself: a remote subscriber is another node's \
+         underlay address (a copy to it would loop back into this node)"
+    )]
+    OwnUnderlayAddress {
+        /// The node.
+        node: String,
+        /// The address given.
+        address: Ipv4Addr,
+    },
+    /// Another writer held the node's lock for longer than a writer waits.
+    #[error(
+        "node '{node}' is locked by {holder} ({}); gave up after {} s: another mcastlab command \
+         is changing this node, try again when it is done",
+        path.display(),
+        waited.as_secs()
+    )]
+    Locked {
+        /// The node.
+        node: String,
+        /// The lock file.
+        path: PathBuf,
+        /// Who holds it, as the holder wrote it ("pid N (command line)").
+        holder: String,
+        /// How long this writer waited.
+        waited: std::time::Duration,
+    },
+    /// A pod interface without an identity.
+    #[error("no pod identity for interface '{iface}' on node '{node}' (see `mcastlab pod list`)")]
+    PodNotFound {
+        /// The node.
+        node: String,
+        /// The interface.
+        iface: String,
+    },
+    /// A pod address that another veth's pod owns already.
+    #[error(
+        "{address} is the pod address of interface '{owner}' on node '{node}' already; an address \
+         belongs to one pod (`mcastlab pod delete --node {node} {owner}` first)"
+    )]
+    PodAddressTaken {
+        /// The node.
+        node: String,
+        /// The address given.
+        address: Ipv4Addr,
+        /// The interface that owns it.
+        owner: String,
+    },
     /// A remote subscriber address that is not a unicast host address.
     #[error("{address} cannot be a remote subscriber: a node address must be a unicast address")]
     NotUnicast {
+        /// The address given.
+        address: Ipv4Addr,
+    },
+    /// A pod address that is not a unicast host address.
+    #[error("{address} cannot be a pod's address: it must be a unicast host address")]
+    InvalidPodAddress {
         /// The address given.
         address: Ipv4Addr,
     },

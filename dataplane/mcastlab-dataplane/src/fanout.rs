@@ -24,7 +24,7 @@ pub struct Slots<'a> {
 /// Why a member was not added.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AddError {
-    /// The address already holds a slot, with this member.
+    /// The subscriber already holds a slot, with this member.
     Present(Member),
     /// Every slot of the group's capacity is taken.
     Full {
@@ -69,10 +69,16 @@ impl<'a> Slots<'a> {
             .find_map(|slot| slots::find_step(self.words, slot, address))
     }
 
+    /// The slot holding `member`'s subscriber ([`Member::same_subscriber`]) and its word.
+    pub fn find_subscriber(&self, member: Member) -> Option<Found> {
+        self.member_slots()
+            .find_map(|slot| slots::find_subscriber_step(self.words, slot, member))
+    }
+
     /// Adds `member`: claims the lowest free slot, raises the high-water mark over it and keeps
-    /// the lowest slot if another writer added the same address at the same time.
+    /// the lowest slot if another writer added the same subscriber at the same time.
     pub fn add(&self, member: Member) -> Result<u32, AddError> {
-        if let Some(found) = self.find(member.address) {
+        if let Some(found) = self.find_subscriber(member) {
             return Err(present_error(found.word));
         }
         let header = self.header();
@@ -106,23 +112,23 @@ impl<'a> Slots<'a> {
     /// Adds `members` in order, as [`Slots::add`] would one by one, with two scans of the list
     /// instead of two per member: the addresses present are read once, free slots are claimed
     /// upwards from the lowest, the high-water mark is raised once, and one last scan settles
-    /// races with other writers (the lower slot of an address stays). Stops at the first member
+    /// races with other writers (the lower slot of a subscriber stays). Stops at the first member
     /// that is present (also earlier in `members`) or does not fit: the error comes with its
     /// index, and the members before it are added. If the high-water mark cannot be raised
     /// ([`AddError::Contended`], index 0), every claimed slot is given back: none is added.
     pub fn add_all(&self, members: &[Member]) -> Result<(), (usize, AddError)> {
         let header = self.header();
         let last_slot = last_slot(header);
-        let mut present: HashMap<u32, u64> = self
+        let mut present: HashMap<u64, u64> = self
             .members()
             .into_iter()
-            .map(|(_, member)| (member.address, member.word()))
+            .map(|(_, member)| (member.subscriber_key(), member.word()))
             .collect();
-        let mut claimed: HashMap<u32, Found> = HashMap::new();
+        let mut claimed: HashMap<u64, Found> = HashMap::new();
         let mut next = 1;
         let mut failure = None;
         for (index, member) in members.iter().enumerate() {
-            if let Some(&word) = present.get(&member.address) {
+            if let Some(&word) = present.get(&member.subscriber_key()) {
                 failure = Some((index, present_error(word)));
                 break;
             }
@@ -138,9 +144,9 @@ impl<'a> Slots<'a> {
                 break;
             };
             next = slot + 1;
-            present.insert(member.address, member.word());
+            present.insert(member.subscriber_key(), member.word());
             claimed.insert(
-                member.address,
+                member.subscriber_key(),
                 Found {
                     slot,
                     word: member.word(),
@@ -161,7 +167,7 @@ impl<'a> Slots<'a> {
             let Some(member) = Member::from_word(word) else {
                 continue;
             };
-            if let Some(&own) = claimed.get(&member.address) {
+            if let Some(&own) = claimed.get(&member.subscriber_key()) {
                 slots::settle(self.words, own, Found { slot, word });
             }
         }

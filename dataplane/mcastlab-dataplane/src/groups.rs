@@ -10,7 +10,9 @@ use aya::{
     sys::SyscallError,
 };
 use mcastlab_common::{
-    CONFIG_KEY, MAX_GROUPS, MAX_SUBSCRIBERS_PER_GROUP, NodeConfig, addr_key, key_addr,
+    CONFIG_KEY, MAX_GROUPS, MAX_SUBSCRIBERS_PER_GROUP, NodeConfig, addr_key,
+    identity::is_link_local_group,
+    key_addr,
     names::{MAP_CONFIG, MAP_GROUPS, MAP_SUBSCRIBERS},
     slots::{GROUP_ARRAY_LEN, GROUP_MAP_FLAGS, Member, NEVER_HEARD},
 };
@@ -108,6 +110,7 @@ pub struct HeardMember {
 /// The open group map of a node.
 pub struct GroupTable {
     node: String,
+    owner: Node,
     groups_pin: std::path::PathBuf,
     groups: HashOfMaps<MapData, u32, MapData>,
     config: NodeConfig,
@@ -130,6 +133,7 @@ impl GroupTable {
             .map_err(|source| map_error(format!("reading {MAP_CONFIG}"), source))?;
         Ok(Self {
             node: node.name().to_owned(),
+            owner: node.clone(),
             groups_pin,
             groups,
             config,
@@ -143,9 +147,14 @@ impl GroupTable {
 
     /// Configures `group` with no subscribers and room for `capacity` of them (1 to
     /// `MAX_SUBSCRIBERS_PER_GROUP`). Joins beyond it are refused and counted. The capacity is a
-    /// quota, not a cost: replication reads only the slots that were ever used.
+    /// quota, not a cost: replication reads only the slots that were ever used. Groups in
+    /// 224.0.0.0/24 are refused ([`DataplaneError::LinkLocalGroup`]). Holds the node's lock.
     pub fn add_group_with_capacity(&mut self, group: Ipv4Addr, capacity: u32) -> Result<()> {
         require_multicast(group)?;
+        if is_link_local_group(addr_key(group)) {
+            return Err(DataplaneError::LinkLocalGroup { group });
+        }
+        let _lock = self.owner.lock()?;
         if !(1..=MAX_SUBSCRIBERS_PER_GROUP).contains(&capacity) {
             return Err(DataplaneError::InvalidCapacity {
                 capacity,
@@ -178,9 +187,10 @@ impl GroupTable {
         }
     }
 
-    /// Removes `group` and all its subscribers.
+    /// Removes `group` and all its subscribers. Holds the node's lock.
     pub fn delete_group(&mut self, group: Ipv4Addr) -> Result<()> {
         require_multicast(group)?;
+        let _lock = self.owner.lock()?;
         self.groups
             .remove(&addr_key(group))
             .map_err(|err| match errno(&err) {
@@ -222,7 +232,8 @@ impl GroupTable {
 
     /// Adds many remote subscribers to `group` in one pass over its fan-out list (what a control
     /// plane does when it learns a group's nodes); stops at the first error, keeping the ones
-    /// before it.
+    /// before it. An address of the node itself (its underlay address) is refused
+    /// ([`DataplaneError::OwnUnderlayAddress`]) before anything changes. Holds the node's lock.
     pub fn add_remote_subscribers(
         &mut self,
         group: Ipv4Addr,
@@ -237,6 +248,14 @@ impl GroupTable {
         for &address in addresses {
             require_unicast(address)?;
         }
+        let own = self.owner.ipv4_addresses()?;
+        if let Some(&address) = addresses.iter().find(|address| own.contains(address)) {
+            return Err(DataplaneError::OwnUnderlayAddress {
+                node: self.node.clone(),
+                address,
+            });
+        }
+        let _lock = self.owner.lock()?;
         let members: Vec<Member> = addresses
             .iter()
             .map(|&address| Member::remote(addr_key(address)))
@@ -331,9 +350,10 @@ impl GroupTable {
             .collect())
     }
 
-    /// Removes subscriber `address` (local or remote) from `group`.
+    /// Removes subscriber `address` (local or remote) from `group`. Holds the node's lock.
     pub fn delete_subscriber(&mut self, group: Ipv4Addr, address: Ipv4Addr) -> Result<()> {
         require_multicast(group)?;
+        let _lock = self.owner.lock()?;
         match self.mapped(group)?.slots().remove(addr_key(address)) {
             Some(_) => Ok(()),
             None => Err(DataplaneError::SubscriberNotFound {

@@ -7,8 +7,10 @@ use nix::unistd::Uid;
 use super::{
     GroupTable,
     error::{DataplaneError, Result},
+    lock::NodeLock,
     netns::{NetnsGuard, netns_path},
     pins::NodePins,
+    pods::PodTable,
     stats::{self, ReasonCount},
 };
 
@@ -90,6 +92,33 @@ impl Node {
     pub fn groups(&self) -> Result<GroupTable> {
         self.require_attached()?;
         GroupTable::open(self)
+    }
+
+    /// The node's pod identities (which address each pod veth's reports must carry).
+    pub fn pods(&self) -> Result<PodTable> {
+        self.require_attached()?;
+        PodTable::open(self)
+    }
+
+    /// Takes the node's writer lock (see [`crate::lock`]), waiting for another writer up to
+    /// [`crate::lock::LOCK_WAIT`]. Attach, detach and every change of groups, subscribers and
+    /// pod identities take it themselves; do not hold it around them (a second lock of the same
+    /// node waits, even in the same thread).
+    pub fn lock(&self) -> Result<NodeLock> {
+        NodeLock::acquire(&self.name)
+    }
+
+    /// The IPv4 addresses the node holds on any interface (its underlay address among them).
+    pub fn ipv4_addresses(&self) -> Result<Vec<std::net::Ipv4Addr>> {
+        let _netns = self.enter()?;
+        let addresses = nix::ifaddrs::getifaddrs().map_err(|errno| DataplaneError::Netns {
+            node: self.name.clone(),
+            source: errno.into(),
+        })?;
+        Ok(addresses
+            .filter_map(|ifaddr| ifaddr.address)
+            .filter_map(|address| address.as_sockaddr_in().map(nix::sys::socket::SockaddrIn::ip))
+            .collect())
     }
 
     /// The node's reason counters, summed over CPUs, in code order.

@@ -13,7 +13,7 @@ use mcastlab_common::{
     igmp::{IPPROTO_IGMP, record},
     wire::igmp::fill_checksum,
 };
-use mcastlab_dataplane::{AttachMode, SubscriberEntry, SubscriberKind};
+use mcastlab_dataplane::{AttachMode, PodIface, SubscriberEntry, SubscriberKind};
 use mcastlab_testbed::capture::Capture;
 use mcastlab_testbed::{
     frame::{Ipv4Frame, arp_request},
@@ -25,9 +25,13 @@ use rstest::rstest;
 const TC_ACT_OK: u32 = 0;
 const TC_ACT_SHOT: u32 = 2;
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 1, 1, 1);
+/// The pods behind h1, h2, h3: their identities (`TestNode::pod_address`).
 const POD1: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 11);
 const POD2: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 12);
 const POD3: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 13);
+#[path = "datapath/identity.rs"]
+mod identity;
+
 /// How long a copy may take to cross a veth before a test gives up on it.
 const DELIVERY_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -433,7 +437,10 @@ fn re_attach_swaps_programs_and_keeps_membership(#[case] mode: AttachMode) {
         .node
         .attach(&mcastlab_dataplane::AttachOptions {
             mode,
-            pod_ifaces: vec!["h1".to_owned(), "h2".to_owned()],
+            pod_ifaces: vec![
+                PodIface::without_address("h1"),
+                PodIface::without_address("h2"),
+            ],
             tunnel: None,
         })
         .expect("re-attach");
@@ -536,9 +543,11 @@ fn joins_racing_on_two_cpus_leave_every_pod_in_exactly_one_slot() {
     if cpus < 2 {
         eprintln!("note: one CPU only, the joins do not race");
     }
-    // Given 200 pod addresses and, per round, a group of their own.
-    let node = TestNode::new(1);
-    let pods: Vec<Ipv4Addr> = (1..=PODS).map(|i| Ipv4Addr::new(10, 1, 0, i)).collect();
+    // Given 200 pods, each behind its own veth h<i>, and, per round, a group of their own.
+    let node = TestNode::new(usize::from(PODS));
+    let pods: Vec<(String, Ipv4Addr)> = (1..=usize::from(PODS))
+        .map(|i| (format!("h{i}"), TestNode::pod_address(i)))
+        .collect();
     for round in 0..ROUNDS {
         let group = Ipv4Addr::new(239, 1, 2, round);
         node.node
@@ -546,9 +555,12 @@ fn joins_racing_on_two_cpus_leave_every_pod_in_exactly_one_slot() {
             .expect("group table")
             .add_group(group)
             .expect("add group");
-        let joins: Vec<Vec<u8>> = pods
+        let joins: Vec<(&str, Vec<u8>)> = pods
             .iter()
-            .map(|&pod| IgmpMessage::V2Report(group).frame(pod).to_bytes())
+            .map(|(iface, pod)| {
+                let join = IgmpMessage::V2Report(group).frame(*pod).to_bytes();
+                (iface.as_str(), join)
+            })
             .collect();
         // When two threads on different CPUs send the same joins in the same order at once,
         // so that they claim slots for the same pod at the same moment.
@@ -560,8 +572,8 @@ fn joins_racing_on_two_cpus_leave_every_pod_in_exactly_one_slot() {
                 scope.spawn(move || {
                     pin_to_cpu(cpu % cpus).expect("pin");
                     barrier.wait();
-                    for join in joins {
-                        assert_eq!(node.run_pod_ingress("h1", join), TC_ACT_SHOT);
+                    for (iface, join) in joins {
+                        assert_eq!(node.run_pod_ingress(iface, join), TC_ACT_SHOT);
                     }
                 });
             }
@@ -596,13 +608,13 @@ fn fan_out(node: &TestNode, group: Ipv4Addr) -> mcastlab_dataplane::fanout::Mapp
 }
 
 #[test]
-fn userspace_adds_racing_joins_on_another_cpu_leave_every_address_in_one_slot() {
-    use mcastlab_dataplane::{AttachOptions, DataplaneError, TunnelOptions};
+fn userspace_adds_racing_joins_on_another_cpu_leave_every_subscriber_in_one_slot() {
+    use mcastlab_dataplane::{AttachOptions, TunnelOptions};
     use mcastlab_testbed::blast::pin_to_cpu;
     use std::{collections::HashSet, sync::Barrier};
 
     require_datapath!();
-    const ADDRESSES: u8 = 200;
+    const SUBSCRIBERS: u8 = 100;
     const ROUNDS: u8 = 3;
     let cpus = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
@@ -610,9 +622,9 @@ fn userspace_adds_racing_joins_on_another_cpu_leave_every_address_in_one_slot() 
     if cpus < 2 {
         eprintln!("note: one CPU only, the writers do not race");
     }
-    // Given a node with a tunnel (userspace adds addresses as remote subscribers) and 200
-    // addresses that are, at the same time, pods behind h1.
-    let node = TestNode::new(1);
+    // Given a node with a tunnel (userspace adds remote subscribers 10.2.0.<i>) and 100 pods
+    // behind h1..h100 that join the same groups.
+    let node = TestNode::new(usize::from(SUBSCRIBERS));
     let netns = node.node.name().to_owned();
     mcastlab_testkit::run(
         "ip",
@@ -624,20 +636,22 @@ fn userspace_adds_racing_joins_on_another_cpu_leave_every_address_in_one_slot() 
     node.node
         .attach(&AttachOptions {
             mode: AttachMode::Auto,
-            pod_ifaces: vec!["h1".to_owned()],
+            pod_ifaces: vec![],
             tunnel: Some(TunnelOptions {
                 iface: "vx0".to_owned(),
                 vni: 42,
             }),
         })
         .expect("attach with a tunnel");
-    let h1 = {
-        let _netns = node.node.enter().expect("enter");
-        nix::net::if_::if_nametoindex("h1").expect("h1")
-    };
-    let addresses: Vec<Ipv4Addr> = (1..=ADDRESSES)
+    let remotes: Vec<Ipv4Addr> = (1..=SUBSCRIBERS)
         .map(|i| Ipv4Addr::new(10, 2, 0, i))
         .collect();
+    let veths: HashSet<u32> = {
+        let _netns = node.node.enter().expect("enter");
+        (1..=SUBSCRIBERS)
+            .map(|i| nix::net::if_::if_nametoindex(format!("h{i}").as_str()).expect("veth"))
+            .collect()
+    };
     for round in 0..ROUNDS {
         let group = Ipv4Addr::new(239, 2, 2, round);
         node.node
@@ -645,33 +659,34 @@ fn userspace_adds_racing_joins_on_another_cpu_leave_every_address_in_one_slot() 
             .expect("group table")
             .add_group(group)
             .expect("add group");
-        let joins: Vec<Vec<u8>> = addresses
-            .iter()
-            .map(|&pod| IgmpMessage::V2Report(group).frame(pod).to_bytes())
+        let joins: Vec<(String, Vec<u8>)> = (1..=usize::from(SUBSCRIBERS))
+            .map(|i| {
+                let join = IgmpMessage::V2Report(group).frame(TestNode::pod_address(i));
+                (format!("h{i}"), join.to_bytes())
+            })
             .collect();
-        // When one thread adds every address through the group table while another, on the
-        // other CPU, runs a join of the same address through mcast_pod_ingress, address by
-        // address in step.
+        // When one thread adds the remote subscribers through the group table while another,
+        // on the other CPU, runs the pods' joins through mcast_pod_ingress, one of each in step
+        // (both claim the lowest free slot at the same moment).
         let before = node.counters();
         let barrier = Barrier::new(2);
         let added = std::thread::scope(|scope| {
-            let (node, joins, barrier, addresses) = (&node, &joins, &barrier, &addresses);
+            let (node, joins, barrier, remotes) = (&node, &joins, &barrier, &remotes);
             scope.spawn(move || {
                 pin_to_cpu(1 % cpus).expect("pin");
-                for join in joins {
+                for (iface, join) in joins {
                     barrier.wait();
-                    assert_eq!(node.run_pod_ingress("h1", join), TC_ACT_SHOT);
+                    assert_eq!(node.run_pod_ingress(iface, join), TC_ACT_SHOT);
                 }
             });
             let adds = scope.spawn(move || {
                 pin_to_cpu(0).expect("pin");
                 let mut table = node.node.groups().expect("group table");
                 let mut added = 0u64;
-                for &address in addresses {
+                for &address in remotes {
                     barrier.wait();
                     match table.add_remote_subscriber(group, address) {
                         Ok(()) => added += 1,
-                        Err(DataplaneError::SubscriberExists { .. }) => {}
                         Err(err) => panic!("adding {address}: {err}"),
                     }
                 }
@@ -679,48 +694,43 @@ fn userspace_adds_racing_joins_on_another_cpu_leave_every_address_in_one_slot() 
             });
             adds.join().expect("the adding thread")
         });
-        // Then each address holds exactly one slot, as a remote subscriber or as the pod
-        // behind h1, every slot is below the high-water mark, and every address was reported
-        // added by at least one of the two writers.
+        // Then each remote address and each veth holds exactly one slot, every slot is below
+        // the high-water mark, and every add and join was reported done.
         let mapped = fan_out(&node, group);
         let slots = mapped.slots();
         let members = slots.members();
-        let listed: Vec<Ipv4Addr> = members
+        let remote: HashSet<Ipv4Addr> = members
             .iter()
+            .filter(|(_, m)| m.is_remote())
             .map(|(_, m)| mcastlab_common::key_addr(m.address))
             .collect();
-        let distinct: HashSet<&Ipv4Addr> = listed.iter().collect();
-        assert_eq!(distinct, addresses.iter().collect(), "round {round}");
+        let local: HashSet<u32> = members
+            .iter()
+            .filter(|(_, m)| !m.is_remote())
+            .map(|(_, m)| m.target)
+            .collect();
+        assert_eq!(remote, remotes.iter().copied().collect(), "round {round}");
+        assert_eq!(local, veths, "round {round}");
         assert_eq!(
-            listed.len(),
-            usize::from(ADDRESSES),
+            members.len(),
+            2 * usize::from(SUBSCRIBERS),
             "round {round}: duplicates in {members:?}"
         );
-        for (slot, member) in &members {
-            assert!(
-                member.is_remote() || member.target == h1,
-                "round {round}: slot {slot} holds {member:?}"
-            );
-        }
         let highest = members.iter().map(|(slot, _)| *slot).max().unwrap_or(0);
         let high_water = slots.header().high_water;
         assert!(
             high_water > highest,
             "round {round}: high-water mark {high_water}, a member in slot {highest}"
         );
-        let counted = delta(&before, &node.counters());
-        let joined = counted.get("subscribed").copied().unwrap_or(0);
-        let refreshed = counted.get("join_refreshed").copied().unwrap_or(0);
+        assert_eq!(added, u64::from(SUBSCRIBERS), "round {round}");
         assert_eq!(
-            joined + refreshed,
-            u64::from(ADDRESSES),
-            "round {round}: {counted:?}"
+            delta(&before, &node.counters()),
+            expect(&[
+                (Reason::IgmpHandled, u64::from(SUBSCRIBERS)),
+                (Reason::Subscribed, u64::from(SUBSCRIBERS)),
+            ]),
+            "round {round}"
         );
-        assert!(
-            added + joined >= u64::from(ADDRESSES),
-            "round {round}: {added} added, {counted:?}"
-        );
-        eprintln!("round {round}: {added} added by userspace, {counted:?}");
     }
 }
 
@@ -830,7 +840,7 @@ fn learned_remotes_are_stamped_and_static_ones_never_even_in_a_slot_a_member_lef
     node.node
         .attach(&AttachOptions {
             mode: AttachMode::Auto,
-            pod_ifaces: vec!["h1".to_owned()],
+            pod_ifaces: vec![PodIface::without_address("h1")],
             tunnel: Some(TunnelOptions {
                 iface: "vx0".to_owned(),
                 vni: 42,

@@ -40,7 +40,7 @@ impl SlotWords for Words<'_> {
 pub enum Claim {
     /// The member holds this slot, covered by the high-water mark.
     Kept(u32),
-    /// Another writer added the same address at the same time; its slot stays.
+    /// Another writer added the same subscriber at the same time; its slot stays.
     Lost,
     /// Every slot of the group's capacity is taken.
     Full,
@@ -55,12 +55,12 @@ pub fn header(group: &GroupSlots) -> Option<GroupHeader> {
     slots::header(&Words(group))
 }
 
-/// Where `address` is, among the slots below the high-water mark.
+/// Where `member`'s subscriber (a pod: its veth) is, among the slots below the high-water mark.
 #[inline(always)]
-pub fn find(group: &GroupSlots, high_water: u32, address: u32) -> Option<Found> {
+pub fn find(group: &GroupSlots, high_water: u32, member: Member) -> Option<Found> {
     let mut search = Search {
         group: core::ptr::from_ref(group),
-        address,
+        member,
         found: Found { slot: 0, word: 0 },
     };
     run(
@@ -72,7 +72,7 @@ pub fn find(group: &GroupSlots, high_water: u32, address: u32) -> Option<Found> 
 }
 
 /// Adds `member`: claims the lowest free slot of the group's capacity, raises the high-water
-/// mark over it, and keeps the lowest slot if another writer added the same address at once.
+/// mark over it, and keeps the lowest slot if another writer added the same subscriber at once.
 #[inline(always)]
 pub fn claim(group: &GroupSlots, header: GroupHeader, member: Member) -> Claim {
     let words = Words(group);
@@ -122,7 +122,7 @@ pub fn free(group: &GroupSlots, found: Found) -> bool {
     replace(group, found, FREE)
 }
 
-/// After claiming `own`: settles every other slot of the same address below the high-water
+/// After claiming `own`: settles every other slot of the same subscriber below the high-water
 /// mark (see `slots::settle`). Returns whether `own` was kept.
 #[inline(always)]
 fn keep_lowest(group: &GroupSlots, own: Found) -> bool {
@@ -179,7 +179,7 @@ unsafe fn words<'a>(group: *const GroupSlots) -> Words<'a> {
 #[repr(C)]
 struct Search {
     group: *const GroupSlots,
-    address: u32,
+    member: Member,
     found: Found,
 }
 
@@ -187,7 +187,7 @@ extern "C" fn find_step(index: u64, context: *mut Search) -> i64 {
     // SAFETY: bpf_loop passes our context, which holds the looked-up group.
     let search = unsafe { &mut *context };
     let words = unsafe { words(search.group) };
-    match slots::find_step(&words, slot_of(index), search.address) {
+    match slots::find_subscriber_step(&words, slot_of(index), search.member) {
         Some(found) => {
             search.found = found;
             STOP

@@ -1,5 +1,7 @@
 //! IGMP from pods: v1/v2 reports join, v2 leaves leave, v3 reports are applied record by record
-//! (RFC 1112, RFC 2236, RFC 3376). Every IGMP message is consumed: the caller drops it.
+//! (RFC 1112, RFC 2236, RFC 3376). Every IGMP message is consumed: the caller drops it. A report
+//! or leave changes only the membership of the pod behind the veth it arrived on, and only if
+//! its source is that pod's address or 0.0.0.0 (`pod_identity`).
 //!
 //! The headers are the common crate's wire views and every decision is theirs
 //! (`mcastlab_common::wire`); this file loads them and keeps the loops.
@@ -8,6 +10,7 @@ use aya_ebpf::programs::TcContext;
 use mcastlab_common::{
     MAX_IGMPV3_RECORDS, Reason,
     igmp::RecordEffect,
+    slots::Member,
     wire::{
         igmp::{IgmpHeader, IgmpType, V3RecordHeader},
         ipv4::Ipv4Header,
@@ -19,6 +22,7 @@ use crate::{
     counters::count,
     membership::{join, leave},
     packet::{ETH_HLEN, ifindex, payload_offset},
+    pod_identity,
 };
 
 /// Handles one IGMP message from a pod and counts what it did. The message is always consumed.
@@ -52,17 +56,26 @@ fn apply(ctx: &TcContext, ip: &Ipv4Header, offset: u32, len: u32) -> Option<Reas
     let Ok(header) = ctx.load::<IgmpHeader>(offset as usize) else {
         return Some(Reason::Malformed);
     };
-    match header.check() {
-        Ok(IgmpType::V1Report | IgmpType::V2Report) => {
-            join(header.group_key(), ip.source_key(), ifindex(ctx));
+    let kind = match header.check() {
+        Ok(kind) => kind,
+        Err(reason) => return Some(reason),
+    };
+    // Every report and leave speaks for the veth's own pod only: another source changes nothing.
+    let veth = ifindex(ctx);
+    let member = match pod_identity::member_address(veth, ip.source_key()) {
+        Ok(address) => Member::local(address, veth),
+        Err(reason) => return Some(reason),
+    };
+    match kind {
+        IgmpType::V1Report | IgmpType::V2Report => {
+            join(header.group_key(), member);
             None
         }
-        Ok(IgmpType::V2Leave) => {
-            leave(header.group_key(), ip.source_key());
+        IgmpType::V2Leave => {
+            leave(header.group_key(), member);
             None
         }
-        Ok(IgmpType::V3Report) => v3_report(ctx, ip, offset, len, header.num_records()),
-        Err(reason) => Some(reason),
+        IgmpType::V3Report => v3_report(ctx, member, offset, len, header.num_records()),
     }
 }
 
@@ -81,7 +94,7 @@ fn record_at(ctx: &TcContext, offset: u32, end: u32) -> Result<(V3RecordHeader, 
 #[inline(always)]
 fn v3_report(
     ctx: &TcContext,
-    ip: &Ipv4Header,
+    member: Member,
     offset: u32,
     len: u32,
     records: u16,
@@ -100,8 +113,6 @@ fn v3_report(
         }
     }
 
-    let subscriber = ip.source_key();
-    let subscriber_ifindex = ifindex(ctx);
     let mut at = first;
     for i in 0..MAX_IGMPV3_RECORDS {
         if i >= records {
@@ -112,8 +123,8 @@ fn v3_report(
             return Some(Reason::Malformed);
         };
         match record.effect() {
-            RecordEffect::Join => join(record.group_key(), subscriber, subscriber_ifindex),
-            RecordEffect::Leave => leave(record.group_key(), subscriber),
+            RecordEffect::Join => join(record.group_key(), member),
+            RecordEffect::Leave => leave(record.group_key(), member),
             RecordEffect::NoEffect => count(Reason::RecordNoEffect),
         }
         at = next;

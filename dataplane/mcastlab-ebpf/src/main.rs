@@ -19,6 +19,7 @@ mod maps;
 mod membership;
 mod overlay_ingress;
 mod packet;
+mod pod_identity;
 mod pod_ingress;
 mod replicate;
 

@@ -2,11 +2,11 @@
 //! limits there.
 
 use aya_ebpf::{
-    btf_maps::{Array, HashOfMaps, PerCpuArray},
+    btf_maps::{Array, HashMap, HashOfMaps, PerCpuArray},
     macros::btf_map,
 };
 use mcastlab_common::{
-    MAX_GROUPS, NodeConfig, REASON_SLOTS,
+    MAX_GROUPS, MAX_PODS, NodeConfig, PodIdentity, REASON_SLOTS,
     slots::{GROUP_ARRAY_LEN, GROUP_MAP_FLAGS},
 };
 
@@ -25,3 +25,8 @@ pub static MCAST_REASONS: PerCpuArray<u64, { REASON_SLOTS as usize }> = PerCpuAr
 /// The node's settings (tunnel device, VNI), one slot.
 #[btf_map]
 pub static MCAST_CONFIG: Array<NodeConfig, 1> = Array::new();
+
+/// Host-side veth ifindex -> the pod behind it (`mcastlab_common::PodIdentity`). Written by
+/// userspace only (attach, `mcastlab pod set`); read before any IGMP report is applied.
+#[btf_map]
+pub static MCAST_PODS: HashMap<u32, PodIdentity, { MAX_PODS as usize }> = HashMap::new();

@@ -1,7 +1,9 @@
-//! Joins and leaves of local subscribers (pods) in configured groups.
+//! Joins and leaves of local subscribers (pods) in configured groups. A pod is its host-side
+//! veth: it holds at most one slot of a group, and a leave frees only that slot.
 
 use mcastlab_common::{
     Reason,
+    identity::is_link_local_group,
     slots::{Join, Member, join_decision},
 };
 
@@ -11,9 +13,14 @@ use crate::{
     maps::MCAST_GROUPS,
 };
 
-/// Subscribes the pod at `address` (behind `ifindex`) to `group`, if the group is configured.
+/// Subscribes `member` (a pod behind its veth, its address checked) to `group`, if the group is
+/// configured and not link-local.
 #[inline(always)]
-pub fn join(group: u32, address: u32, ifindex: u32) {
+pub fn join(group: u32, member: Member) {
+    if is_link_local_group(group) {
+        count(Reason::LinkLocalGroup);
+        return;
+    }
     // SAFETY: the inner map is only used through helpers and atomics.
     let Some(slots) = (unsafe { MCAST_GROUPS.get(&group) }) else {
         count(Reason::IgnoredGroup);
@@ -23,11 +30,10 @@ pub fn join(group: u32, address: u32, ifindex: u32) {
         count(Reason::SubscriberUpdateFailed);
         return;
     };
-    let member = Member::local(address, ifindex);
-    let present = fanout::find(slots, header.high_water, address);
+    let present = fanout::find(slots, header.high_water, member);
     let reason = match join_decision(present, member) {
         Join::Refresh => {
-            // A remote member under the same address is userspace's: never heard.
+            // The veth's slot holds exactly this member: heard now.
             if let Some(found) = present.filter(|found| found.word == member.word()) {
                 fanout::heard(slots, found.slot);
             }
@@ -53,18 +59,21 @@ pub fn join(group: u32, address: u32, ifindex: u32) {
     count(reason);
 }
 
-/// Removes the pod at `address` from `group`. Remote subscribers are never removed by IGMP.
+/// Removes `member`'s pod (the slot its veth holds) from `group`. Remote subscribers and other
+/// veths' pods are never removed by IGMP.
 #[inline(always)]
-pub fn leave(group: u32, address: u32) {
+pub fn leave(group: u32, member: Member) {
+    if is_link_local_group(group) {
+        count(Reason::LinkLocalGroup);
+        return;
+    }
     // SAFETY: as in `join`.
     let Some(slots) = (unsafe { MCAST_GROUPS.get(&group) }) else {
         count(Reason::IgnoredGroup);
         return;
     };
     let high_water = fanout::header(slots).map_or(0, |h| h.high_water);
-    let local = fanout::find(slots, high_water, address)
-        .filter(|found| Member::from_word(found.word).is_some_and(|member| !member.is_remote()));
-    let reason = match local {
+    let reason = match fanout::find(slots, high_water, member) {
         Some(found) if fanout::free(slots, found) => Reason::Left,
         _ => Reason::LeaveNotSubscribed,
     };

@@ -99,6 +99,20 @@ fn a_deleted_pods_memberships_vanish_within_a_second_and_no_copy_fails() {
         took <= DEAD_POD_DEADLINE,
         "p2's membership went {took:?} after its veth, expected within {DEAD_POD_DEADLINE:?}"
     );
+    // And its pod identity is forgotten: a new veth that gets the same ifindex must not
+    // inherit p2's address. (The sweep removes the identity right after the memberships.)
+    let deadline = Instant::now() + DEAD_POD_DEADLINE;
+    while lab
+        .dataplane(1)
+        .pods()
+        .and_then(|pods| pods.entries())
+        .expect("pod identities")
+        .iter()
+        .any(|pod| pod.address == p2)
+    {
+        assert!(Instant::now() < deadline, "p2's identity outlived its veth");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     // And traffic to the group reaches p3 with no failed copy.
     lab.send(1, 1, GROUP, 1, 0, COUNT);
     assert_eq!(receive(&mut receiver, COUNT), COUNT, "datagrams to p3");

@@ -99,13 +99,29 @@ fn igmpv3_report_of_24_records_joins_all_and_of_25_joins_none() {
     assert_eq!(counters[Reason::TooManyRecords.name()], 1);
 }
 
-/// How copies to the crafter pod travel.
+/// How copies to the subscriber pods travel.
 #[derive(Clone, Copy, Debug)]
 enum Mode {
     /// The kernel default: veth copies queue on the per-CPU backlog.
     Backlog,
-    /// The crafter pod with `napi: true`: copies queue on its veth's ring (see PodSpec::napi).
+    /// Every subscriber pod with `napi: true`: copies queue on each veth's ring (see
+    /// PodSpec::napi).
     Napi,
+}
+
+/// One node with `count` pods p1..p<count>, addressed past 250 pods as the bench does:
+/// 10.200.(1 + k / 250).(k % 250 + 1) for pod k (from 0).
+fn many_pods(spec: &mut mcastlab_topology::LabSpec, count: usize, napi: bool) {
+    let [a, b, _, _] = spec.pod_cidr.address.octets();
+    spec.nodes[0].pods = (0..count)
+        .map(|k| mcastlab_topology::PodSpec {
+            name: format!("p{}", k + 1),
+            address: Ipv4Addr::new(a, b, (1 + k / 250) as u8, (k % 250 + 1) as u8),
+            igmp_version: None,
+            // p1 sends; the others receive.
+            napi: napi && k > 0,
+        })
+        .collect();
 }
 
 #[rstest::rstest]
@@ -118,22 +134,28 @@ fn one_group_holds_1024_subscribers_and_refuses_the_1025th(#[case] mode: Mode) {
     const PACKETS: u64 = 10;
     let max = u64::from(MAX_SUBSCRIBERS_PER_GROUP);
     let group = Ipv4Addr::new(239, 4, 4, 4);
-    // Given p2 and p3 joined with real sockets and p4 crafting joins for 1022 other addresses.
-    let lab = TestLab::new_exclusive(1, 4, |spec| {
-        spec.nodes[0].pods[3].napi = matches!(mode, Mode::Napi);
+    // Given a node with 1026 pods: p1 sends, p2 and p3 join with real sockets, p4..p1025 send
+    // a crafted join each from their own address (a pod holds one slot: 1024 subscribers
+    // are 1024 pods), and p1026 is the 1025th.
+    let pods = max as usize + 2;
+    let lab = TestLab::new_exclusive(1, 0, |spec| {
+        many_pods(spec, pods, matches!(mode, Mode::Napi));
     });
     lab.configure_group(group);
     let mut receivers = [lab.join(1, 2, group), lab.join(1, 3, group)];
-    let crafted = |i: u64| Ipv4Addr::new(10, 201, (i / 256) as u8, (i % 256) as u8);
-    let crafter = lab.pod_netns(1, 4);
+    let crafted_join = |pod: usize| {
+        let address = lab.pod(1, pod).address;
+        let frame = IgmpMessage::V2Report(group).frame(address).to_bytes();
+        send_frames(&lab.pod_netns(1, pod), POD_IFACE, &[frame]).unwrap();
+    };
+    let subscribed_before = lab.counters(1)[Reason::Subscribed.name()];
     // In batches: a burst of a thousand reports would overflow the backlog on the way in.
-    for batch in (0..max - 2).collect::<Vec<_>>().chunks(100) {
-        let frames: Vec<Vec<u8>> = batch
-            .iter()
-            .map(|i| IgmpMessage::V2Report(group).frame(crafted(*i)).to_bytes())
-            .collect();
-        send_frames(&crafter, POD_IFACE, &frames).unwrap();
-        lab.wait_counter(1, Reason::Subscribed, 2 + batch.last().unwrap() + 1);
+    for batch in (4..=pods - 1).collect::<Vec<_>>().chunks(100) {
+        for &pod in batch {
+            crafted_join(pod);
+        }
+        let joined = (batch.last().unwrap() - 3) as u64;
+        lab.wait_counter(1, Reason::Subscribed, subscribed_before + joined);
     }
     let subscribers = lab
         .dataplane(1)
@@ -142,9 +164,8 @@ fn one_group_holds_1024_subscribers_and_refuses_the_1025th(#[case] mode: Mode) {
         .subscribers_of(group)
         .unwrap();
     assert_eq!(subscribers.len() as u64, max);
-    // When a 1025th address joins.
-    let extra = IgmpMessage::V2Report(group).frame(crafted(max)).to_bytes();
-    send_frames(&crafter, POD_IFACE, &[extra]).unwrap();
+    // When the 1025th pod joins.
+    crafted_join(pods);
     // Then it is refused and counted.
     lab.wait_counter(1, Reason::SubscriberTableFull, 1);
     let subscribers = lab
@@ -154,10 +175,11 @@ fn one_group_holds_1024_subscribers_and_refuses_the_1025th(#[case] mode: Mode) {
         .subscribers_of(group)
         .unwrap();
     assert_eq!(subscribers.len() as u64, max);
-    assert!(subscribers.iter().all(|s| s.address != crafted(max)));
+    let last = lab.pod(1, pods).address;
+    assert!(subscribers.iter().all(|s| s.address != last));
 
-    // When p1 sends, each packet is cloned to all 1024 subscribers (p4 gets 1022 of them).
-    let capture = lab.spy(1, 4);
+    // When p1 sends, each packet is cloned to all 1024 subscribers.
+    let (first_crafted, last_crafted) = (lab.spy(1, 4), lab.spy(1, pods - 1));
     let backlog = netdev_max_backlog();
     let mut per_packet = Vec::new();
     for seq in 0..PACKETS {
@@ -169,10 +191,9 @@ fn one_group_holds_1024_subscribers_and_refuses_the_1025th(#[case] mode: Mode) {
         let change = |reason: Reason| after[reason.name()] - before[reason.name()];
         per_packet.push((change(Reason::CopyLocal), change(Reason::CloneFailed)));
     }
-    let copies: u64 = per_packet.iter().map(|(copied, _)| copied).sum();
     let failed: u64 = per_packet.iter().map(|(_, failed)| failed).sum();
     println!(
-        "1024 subscribers, {mode:?} mode, netdev_max_backlog {backlog}: per packet \
+        "1024 subscriber pods, {mode:?} mode, netdev_max_backlog {backlog}: per packet \
          (clones succeeded, failed) {per_packet:?}"
     );
     // Then every attempt is accounted for: one per subscriber, in every packet.
@@ -183,16 +204,23 @@ fn one_group_holds_1024_subscribers_and_refuses_the_1025th(#[case] mode: Mode) {
             "packet {seq}: {copied} clones succeeded and {failed} failed, expected {max} in all"
         );
     }
-    let expected_at_crafter = (PACKETS * (max - 2)) as usize;
+    let packets = PACKETS as usize;
     match mode {
         Mode::Napi => {
-            // Nothing is lost: every clone succeeds and the real pods get every packet.
+            // Nothing is lost: every clone succeeds and every pod gets every packet, the last
+            // in slot order too.
             assert_eq!(failed, 0);
-            let arrived_at_crafter = capture.wait_count_to(group, expected_at_crafter, DEADLINE);
-            assert_eq!(arrived_at_crafter, expected_at_crafter);
             for receiver in &mut receivers {
                 assert_eq!(receive(receiver, PACKETS), PACKETS);
             }
+            assert_eq!(
+                first_crafted.wait_count_to(group, packets, DEADLINE),
+                packets
+            );
+            assert_eq!(
+                last_crafted.wait_count_to(group, packets, DEADLINE),
+                packets
+            );
         }
         Mode::Backlog => {
             // The copies of one packet all queue on this CPU's backlog, which takes a packet
@@ -206,14 +234,13 @@ fn one_group_holds_1024_subscribers_and_refuses_the_1025th(#[case] mode: Mode) {
                     "packet {seq}: {copied} clones succeeded, the backlog takes at most {room}"
                 );
             }
-            // Every clone that was queued reaches its pod: the crafter gets all but the at
-            // most two per packet that went to p2 and p3.
-            let at_least = (copies - copies.min(2 * PACKETS)) as usize;
-            let arrived_at_crafter = capture.wait_count_to(group, at_least, DEADLINE);
-            assert!(
-                (at_least..=copies as usize).contains(&arrived_at_crafter),
-                "{arrived_at_crafter} copies reached the crafter pod, expected {at_least} to \
-                 {copies} of the {copies} clones that succeeded"
+            // Slots are walked in order: the early subscribers get every packet.
+            for receiver in &mut receivers {
+                assert_eq!(receive(receiver, PACKETS), PACKETS);
+            }
+            assert_eq!(
+                first_crafted.wait_count_to(group, packets, DEADLINE),
+                packets
             );
         }
     }

@@ -9,6 +9,7 @@
 mod agent;
 mod bad_input;
 mod delivery;
+mod identity;
 mod lab;
 mod limits;
 mod membership;

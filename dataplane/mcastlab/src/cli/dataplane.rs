@@ -1,6 +1,8 @@
 //! `mcastlab dataplane attach|detach|status`.
 
-use mcastlab_dataplane::{AttachMode, AttachOptions, GroupTable, LinkAction, Node, TunnelOptions};
+use mcastlab_dataplane::{
+    AttachMode, AttachOptions, GroupTable, LinkAction, Node, PodIface, TunnelOptions,
+};
 
 use super::{
     NodeArg,
@@ -18,7 +20,8 @@ pub enum DataplaneCommand {
     /// mcast_overlay_ingress at ingress. Running attach again adds interfaces and atomically
     /// swaps in the programs of this binary, keeping groups and subscribers.
     #[command(after_help = "Example:\n  mcastlab dataplane attach --node lab-n1 \
-                            --pod-iface veth-p1,veth-p2 --tunnel vxlan0 --vni 42")]
+                            --pod-iface veth-p1=10.200.1.1,veth-p2=10.200.1.2 --tunnel vxlan0 \
+                            --vni 42")]
     Attach(AttachArgs),
     /// Detach the programs and remove every pin of a node (groups and subscribers are lost).
     ///
@@ -33,9 +36,13 @@ pub enum DataplaneCommand {
 pub struct AttachArgs {
     #[command(flatten)]
     node: NodeArg,
-    /// Host-side veth of a pod (repeat the option or separate with commas).
-    #[arg(long = "pod-iface", value_delimiter = ',', value_name = "IFACE")]
-    pod_ifaces: Vec<String>,
+    /// Host-side veth of a pod, with the pod's address as IFACE=ADDR (repeat the option or
+    /// separate with commas). The address is the pod's identity: IGMP reports from the veth
+    /// with another source are refused and counted (spoofed_source). Without an address the
+    /// veth's identity stays as it was: none on a new veth, whose reports are then refused
+    /// (no_pod_identity) until `mcastlab pod set`.
+    #[arg(long = "pod-iface", value_delimiter = ',', value_name = "IFACE[=ADDR]")]
+    pod_ifaces: Vec<PodIface>,
     /// The vxlan device (external mode) carrying copies to and from remote nodes.
     #[arg(long, value_name = "IFACE", requires = "vni")]
     tunnel: Option<String>,
@@ -79,7 +86,9 @@ pub fn run(command: DataplaneCommand) -> anyhow::Result<()> {
 fn attach(args: AttachArgs) -> anyhow::Result<()> {
     let node = Node::open(&args.node.node)?;
     if args.pod_ifaces.is_empty() && args.tunnel.is_none() {
-        anyhow::bail!("nothing to attach: give --pod-iface IFACE and/or --tunnel IFACE --vni N");
+        anyhow::bail!(
+            "nothing to attach: give --pod-iface IFACE[=ADDR] and/or --tunnel IFACE --vni N"
+        );
     }
     let options = AttachOptions {
         mode: args.attach_mode.into(),

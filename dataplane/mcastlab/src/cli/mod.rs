@@ -9,6 +9,7 @@ mod groups;
 mod lab;
 mod logging;
 mod output;
+mod pods;
 mod progress;
 mod stats;
 mod traffic;
@@ -55,6 +56,9 @@ enum Command {
     /// List and edit the subscribers of groups (local ones come from IGMP).
     #[command(subcommand, visible_alias = "sub")]
     Subscriber(groups::SubscriberCommand),
+    /// Set, delete or list pod identities: the address whose IGMP reports each pod veth carries.
+    #[command(subcommand)]
+    Pod(pods::PodCommand),
     /// Show the dataplane's reason counters of a node.
     Stats(stats::StatsArgs),
     /// Run a node's agent: the IGMP querier and the cleanup of pods that are gone.
@@ -85,6 +89,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dataplane(command) => dataplane::run(command),
         Command::Group(command) => groups::run_group(command),
         Command::Subscriber(command) => groups::run_subscriber(command),
+        Command::Pod(command) => pods::run(command),
         Command::Stats(args) => stats::run(args),
         Command::Agent(args) => agent::run(args),
         Command::Bench(command) => bench::run(command),
