@@ -117,7 +117,11 @@ impl Node {
         })?;
         Ok(addresses
             .filter_map(|ifaddr| ifaddr.address)
-            .filter_map(|address| address.as_sockaddr_in().map(nix::sys::socket::SockaddrIn::ip))
+            .filter_map(|address| {
+                address
+                    .as_sockaddr_in()
+                    .map(nix::sys::socket::SockaddrIn::ip)
+            })
             .collect())
     }
 
