@@ -27,6 +27,11 @@ pub fn load(pins: Option<&NodePins>) -> Result<Ebpf> {
     loader.load(OBJECT).map_err(DataplaneError::Load)
 }
 
+/// Most tries at loading a program: the verifier gives up with EAGAIN when a signal arrives
+/// while it works (a child exiting, in a process that spawns some), which says nothing about
+/// the program. libbpf retries the same way.
+const LOAD_ATTEMPTS: u32 = 5;
+
 /// Loads program `name` of `ebpf` into the kernel (once), keeping the verifier log of a refusal.
 pub fn load_program<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut SchedClassifier> {
     let program: &mut SchedClassifier = ebpf
@@ -40,8 +45,17 @@ pub fn load_program<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mu
             action: format!("opening program {name}"),
             source,
         })?;
-    if program.fd().is_err() {
-        program.load().map_err(|err| match err {
+    let mut attempt = 1;
+    while program.fd().is_err() {
+        let loaded = program.load();
+        if let Err(ProgramError::LoadError { io_error, .. }) = &loaded
+            && io_error.raw_os_error() == Some(libc::EAGAIN)
+            && attempt < LOAD_ATTEMPTS
+        {
+            attempt += 1;
+            continue;
+        }
+        loaded.map_err(|err| match err {
             ProgramError::LoadError {
                 io_error,
                 verifier_log,
