@@ -17,7 +17,7 @@ use std::{
 
 use mcastlab_lab::{LabError, Scenario};
 use mcastlab_testbed::{
-    capture::Capture,
+    capture::{Capture, is_vxlan_to},
     receiver::Receiver,
     sender::{SendOptions, sender_socket},
 };
@@ -280,17 +280,7 @@ fn underlay_capture(scenario: &Scenario, node: usize) -> Result<Capture, LabErro
 fn vxlan_to_group(frames: &[Vec<u8>], port: u16) -> usize {
     frames
         .iter()
-        .filter(|frame| {
-            // Ethernet, outer IPv4 (its header length), UDP, vxlan (8), inner Ethernet.
-            if frame.len() < 14 + 20 || frame[12..14] != [0x08, 0x00] || frame[23] != 17 {
-                return false;
-            }
-            let udp = 14 + usize::from(frame[14] & 0x0f) * 4;
-            let inner_ip = udp + 8 + 8 + 14;
-            frame.len() >= inner_ip + 20
-                && frame[udp + 2..udp + 4] == port.to_be_bytes()
-                && frame[inner_ip + 16..inner_ip + 20] == GROUP.octets()
-        })
+        .filter(|frame| is_vxlan_to(frame, port, GROUP))
         .count()
 }
 

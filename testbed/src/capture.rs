@@ -27,6 +27,30 @@ pub fn is_ipv4_to(frame: &[u8], destination: Ipv4Addr) -> bool {
         && frame[IPV4_DESTINATION..IPV4_DESTINATION + 4] == destination.octets()
 }
 
+/// Bytes of a UDP header (RFC 768) and of a VXLAN header (RFC 7348 section 5).
+const UDP_HLEN: usize = 8;
+const VXLAN_HLEN: usize = 8;
+/// IP protocol number of UDP.
+const IPPROTO_UDP: u8 = 17;
+
+/// Whether `frame` is a VXLAN packet (IPv4, UDP to `port`; RFC 7348) whose inner frame is an
+/// IPv4 packet to `destination`: what an underlay capture sees of a copy sent over the overlay.
+pub fn is_vxlan_to(frame: &[u8], port: u16, destination: Ipv4Addr) -> bool {
+    if frame.len() < ETH_HLEN + 20
+        || frame[12..14] != [0x08, 0x00]
+        || frame[ETH_HLEN + 9] != IPPROTO_UDP
+    {
+        return false;
+    }
+    let udp = ETH_HLEN + usize::from(frame[ETH_HLEN] & 0x0f) * 4;
+    let inner = udp + UDP_HLEN + VXLAN_HLEN;
+    frame.len() >= udp + UDP_HLEN
+        && frame[udp + 2..udp + 4] == port.to_be_bytes()
+        && frame
+            .get(inner..)
+            .is_some_and(|inner| is_ipv4_to(inner, destination))
+}
+
 /// A capture of incoming frames on one interface of the calling thread's namespace.
 pub struct Capture {
     fd: OwnedFd,

@@ -202,14 +202,7 @@ impl GroupTable {
     /// Every configured group with its subscriber counts, sorted by address.
     pub fn groups(&self) -> Result<Vec<GroupEntry>> {
         let mut entries = Vec::new();
-        for key in self.group_keys()? {
-            let group = key_addr(key);
-            let mapped = match self.mapped(group) {
-                Ok(mapped) => mapped,
-                // Deleted between listing and reading: it is gone.
-                Err(DataplaneError::GroupNotFound { .. }) => continue,
-                Err(err) => return Err(err),
-            };
+        for (group, mapped) in self.mapped_groups()? {
             let slots = mapped.slots();
             let members = slots.members();
             let remote = members.iter().filter(|(_, m)| m.is_remote()).count();
@@ -368,14 +361,7 @@ impl GroupTable {
     /// pod behind it is gone); returns what was removed, as (group, address).
     pub fn delete_subscribers_behind(&mut self, ifindex: u32) -> Result<Vec<(Ipv4Addr, Ipv4Addr)>> {
         let mut removed = Vec::new();
-        for key in self.group_keys()? {
-            let group = key_addr(key);
-            let mapped = match self.mapped(group) {
-                Ok(mapped) => mapped,
-                // Deleted since it was listed.
-                Err(DataplaneError::GroupNotFound { .. }) => continue,
-                Err(err) => return Err(err),
-            };
+        for (group, mapped) in self.mapped_groups()? {
             removed.extend(
                 mapped
                     .slots()
@@ -391,14 +377,7 @@ impl GroupTable {
     /// refreshed) and remote ones the agent learned.
     pub fn heard_members(&self) -> Result<Vec<HeardMember>> {
         let mut heard = Vec::new();
-        for key in self.group_keys()? {
-            let group = key_addr(key);
-            let mapped = match self.mapped(group) {
-                Ok(mapped) => mapped,
-                // Deleted since it was listed.
-                Err(DataplaneError::GroupNotFound { .. }) => continue,
-                Err(err) => return Err(err),
-            };
+        for (group, mapped) in self.mapped_groups()? {
             for (slot, member) in mapped.slots().members() {
                 let heard_ns = mapped.last_heard(slot);
                 if heard_ns != NEVER_HEARD {
@@ -531,6 +510,21 @@ impl GroupTable {
     }
 
     /// The fan-out list of `group`, mapped into this process.
+    /// Every configured group with its fan-out list mapped, unsorted; a group deleted between
+    /// listing and mapping is left out (it is gone).
+    fn mapped_groups(&self) -> Result<Vec<(Ipv4Addr, MappedGroup)>> {
+        let mut groups = Vec::new();
+        for key in self.group_keys()? {
+            let group = key_addr(key);
+            match self.mapped(group) {
+                Ok(mapped) => groups.push((group, mapped)),
+                Err(DataplaneError::GroupNotFound { .. }) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(groups)
+    }
+
     fn mapped(&self, group: Ipv4Addr) -> Result<MappedGroup> {
         let map = self.subscriber_map_data(group)?;
         MappedGroup::map(&map).map_err(|source| DataplaneError::MapMemory { group, source })

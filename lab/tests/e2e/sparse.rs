@@ -9,7 +9,7 @@ use std::{
 
 use mcastlab_common::Reason;
 use mcastlab_dataplane::SubscriberOrigin;
-use mcastlab_testbed::capture::Capture;
+use mcastlab_testbed::capture::{Capture, is_vxlan_to};
 use mcastlab_testkit::{delta, require_datapath};
 use mcastlab_topology::model::{UNDERLAY_IFACE, VXLAN_PORT};
 
@@ -27,17 +27,7 @@ const AGING_SLACK: Duration = Duration::from_secs(3);
 fn vxlan_to_group(frames: &[Vec<u8>], group: Ipv4Addr) -> usize {
     frames
         .iter()
-        .filter(|frame| {
-            // Ethernet, outer IPv4 (its header length), UDP, vxlan (8), inner Ethernet.
-            if frame.len() < 14 + 20 || frame[12..14] != [0x08, 0x00] || frame[23] != 17 {
-                return false;
-            }
-            let udp = 14 + usize::from(frame[14] & 0x0f) * 4;
-            let inner_ip = udp + 8 + 8 + 14;
-            frame.len() >= inner_ip + 20
-                && frame[udp + 2..udp + 4] == VXLAN_PORT.to_be_bytes()
-                && frame[inner_ip + 16..inner_ip + 20] == group.octets()
-        })
+        .filter(|frame| is_vxlan_to(frame, VXLAN_PORT, group))
         .count()
 }
 
