@@ -58,8 +58,11 @@ impl TestNode {
             tunnel: None,
         })
         .expect("attach the dataplane");
+        // A panic from here on must not leave the node's pins behind.
+        let attached = DetachOnDrop(Some(node.clone()));
         let mut ebpf = object::load(Some(node.pins())).expect("load the object on the node's maps");
         object::load_program(&mut ebpf, PROG_POD_INGRESS).expect("load mcast_pod_ingress");
+        attached.disarm();
         Self {
             node,
             ebpf,
@@ -96,6 +99,25 @@ impl TestNode {
             .into_iter()
             .map(|c| (c.name, c.count))
             .collect()
+    }
+}
+
+/// Detaches a node's dataplane when dropped, unless disarmed: the cleanup of a `TestNode` that
+/// did not finish being built.
+struct DetachOnDrop(Option<Node>);
+
+impl DetachOnDrop {
+    /// The node is a whole `TestNode` now, whose drop detaches it.
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for DetachOnDrop {
+    fn drop(&mut self) {
+        if let Some(node) = self.0.take() {
+            let _ = node.detach();
+        }
     }
 }
 
