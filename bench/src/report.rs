@@ -240,12 +240,12 @@ pub fn write_sparse(
     let mut summary = String::new();
     let _ = writeln!(
         summary,
-        "# Sparse cross-node replication, {}
-
-Kernel {}, commit {}, {} ({} CPUs); {};          bpf-linker {}; aya {}.
-
-N nodes as namespaces on one underlay bridge, members (one          pod each) on k of them, the sender on n1: {} datagrams of 64 bytes at {}/s. Underlay          copies counted on every other node's ul0; CPU is the whole machine's busy time          (/proc/stat) per packet. Join and leave timed on node N with one datagram every 500 us.
-",
+        "# Sparse cross-node replication, {}\n\n\
+         Kernel {}, commit {}, {} ({} CPUs); {}; bpf-linker {}; aya {}.\n\n\
+         N nodes as namespaces on one underlay bridge, members (one pod each) on k of them, the \
+         sender on n1: {} datagrams of 64 bytes at {}/s. Underlay copies counted on every other \
+         node's ul0; CPU is the whole machine's busy time (/proc/stat) per packet. Join and \
+         leave timed on node N with one datagram every 500 us.\n",
         environment.date,
         environment.kernel,
         environment.commit,
