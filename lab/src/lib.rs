@@ -53,18 +53,21 @@ pub enum LabError {
         /// The lab.
         lab: String,
     },
-    /// A join did not show up in the group map in time.
+    /// A subscriber did not appear in (or leave) a group's fan-out list in time: a pod's join or
+    /// leave (IGMP) or a node's announcement did not reach the dataplane.
     #[error(
-        "{address} did not appear as a subscriber of {group} on {node} within {timeout:?}: the \
-         join (IGMP) did not reach the dataplane"
+        "{address} {state} a subscriber of {group} on {node} after {timeout:?}",
+        state = if *.present { "did not become" } else { "was still" }
     )]
-    JoinTimeout {
+    MembershipTimeout {
         /// The node namespace.
         node: String,
         /// The group.
         group: Ipv4Addr,
-        /// The subscriber expected.
+        /// The subscriber.
         address: Ipv4Addr,
+        /// Whether it was to appear (or to go).
+        present: bool,
         /// How long we waited.
         timeout: Duration,
     },
@@ -316,10 +319,11 @@ fn wait_for_membership(
             return Ok(());
         }
         if Instant::now() >= deadline {
-            return Err(LabError::JoinTimeout {
+            return Err(LabError::MembershipTimeout {
                 node: dataplane.name().to_owned(),
                 group,
                 address,
+                present,
                 timeout,
             });
         }
