@@ -221,11 +221,7 @@ pub fn write_control(
         "options": options,
         "result": result,
     });
-    fs::write(
-        dir.join("control.json"),
-        serde_json::to_string_pretty(&json).map_err(io::Error::other)?,
-    )?;
-    fs::write(dir.join("summary.md"), &summary)?;
+    write_record(&dir, "control.json", &json, &summary)?;
     Ok((dir, summary))
 }
 
@@ -263,12 +259,22 @@ pub fn write_sparse(
         "options": options,
         "rows": rows,
     });
-    fs::write(
-        dir.join("sparse.json"),
-        serde_json::to_string_pretty(&json).map_err(io::Error::other)?,
-    )?;
-    fs::write(dir.join("summary.md"), &summary)?;
+    write_record(&dir, "sparse.json", &json, &summary)?;
     Ok((dir, summary))
+}
+
+/// Writes a run's record into `dir`: `json` as `json_name` and `summary` as `summary.md`.
+fn write_record(
+    dir: &Path,
+    json_name: &str,
+    json: &serde_json::Value,
+    summary: &str,
+) -> io::Result<()> {
+    fs::write(
+        dir.join(json_name),
+        serde_json::to_string_pretty(json).map_err(io::Error::other)?,
+    )?;
+    fs::write(dir.join("summary.md"), summary)
 }
 
 /// Writes the run's folder under `results` and returns it.

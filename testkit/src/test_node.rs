@@ -9,7 +9,7 @@ use aya::{
     programs::{SchedClassifier, TestRun, TestRunOptions},
 };
 use mcastlab_common::names::PROG_POD_INGRESS;
-use mcastlab_dataplane::{AttachMode, AttachOptions, Node, PodIface, object};
+use mcastlab_dataplane::{AttachMode, AttachOptions, Node, PodIface, TunnelOptions, object};
 
 /// A node namespace holding `pods` veth pairs `h<i>` (host side, dataplane attached, its pod's
 /// identity [`TestNode::pod_address`]`(i)`) and `p<i>` (pod side, left in the same namespace for
@@ -68,6 +68,27 @@ impl TestNode {
             ebpf,
             _namespace: namespace,
         }
+    }
+
+    /// Gives the node a vxlan device in external mode (`ip link add vx0 type vxlan external
+    /// dstport 4789`) and attaches `mcast_overlay_ingress` to it with `vni`, so that remote
+    /// subscribers can be added; the pods' links stay as they are.
+    pub fn attach_tunnel(&self, vni: u32) {
+        let name = self.node.name();
+        ip(&[
+            "-n", name, "link", "add", "vx0", "type", "vxlan", "external", "dstport", "4789",
+        ]);
+        ip(&["-n", name, "link", "set", "vx0", "up"]);
+        self.node
+            .attach(&AttachOptions {
+                mode: AttachMode::Auto,
+                pod_ifaces: vec![],
+                tunnel: Some(TunnelOptions {
+                    iface: "vx0".to_owned(),
+                    vni,
+                }),
+            })
+            .expect("attach with a tunnel");
     }
 
     /// Runs `mcast_pod_ingress` once on `frame` as if it entered at `iface`; returns the verdict.

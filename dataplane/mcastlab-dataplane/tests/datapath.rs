@@ -609,7 +609,6 @@ fn fan_out(node: &TestNode, group: Ipv4Addr) -> mcastlab_dataplane::fanout::Mapp
 
 #[test]
 fn userspace_adds_racing_joins_on_another_cpu_leave_every_subscriber_in_one_slot() {
-    use mcastlab_dataplane::{AttachOptions, TunnelOptions};
     use mcastlab_testbed::blast::pin_to_cpu;
     use std::{collections::HashSet, sync::Barrier};
 
@@ -625,24 +624,7 @@ fn userspace_adds_racing_joins_on_another_cpu_leave_every_subscriber_in_one_slot
     // Given a node with a tunnel (userspace adds remote subscribers 10.2.0.<i>) and 100 pods
     // behind h1..h100 that join the same groups.
     let node = TestNode::new(usize::from(SUBSCRIBERS));
-    let netns = node.node.name().to_owned();
-    mcastlab_testkit::run(
-        "ip",
-        &[
-            "-n", &netns, "link", "add", "vx0", "type", "vxlan", "external", "dstport", "4789",
-        ],
-    );
-    mcastlab_testkit::run("ip", &["-n", &netns, "link", "set", "vx0", "up"]);
-    node.node
-        .attach(&AttachOptions {
-            mode: AttachMode::Auto,
-            pod_ifaces: vec![],
-            tunnel: Some(TunnelOptions {
-                iface: "vx0".to_owned(),
-                vni: 42,
-            }),
-        })
-        .expect("attach with a tunnel");
+    node.attach_tunnel(42);
     let remotes: Vec<Ipv4Addr> = (1..=SUBSCRIBERS)
         .map(|i| Ipv4Addr::new(10, 2, 0, i))
         .collect();
@@ -822,31 +804,14 @@ fn joins_and_refreshes_stamp_when_a_member_was_heard() {
 
 #[test]
 fn learned_remotes_are_stamped_and_static_ones_never_even_in_a_slot_a_member_left() {
-    use mcastlab_dataplane::{AttachOptions, Learned, SubscriberOrigin, TunnelOptions};
+    use mcastlab_dataplane::{Learned, SubscriberOrigin};
     require_datapath!();
     const STATIC: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 2);
     const LEARNED: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 3);
     // Given a node with a tunnel and the group; pod 1 joined (stamped in slot 1) and left, so
     // slot 1 is free but keeps pod 1's stamp.
     let node = TestNode::new(1);
-    let netns = node.node.name().to_owned();
-    mcastlab_testkit::run(
-        "ip",
-        &[
-            "-n", &netns, "link", "add", "vx0", "type", "vxlan", "external", "dstport", "4789",
-        ],
-    );
-    mcastlab_testkit::run("ip", &["-n", &netns, "link", "set", "vx0", "up"]);
-    node.node
-        .attach(&AttachOptions {
-            mode: AttachMode::Auto,
-            pod_ifaces: vec![PodIface::without_address("h1")],
-            tunnel: Some(TunnelOptions {
-                iface: "vx0".to_owned(),
-                vni: 42,
-            }),
-        })
-        .expect("attach with a tunnel");
+    node.attach_tunnel(42);
     let mut table = node.node.groups().expect("group table");
     table.add_group(GROUP).expect("add group");
     send_igmp(&node, "h1", POD1, &IgmpMessage::V2Report(GROUP).frame(POD1));

@@ -505,15 +505,22 @@ fn group_and_subscriber_edits_say_what_was_done_in_json() {
     );
 }
 
-#[test]
-fn stats_in_prometheus_format_parse_with_a_prometheus_parser() {
-    require_datapath!();
-    // Given: a node whose pod sent a join for a group that is not configured.
+/// A test node whose pod 1 sent one join for 239.9.9.9, a group that is not configured: its
+/// counters read `igmp_handled` 1 and `ignored_group` 1. Returns it and its name.
+fn node_with_one_ignored_join() -> (TestNode, String) {
     let node = TestNode::new(1);
     let name = node.node.name().to_owned();
     let join = mcastlab_testbed::igmp::IgmpMessage::V2Report(std::net::Ipv4Addr::new(239, 9, 9, 9))
         .frame(std::net::Ipv4Addr::new(10, 0, 0, 11));
     node.run_pod_ingress("h1", &join.to_bytes());
+    (node, name)
+}
+
+#[test]
+fn stats_in_prometheus_format_parse_with_a_prometheus_parser() {
+    require_datapath!();
+    // Given: a node whose pod sent a join for a group that is not configured.
+    let (_node, name) = node_with_one_ignored_join();
     // When: its counters are printed for Prometheus.
     let text = stdout_of(&["stats", "--node", &name, "-o", "prometheus"]);
     // Then: a parser reads one sample per reason, labelled with the node.
@@ -607,11 +614,7 @@ fn the_agent_serves_the_counters_on_metrics_and_stops_cleanly_on_sigterm() {
     require_datapath!();
     // Given: a node whose pod sent a join for a group that is not configured, and its agent
     // serving metrics on a free local port.
-    let node = TestNode::new(1);
-    let name = node.node.name().to_owned();
-    let join = mcastlab_testbed::igmp::IgmpMessage::V2Report(std::net::Ipv4Addr::new(239, 9, 9, 9))
-        .frame(std::net::Ipv4Addr::new(10, 0, 0, 11));
-    node.run_pod_ingress("h1", &join.to_bytes());
+    let (_node, name) = node_with_one_ignored_join();
     let address = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free port");
