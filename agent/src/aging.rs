@@ -29,13 +29,17 @@ pub struct Aging {
 
 impl Aging {
     /// Removes the members of `node` that were stale at the previous check and still are,
-    /// with `interval` the Group Membership Interval; returns how many went (local, remote).
-    pub fn check(&mut self, node: &Node, interval: Duration) -> Result<(u64, u64), AgentError> {
+    /// with `interval` the Group Membership Interval; returns the members that went.
+    pub fn check(
+        &mut self,
+        node: &Node,
+        interval: Duration,
+    ) -> Result<Vec<HeardMember>, AgentError> {
         let mut table = match node.groups() {
             Ok(table) => table,
             Err(DataplaneError::NotAttached { .. }) => {
                 self.stale.clear();
-                return Ok((0, 0));
+                return Ok(Vec::new());
             }
             Err(err) => return Err(err.into()),
         };
@@ -47,6 +51,7 @@ impl Aging {
             .filter(|heard| now.saturating_sub(heard.heard_ns) > interval)
             .collect();
         let (mut local, mut remote) = (0, 0);
+        let mut expired = Vec::new();
         for heard in stale.intersection(&self.stale) {
             if table.remove_heard(heard)? {
                 let remote_member = heard.member.is_remote();
@@ -62,6 +67,7 @@ impl Aging {
                 } else {
                     local += 1;
                 }
+                expired.push(*heard);
             }
         }
         if local > 0 {
@@ -71,6 +77,6 @@ impl Aging {
             node.count(Reason::RemoteExpired, remote)?;
         }
         self.stale = stale;
-        Ok((local, remote))
+        Ok(expired)
     }
 }

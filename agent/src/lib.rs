@@ -31,12 +31,14 @@
 pub mod aging;
 pub mod membership;
 pub mod metrics;
+pub mod monitor;
 pub mod pods;
 pub mod querier;
 pub mod timers;
 
 use std::{collections::BTreeSet, future::Future, net::Ipv4Addr, time::Duration};
 
+use mcastlab_common::{Reason, slots::TARGET_REMOTE};
 use mcastlab_dataplane::{DataplaneError, LinkKind, Node};
 use tokio::time::{Instant, MissedTickBehavior};
 
@@ -45,6 +47,7 @@ pub use timers::Settings;
 
 use crate::{
     membership::Exchange,
+    monitor::Monitor,
     pods::{LinkEvents, sweep},
     querier::{Querier, general_query_frame},
 };
@@ -62,6 +65,9 @@ pub enum AgentError {
     /// Entering the node's namespace, or a socket in it, failed.
     #[error("the agent could not use the node's network namespace")]
     Netns(#[source] std::io::Error),
+    /// The node's monitor socket could not be opened.
+    #[error("the agent could not open its monitor socket")]
+    Monitor(#[source] std::io::Error),
     /// The agent's thread could not start or ended in a panic.
     #[error("the agent thread failed: {0}")]
     Thread(&'static str),
@@ -79,6 +85,8 @@ pub async fn run(
     let node = Node::open(node)?;
     let querier = Querier::open(&node).map_err(AgentError::Netns)?;
     let mut links = LinkEvents::open(&node).map_err(AgentError::Netns)?;
+    let mut monitor = Monitor::open(&node).map_err(AgentError::Monitor)?;
+    monitor.open_ring();
     let frame = general_query_frame(&settings);
     tracing::info!(node = node.name(), ?settings, ?peering, "agent started");
     let mut exchange = match peering {
@@ -102,13 +110,13 @@ pub async fn run(
     let mut aging = aging::Aging::default();
     let mut aging_check = tokio::time::interval(aging::AGING_CHECK_INTERVAL);
     aging_check.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    sweep(&node)?;
+    publish_gone(&mut monitor, sweep(&node)?);
     loop {
         tokio::select! {
             () = &mut shutdown => break,
             () = tokio::time::sleep_until(next_query) => {
                 send_queries(&node, &querier, &frame);
-                sweep(&node)?;
+                publish_gone(&mut monitor, sweep(&node)?);
                 startup_left = startup_left.saturating_sub(1);
                 next_query = Instant::now() + if startup_left > 0 {
                     settings.startup_query_interval()
@@ -118,8 +126,13 @@ pub async fn run(
             }
             _ = group_poll.tick() => {
                 let groups = group_lists(&node)?;
+                if !node.pins().is_attached() {
+                    monitor.close_ring();
+                }
                 if groups.iter().any(|list| !known_groups.contains(list)) {
                     tracing::info!(node = node.name(), "a group appeared: startup queries");
+                    // Perhaps a new dataplane (detach, attach): its own ring buffer.
+                    monitor.close_ring();
                     startup_left = settings.startup_query_count();
                     next_query = Instant::now();
                     if let Some(exchange) = exchange.as_mut() {
@@ -128,6 +141,7 @@ pub async fn run(
                     }
                 }
                 known_groups = groups;
+                monitor.open_ring();
                 if let Some(exchange) = exchange.as_mut() {
                     exchange.announce_changes(&node).await?;
                 }
@@ -142,18 +156,31 @@ pub async fn run(
             received = receive(socket.as_deref(), &mut buffer) => match received {
                 Ok((len, from)) => {
                     if let Some(exchange) = exchange.as_mut() {
-                        exchange.handle(&node, &buffer[..len], from).await?;
+                        let received = exchange.handle(&node, &buffer[..len], from).await?;
+                        for (reason, group, remote) in received.changes {
+                            monitor.publish_own(reason, group, remote, TARGET_REMOTE);
+                        }
                     }
                 }
                 Err(err) => tracing::warn!(node = node.name(), %err, "membership socket"),
             },
             _ = aging_check.tick() => {
-                aging.check(&node, settings.group_membership_interval())?;
+                for heard in aging.check(&node, settings.group_membership_interval())? {
+                    let reason = if heard.member.is_remote() {
+                        Reason::RemoteExpired
+                    } else {
+                        Reason::MemberExpired
+                    };
+                    let address = mcastlab_common::key_addr(heard.member.address);
+                    monitor.publish_own(reason, heard.group, address, heard.member.target);
+                }
             }
+            () = monitor.forward_datapath_events() => {}
             deleted = links.next_deletion(), if links_open => match deleted {
                 Some(ifindex) => {
                     tracing::debug!(node = node.name(), ifindex, "a link went");
-                    sweep(&node)?;
+                    publish_gone(&mut monitor, sweep(&node)?);
+                    monitor.forget_link(ifindex);
                 }
                 None => {
                     tracing::warn!(node = node.name(), "netlink link events ended; sweeping each query interval only");
@@ -167,6 +194,18 @@ pub async fn run(
         "agent stopped; the datapath keeps forwarding"
     );
     Ok(())
+}
+
+/// Tells the monitor about memberships removed because their pod is gone.
+fn publish_gone(monitor: &mut Monitor, gone: Vec<pods::GoneMember>) {
+    for member in gone {
+        monitor.publish_own(
+            Reason::MemberPodGone,
+            member.group,
+            member.address,
+            member.ifindex,
+        );
+    }
 }
 
 /// The next datagram on `socket`, or never without one.

@@ -77,12 +77,14 @@ pub struct Exchange {
 }
 
 /// What one received message did, for the caller's log and tests.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Received {
     /// Groups the sender became a learned subscriber of.
     pub learned: u64,
     /// Groups the sender was withdrawn from.
     pub withdrawn: u64,
+    /// What changed, as (`remote_learned` or `remote_withdrawn`, group, sender).
+    pub changes: Vec<(Reason, Ipv4Addr, Ipv4Addr)>,
 }
 
 impl Exchange {
@@ -233,6 +235,7 @@ impl Exchange {
                     if learned == Learned::Added {
                         tracing::info!(node = node.name(), %group, remote = %sender, "learned a remote subscriber");
                         received.learned += 1;
+                        received.changes.push((Reason::RemoteLearned, group, sender));
                     }
                 })
             } else {
@@ -240,6 +243,7 @@ impl Exchange {
                     if withdrawn {
                         tracing::info!(node = node.name(), %group, remote = %sender, "withdrew a learned remote subscriber");
                         received.withdrawn += 1;
+                        received.changes.push((Reason::RemoteWithdrawn, group, sender));
                     }
                 })
             };

@@ -4,7 +4,7 @@
 //! agent sweeps when netlink reports a link deleted in the node's namespace, and once per
 //! query interval in case an event was missed (or came while no agent ran).
 
-use std::{collections::BTreeSet, io};
+use std::{collections::BTreeSet, io, net::Ipv4Addr};
 
 use futures::StreamExt as _;
 use mcastlab_common::Reason;
@@ -50,12 +50,23 @@ impl LinkEvents {
     }
 }
 
+/// A membership removed because its pod's veth is gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GoneMember {
+    /// The group.
+    pub group: Ipv4Addr,
+    /// The pod's address.
+    pub address: Ipv4Addr,
+    /// The veth's ifindex (gone now).
+    pub ifindex: u32,
+}
+
 /// Removes the memberships behind veths that no longer exist in the node and counts them;
-/// returns how many went. A node without a dataplane has none.
-pub fn sweep(node: &Node) -> Result<u64, AgentError> {
+/// returns them. A node without a dataplane has none.
+pub fn sweep(node: &Node) -> Result<Vec<GoneMember>, AgentError> {
     let mut table = match node.groups() {
         Ok(table) => table,
-        Err(DataplaneError::NotAttached { .. }) => return Ok(0),
+        Err(DataplaneError::NotAttached { .. }) => return Ok(Vec::new()),
         Err(err) => return Err(err.into()),
     };
     let present = interfaces(node)?;
@@ -66,7 +77,7 @@ pub fn sweep(node: &Node) -> Result<u64, AgentError> {
         .map(|s| s.ifindex)
         .filter(|ifindex| !present.contains(ifindex))
         .collect();
-    let mut removed = 0;
+    let mut removed = Vec::new();
     for ifindex in gone {
         for (group, address) in table.delete_subscribers_behind(ifindex)? {
             tracing::info!(
@@ -76,11 +87,15 @@ pub fn sweep(node: &Node) -> Result<u64, AgentError> {
                 ifindex,
                 "removed the membership of a pod whose veth is gone"
             );
-            removed += 1;
+            removed.push(GoneMember {
+                group,
+                address,
+                ifindex,
+            });
         }
     }
-    if removed > 0 {
-        node.count(Reason::MemberPodGone, removed)?;
+    if !removed.is_empty() {
+        node.count(Reason::MemberPodGone, removed.len() as u64)?;
     }
     for pod in node.pods()?.forget_gone()? {
         tracing::info!(

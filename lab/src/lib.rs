@@ -44,6 +44,9 @@ pub enum LabError {
     /// A node agent could not start, or stopped with an error.
     #[error(transparent)]
     Agent(#[from] mcastlab_agent::AgentError),
+    /// A node's membership monitor could not be followed.
+    #[error(transparent)]
+    Monitor(#[from] mcastlab_agent::monitor::MonitorError),
     /// A socket or traffic operation failed.
     #[error("traffic in the lab failed")]
     Io(#[source] std::io::Error),

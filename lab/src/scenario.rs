@@ -11,7 +11,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use mcastlab_agent::{AgentThread, Peering, Settings};
+use mcastlab_agent::{
+    AgentThread, Peering, Settings,
+    monitor::{MonitorClient, MonitorError},
+};
 use mcastlab_common::Reason;
 use mcastlab_dataplane::Node;
 use mcastlab_testbed::{
@@ -146,6 +149,22 @@ impl Scenario {
     /// The namespace of pod `pod` of node `node`.
     pub fn pod_netns(&self, node: usize, pod: usize) -> String {
         self.spec.pod_netns(self.node(node), self.pod(node, pod))
+    }
+
+    /// Follows the membership events of node `node` through its agent (started here or not),
+    /// waiting up to `timeout` for the agent to listen: every event after this returns
+    /// reaches the client.
+    pub fn monitor(&self, node: usize, timeout: Duration) -> Result<MonitorClient> {
+        let name = self.spec.node_netns(self.node(node));
+        let deadline = Instant::now() + timeout;
+        loop {
+            match MonitorClient::connect(&name) {
+                Err(MonitorError::NoAgent { .. }) if Instant::now() < deadline => {
+                    std::thread::sleep(POLL_INTERVAL);
+                }
+                connected => return Ok(connected?),
+            }
+        }
     }
 
     /// The dataplane of node `node`.

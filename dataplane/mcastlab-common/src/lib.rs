@@ -13,6 +13,7 @@
     )
 )]
 
+pub mod events;
 pub mod identity;
 pub mod igmp;
 pub mod limits;

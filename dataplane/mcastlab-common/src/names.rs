@@ -16,8 +16,15 @@ pub const MAP_CONFIG: &str = "MCAST_CONFIG";
 /// whose reports the dataplane accepts from that veth.
 pub const MAP_PODS: &str = "MCAST_PODS";
 
+/// Ring buffer of [`crate::events::MembershipEvent`]s, read by the node agent.
+pub const MAP_EVENTS: &str = "MCAST_EVENTS";
+
 /// Every map of the object, for pinning (and removal at detach).
-pub const MAPS: [&str; 4] = [MAP_GROUPS, MAP_REASONS, MAP_CONFIG, MAP_PODS];
+pub const MAPS: [&str; 5] = [MAP_GROUPS, MAP_REASONS, MAP_CONFIG, MAP_PODS, MAP_EVENTS];
+
+/// The lab's host-side veth of a pod is this prefix and the pod's name (`veth-p3` is pod
+/// `p3`'s); the membership monitor names pods by it.
+pub const POD_VETH_PREFIX: &str = "veth-";
 
 /// tc program attached at ingress of each pod's host-side veth ("pod egress").
 pub const PROG_POD_INGRESS: &str = "mcast_pod_ingress";

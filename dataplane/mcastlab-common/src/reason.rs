@@ -88,11 +88,14 @@ pub enum Reason {
     /// A join or leave of a group in 224.0.0.0/24 (RFC 5771's Local Network Control Block),
     /// which never becomes a membership; nothing changed.
     LinkLocalGroup = 33,
+    /// A membership event (`events::MembershipEvent`) found the event ring buffer full and was
+    /// dropped: no agent is reading it, or it reads too slowly. The change itself happened.
+    EventsLost = 34,
 }
 
 impl Reason {
     /// Every reason, in code order.
-    pub const ALL: [Reason; 34] = [
+    pub const ALL: [Reason; 35] = [
         Reason::IgmpHandled,
         Reason::Subscribed,
         Reason::JoinRefreshed,
@@ -127,6 +130,7 @@ impl Reason {
         Reason::SpoofedSource,
         Reason::NoPodIdentity,
         Reason::LinkLocalGroup,
+        Reason::EventsLost,
     ];
 
     /// Whether only userspace (the node agent) counts this reason, never a program: its
@@ -196,6 +200,7 @@ impl Reason {
             Reason::SpoofedSource => "spoofed_source",
             Reason::NoPodIdentity => "no_pod_identity",
             Reason::LinkLocalGroup => "link_local_group",
+            Reason::EventsLost => "events_lost",
         }
     }
 }

@@ -13,7 +13,7 @@ use mcastlab_common::{
 
 use crate::{
     Node,
-    error::{DataplaneError, Result},
+    error::{DataplaneError, Result, map_error},
     kernel,
     link::{IngressAttachment, LinkReport},
     object,
@@ -267,12 +267,5 @@ pub(crate) fn check_pod_address(address: Ipv4Addr) -> Result<()> {
         Err(DataplaneError::InvalidPodAddress { address })
     } else {
         Ok(())
-    }
-}
-
-fn map_error(action: &str, source: aya::maps::MapError) -> DataplaneError {
-    DataplaneError::Map {
-        action: action.to_owned(),
-        source,
     }
 }

@@ -330,3 +330,11 @@ pub enum DataplaneError {
 
 /// Shorthand for results of this module.
 pub type Result<T, E = DataplaneError> = std::result::Result<T, E>;
+
+/// A [`DataplaneError::Map`] for `action`.
+pub(crate) fn map_error(action: impl Into<String>, source: aya::maps::MapError) -> DataplaneError {
+    DataplaneError::Map {
+        action: action.into(),
+        source,
+    }
+}

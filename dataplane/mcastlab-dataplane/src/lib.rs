@@ -14,6 +14,7 @@
 
 mod attach;
 mod error;
+mod events;
 pub mod fanout;
 mod groups;
 pub mod kernel;
@@ -32,6 +33,7 @@ mod typed_array;
 
 pub use attach::{AttachMode, AttachOptions, AttachReport, DetachReport, TunnelOptions};
 pub use error::DataplaneError;
+pub use events::EventReader;
 pub use groups::{
     GroupEntry, GroupTable, HeardMember, Learned, SubscriberEntry, SubscriberKind,
     SubscriberOrigin, monotonic_ns,

@@ -100,6 +100,12 @@ impl Node {
         PodTable::open(self)
     }
 
+    /// The reading end of the node's membership events (one reader per node: the agent).
+    pub fn events(&self) -> Result<crate::EventReader> {
+        self.require_attached()?;
+        crate::EventReader::open(self)
+    }
+
     /// Takes the node's writer lock (see [`crate::lock`]), waiting for another writer up to
     /// [`crate::lock::LOCK_WAIT`]. Attach, detach and every change of groups, subscribers and
     /// pod identities take it themselves; do not hold it around them (a second lock of the same

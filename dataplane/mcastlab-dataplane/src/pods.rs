@@ -10,7 +10,7 @@ use mcastlab_common::{PodIdentity, addr_key, key_addr, names::MAP_PODS};
 
 use crate::{
     Node,
-    error::{DataplaneError, Result},
+    error::{DataplaneError, Result, map_error},
 };
 
 /// The pod behind one host-side veth.
@@ -231,10 +231,6 @@ impl PodTable {
             iface: iface.to_owned(),
         }
     }
-}
-
-fn map_error(action: String, source: MapError) -> DataplaneError {
-    DataplaneError::Map { action, source }
 }
 
 #[cfg(test)]

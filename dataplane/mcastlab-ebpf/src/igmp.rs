@@ -20,6 +20,7 @@ use mcastlab_common::{
 use crate::{
     checksum,
     counters::count,
+    events::emit,
     membership::{join, leave},
     packet::{ETH_HLEN, ifindex, payload_offset},
     pod_identity,
@@ -36,6 +37,9 @@ pub fn consume(ctx: &TcContext, ip: &Ipv4Header) {
     };
     if let Some(reason) = reason {
         count(reason);
+        if reason == Reason::TooManyRecords {
+            emit(reason, 0, ip.source_key(), ifindex(ctx));
+        }
     }
 }
 
@@ -64,7 +68,15 @@ fn apply(ctx: &TcContext, ip: &Ipv4Header, offset: u32, len: u32) -> Option<Reas
     let veth = ifindex(ctx);
     let member = match pod_identity::member_address(veth, ip.source_key()) {
         Ok(address) => Member::local(address, veth),
-        Err(reason) => return Some(reason),
+        Err(reason) => {
+            // An IGMPv3 report names its groups in records; the refusal is the message's.
+            let group = match kind {
+                IgmpType::V3Report => 0,
+                _ => header.group_key(),
+            };
+            emit(reason, group, ip.source_key(), veth);
+            return Some(reason);
+        }
     };
     match kind {
         IgmpType::V1Report | IgmpType::V2Report => {

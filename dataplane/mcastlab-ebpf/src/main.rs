@@ -13,6 +13,7 @@
 mod atomic;
 mod checksum;
 mod counters;
+mod events;
 mod fanout;
 mod igmp;
 mod maps;

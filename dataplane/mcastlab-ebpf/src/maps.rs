@@ -2,11 +2,12 @@
 //! limits there.
 
 use aya_ebpf::{
-    btf_maps::{Array, HashMap, HashOfMaps, PerCpuArray},
+    btf_maps::{Array, HashMap, HashOfMaps, PerCpuArray, RingBuf},
     macros::btf_map,
 };
 use mcastlab_common::{
     MAX_GROUPS, MAX_PODS, NodeConfig, PodIdentity, REASON_SLOTS,
+    events::{EVENT_RING_BYTES, MembershipEvent},
     slots::{GROUP_ARRAY_LEN, GROUP_MAP_FLAGS},
 };
 
@@ -30,3 +31,7 @@ pub static MCAST_CONFIG: Array<NodeConfig, 1> = Array::new();
 /// userspace only (attach, `mcastlab pod set`); read before any IGMP report is applied.
 #[btf_map]
 pub static MCAST_PODS: HashMap<u32, PodIdentity, { MAX_PODS as usize }> = HashMap::new();
+
+/// Membership events for the node agent's monitor (`mcastlab_common::events`).
+#[btf_map]
+pub static MCAST_EVENTS: RingBuf<MembershipEvent, { EVENT_RING_BYTES as usize }> = RingBuf::new();

@@ -9,6 +9,7 @@ use mcastlab_common::{
 
 use crate::{
     counters::count,
+    events::emit,
     fanout::{self, Claim},
     maps::MCAST_GROUPS,
 };
@@ -17,21 +18,26 @@ use crate::{
 /// configured and not link-local.
 #[inline(always)]
 pub fn join(group: u32, member: Member) {
+    let reason = join_reason(group, member);
+    count(reason);
+    emit(reason, group, member.address, member.target);
+}
+
+/// Applies a join; returns what it did.
+#[inline(always)]
+fn join_reason(group: u32, member: Member) -> Reason {
     if is_link_local_group(group) {
-        count(Reason::LinkLocalGroup);
-        return;
+        return Reason::LinkLocalGroup;
     }
     // SAFETY: the inner map is only used through helpers and atomics.
     let Some(slots) = (unsafe { MCAST_GROUPS.get(&group) }) else {
-        count(Reason::IgnoredGroup);
-        return;
+        return Reason::IgnoredGroup;
     };
     let Some(header) = fanout::header(slots) else {
-        count(Reason::SubscriberUpdateFailed);
-        return;
+        return Reason::SubscriberUpdateFailed;
     };
     let present = fanout::find(slots, header.high_water, member);
-    let reason = match join_decision(present, member) {
+    match join_decision(present, member) {
         Join::Refresh => {
             // The veth's slot holds exactly this member: heard now.
             if let Some(found) = present.filter(|found| found.word == member.word()) {
@@ -55,27 +61,31 @@ pub fn join(group: u32, member: Member) {
             Claim::Full => Reason::SubscriberTableFull,
             Claim::Uncovered => Reason::SubscriberUpdateFailed,
         },
-    };
-    count(reason);
+    }
 }
 
 /// Removes `member`'s pod (the slot its veth holds) from `group`. Remote subscribers and other
 /// veths' pods are never removed by IGMP.
 #[inline(always)]
 pub fn leave(group: u32, member: Member) {
+    let reason = leave_reason(group, member);
+    count(reason);
+    emit(reason, group, member.address, member.target);
+}
+
+/// Applies a leave; returns what it did.
+#[inline(always)]
+fn leave_reason(group: u32, member: Member) -> Reason {
     if is_link_local_group(group) {
-        count(Reason::LinkLocalGroup);
-        return;
+        return Reason::LinkLocalGroup;
     }
     // SAFETY: as in `join`.
     let Some(slots) = (unsafe { MCAST_GROUPS.get(&group) }) else {
-        count(Reason::IgnoredGroup);
-        return;
+        return Reason::IgnoredGroup;
     };
     let high_water = fanout::header(slots).map_or(0, |h| h.high_water);
-    let reason = match fanout::find(slots, high_water, member) {
+    match fanout::find(slots, high_water, member) {
         Some(found) if fanout::free(slots, found) => Reason::Left,
         _ => Reason::LeaveNotSubscribed,
-    };
-    count(reason);
+    }
 }

@@ -4,7 +4,10 @@
     reason = "the package's dependencies are not all this test's"
 )]
 
-use std::process::{Command, Output};
+use std::{
+    net::Ipv4Addr,
+    process::{Command, Output},
+};
 
 use mcastlab_testkit::{Namespace, TestNode, require_datapath, unique_name};
 
@@ -283,7 +286,7 @@ fn man_prints_the_top_page_and_writes_one_page_per_command() {
         .collect();
     let group_add = std::fs::read_to_string(dir.join("mcastlab-group-add.1"));
     let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(pages.len(), 32, "{pages:?}");
+    assert_eq!(pages.len(), 33, "{pages:?}");
     assert!(pages[0].ends_with("/mcastlab.1"), "{pages:?}");
     assert!(
         group_add
@@ -539,7 +542,7 @@ fn stats_in_prometheus_format_parse_with_a_prometheus_parser() {
         let reason = sample.labels.get("reason").expect("a reason label");
         samples.insert(reason.to_owned(), value);
     }
-    assert_eq!(samples.len(), 34, "{text}");
+    assert_eq!(samples.len(), 35, "{text}");
     assert_eq!(samples["igmp_handled"], 1.0, "{text}");
     assert_eq!(samples["ignored_group"], 1.0, "{text}");
     assert_eq!(samples["replicated"], 0.0, "{text}");
@@ -777,4 +780,133 @@ fn concurrent_attach_processes_leave_the_node_attached() {
         assert_eq!(node.node.links().expect("links").len(), 2, "round {round}");
         assert_eq!(node.node.pods().expect("pods").entries().unwrap().len(), 2);
     }
+}
+
+/// Everything `reader` gives until its end, or panics after `timeout`.
+fn read_to_end_within(
+    mut reader: impl std::io::Read + Send + 'static,
+    timeout: std::time::Duration,
+) -> String {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = reader.read_to_string(&mut text);
+        let _ = done.send(text);
+    });
+    finished
+        .recv_timeout(timeout)
+        .unwrap_or_else(|_| panic!("no end of output within {timeout:?}"))
+}
+
+/// Reads lines of `reader` until one contains `wanted`, or panics after `timeout`.
+fn wait_for_line(
+    reader: impl std::io::Read + Send + 'static,
+    wanted: &'static str,
+    timeout: std::time::Duration,
+) {
+    use std::io::BufRead as _;
+    let (found, seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(reader)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains(wanted) {
+                let _ = found.send(());
+            }
+        }
+    });
+    seen.recv_timeout(timeout)
+        .unwrap_or_else(|_| panic!("no line with '{wanted}' within {timeout:?}"));
+}
+
+#[test]
+fn monitor_streams_a_join_and_a_leave_with_the_pods_identity_as_json() {
+    require_datapath!();
+    // Given: a node with group 239.1.2.3, its agent, and `monitor -o json --count 2`
+    // subscribed to it (it says so on stderr).
+    let node = TestNode::new(1);
+    let name = node.node.name().to_owned();
+    node.node
+        .groups()
+        .and_then(|mut groups| groups.add_group(Ipv4Addr::new(239, 1, 2, 3)))
+        .expect("add the group");
+    let _agent = Child(
+        Command::new(env!("CARGO_BIN_EXE_mcastlab"))
+            .args(["agent", "--node", &name])
+            .spawn()
+            .expect("start the agent"),
+    );
+    let socket = format!("/run/mcastlab/monitor/{name}.sock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent never listened on {socket}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut monitor = Child(
+        Command::new(env!("CARGO_BIN_EXE_mcastlab"))
+            .args(["monitor", "--node", &name, "-o", "json", "--count", "2"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the monitor"),
+    );
+    let stderr = monitor.0.stderr.take().expect("stderr");
+    wait_for_line(stderr, "monitoring", std::time::Duration::from_secs(10));
+
+    // When: pod 1 joins and leaves the group (IGMPv2, from its own address).
+    let group = Ipv4Addr::new(239, 1, 2, 3);
+    let pod = TestNode::pod_address(1);
+    for message in [
+        mcastlab_testbed::igmp::IgmpMessage::V2Report(group),
+        mcastlab_testbed::igmp::IgmpMessage::V2Leave(group),
+    ] {
+        node.run_pod_ingress("h1", &message.frame(pod).to_bytes());
+    }
+
+    // Then: two JSON lines, a join and a leave, each naming the group, the pod's veth and its
+    // address.
+    let stdout = monitor.0.stdout.take().expect("stdout");
+    let output = read_to_end_within(stdout, std::time::Duration::from_secs(10));
+    let events: Vec<serde_json::Value> = output
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    let ifindex = {
+        let _inside = node.node.enter().expect("enter the node");
+        nix::net::if_::if_nametoindex("h1").expect("h1")
+    };
+    for (event, (kind, reason)) in events
+        .iter()
+        .zip([("join", "subscribed"), ("leave", "left")])
+    {
+        assert_eq!(event["event"], kind, "{output}");
+        assert_eq!(event["reason"], reason, "{output}");
+        assert_eq!(event["node"], name.as_str(), "{output}");
+        assert_eq!(event["group"], "239.1.2.3", "{output}");
+        assert_eq!(event["address"], "10.0.0.11", "{output}");
+        assert_eq!(event["iface"], "h1", "{output}");
+        assert_eq!(event["ifindex"], ifindex, "{output}");
+        assert_eq!(event["remote"], false, "{output}");
+    }
+    assert_eq!(events.len(), 2, "{output}");
+}
+
+#[test]
+fn monitor_without_an_agent_says_how_to_start_one() {
+    require_datapath!();
+    // Given: a node with a dataplane and no agent.
+    let node = TestNode::new(1);
+    let name = node.node.name();
+    // When: its monitor is asked for. Then: it fails, naming the command that starts one.
+    let output = mcastlab(&["monitor", "--node", name]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains(&format!("mcastlab agent --node {name}")),
+        "{}",
+        stderr(&output)
+    );
 }

@@ -7,13 +7,16 @@ use std::{
     time::{Duration, Instant},
 };
 
-use mcastlab_agent::DEAD_POD_DEADLINE;
+use mcastlab_agent::{
+    DEAD_POD_DEADLINE,
+    monitor::{MonitorClient, MonitorEvent},
+};
 use mcastlab_common::Reason;
 use mcastlab_testbed::{igmp::IgmpMessage, raw::send_frames};
 use mcastlab_testkit::{delta, ip, require_datapath};
 use mcastlab_topology::model::POD_IFACE;
 
-use crate::lab::{TestLab, receive};
+use crate::lab::{DEADLINE, TestLab, receive};
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 5, 5, 5);
 const COUNT: u64 = 20;
@@ -231,4 +234,71 @@ fn a_silent_member_expires_after_the_membership_interval_and_an_answering_one_st
     );
     lab.send(1, 1, GROUP, 1, 0, COUNT);
     assert_eq!(receive(&mut receiver, COUNT), COUNT, "datagrams to p3");
+}
+
+/// Waits for the next `kind` event of pod `pod` on `monitor`, or panics after the deadline.
+fn expect_event(monitor: &mut MonitorClient, kind: &str, pod: &str) -> MonitorEvent {
+    monitor
+        .wait_for(DEADLINE, |event| {
+            event.kind() == kind && event.pod.as_deref() == Some(pod)
+        })
+        .expect("read the monitor")
+        .unwrap_or_else(|| panic!("no {kind} event of {pod} within {DEADLINE:?}"))
+}
+
+#[test]
+fn the_monitor_names_the_pod_of_each_join_refusal_leave_and_dead_pod() {
+    require_datapath!();
+    // Given a node with its agent, and a monitor following it.
+    let lab = TestLab::with_agents(1, 3, |_| {});
+    lab.configure_group(GROUP);
+    let mut monitor = lab.monitor(1);
+    let (p1, p2) = (lab.pod(1, 1).address, lab.pod(1, 2).address);
+
+    // When p1 joins with a socket. Then a join names p1: its veth and its address.
+    let receiver = lab.join_socket(1, 1, GROUP);
+    let join = expect_event(&mut monitor, "join", "p1");
+    assert_eq!(
+        (
+            join.group,
+            join.address,
+            join.iface.as_deref(),
+            join.reason.as_str()
+        ),
+        (Some(GROUP), Some(p1), Some("veth-p1"), "subscribed"),
+        "{join:?}"
+    );
+
+    // When p3 sends a report claiming p1's address. Then a refusal names p3 and the address
+    // it claimed.
+    let spoofed = IgmpMessage::V2Report(GROUP).frame(p1).to_bytes();
+    send_frames(&lab.pod_netns(1, 3), POD_IFACE, &[spoofed]).expect("spoofed report");
+    let refused = expect_event(&mut monitor, "refused", "p3");
+    assert_eq!(
+        (refused.reason.as_str(), refused.address, refused.group),
+        ("spoofed_source", Some(p1), Some(GROUP)),
+        "{refused:?}"
+    );
+
+    // When p1 closes its socket (its kernel reports the leave). Then a leave names p1.
+    drop(receiver);
+    let leave = expect_event(&mut monitor, "leave", "p1");
+    assert_eq!(
+        (leave.address, leave.reason.as_str()),
+        (Some(p1), "left"),
+        "{leave:?}"
+    );
+
+    // When p2, a member, loses its veth. Then the agent's pod-gone event names it.
+    let join = IgmpMessage::V2Report(GROUP).frame(p2).to_bytes();
+    send_frames(&lab.pod_netns(1, 2), POD_IFACE, &[join]).expect("crafted join");
+    expect_event(&mut monitor, "join", "p2");
+    let node = lab.scenario.spec().node_netns(lab.scenario.node(1));
+    ip(&["-n", &node, "link", "del", "veth-p2"]);
+    let gone = expect_event(&mut monitor, "pod-gone", "p2");
+    assert_eq!(
+        (gone.address, gone.group, gone.reason.as_str()),
+        (Some(p2), Some(GROUP), "member_pod_gone"),
+        "{gone:?}"
+    );
 }

@@ -119,6 +119,13 @@ impl TestLab {
         self.scenario.pod_netns(node, pod)
     }
 
+    /// Follows the membership events of a node through its agent.
+    pub fn monitor(&self, node: usize) -> mcastlab_agent::monitor::MonitorClient {
+        self.scenario
+            .monitor(node, DEADLINE)
+            .expect("follow the node's monitor")
+    }
+
     /// The dataplane of a node.
     pub fn dataplane(&self, node: usize) -> Node {
         self.scenario.dataplane(node).expect("dataplane node")

@@ -8,6 +8,7 @@ mod docs;
 mod groups;
 mod lab;
 mod logging;
+mod monitor;
 mod output;
 mod pods;
 mod progress;
@@ -63,6 +64,8 @@ enum Command {
     Stats(stats::StatsArgs),
     /// Run a node's agent: the IGMP querier and the cleanup of pods that are gone.
     Agent(agent::AgentArgs),
+    /// Stream a node's membership events (joins, leaves, expiry, refused reports).
+    Monitor(monitor::MonitorArgs),
     /// Run benchmarks against the kernel's own answers; results go to results/.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -92,6 +95,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pod(command) => pods::run(command),
         Command::Stats(args) => stats::run(args),
         Command::Agent(args) => agent::run(args),
+        Command::Monitor(args) => monitor::run(args),
         Command::Bench(command) => bench::run(command),
         Command::Completions(args) => docs::run_completions(args),
         Command::Man(args) => docs::run_man(args),

@@ -1,0 +1,23 @@
+//! Membership events for the monitor (`mcastlab_common::events`): one per join, refresh,
+//! leave and refused report, written to the node's ring buffer. A full buffer loses the event
+//! (counted as `events_lost`), never the change.
+
+use mcastlab_common::{Reason, events::MembershipEvent};
+
+use crate::{counters::count, maps::MCAST_EVENTS};
+
+/// Emits an event: `reason` happened to `address` behind `ifindex` in `group`.
+#[inline(always)]
+pub fn emit(reason: Reason, group: u32, address: u32, ifindex: u32) {
+    let event = MembershipEvent {
+        // SAFETY: bpf_ktime_get_ns has no preconditions.
+        time_ns: unsafe { aya_ebpf::helpers::bpf_ktime_get_ns() },
+        group,
+        address,
+        ifindex,
+        reason: reason.code(),
+    };
+    if MCAST_EVENTS.output(event, 0).is_err() {
+        count(Reason::EventsLost);
+    }
+}
