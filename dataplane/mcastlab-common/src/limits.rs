@@ -11,8 +11,34 @@ pub const MAX_SUBSCRIBERS_PER_GROUP: u32 = 1024;
 /// 1024 receiver pods of the largest benchmark plus its senders.
 pub const MAX_PODS: u32 = 4096;
 
-/// Most group records an IGMPv3 report may carry; a report with more is rejected whole.
+/// Most group records an IGMPv3 report may carry unless the node is set otherwise
+/// ([`crate::NodeConfig::max_records`]); a report with more is rejected whole. Cilium's
+/// multicast datapath has the same fixed limit.
 pub const MAX_IGMPV3_RECORDS: u16 = 24;
+
+/// The MTU a report is sized for: Ethernet's (RFC 894).
+pub const REPORT_MTU: u16 = 1500;
+
+/// An IPv4 header with the Router Alert option every IGMPv3 report carries (RFC 3376 section
+/// 4: "sent with ... the IP Router Alert option"; RFC 2113): 20 bytes and a 4-byte option.
+pub const IPV4_ROUTER_ALERT_HEADER_LEN: u16 = 24;
+
+/// The IGMPv3 report header before its records: Type, Reserved, Checksum, Reserved, Number of
+/// Group Records (RFC 3376 section 4.2).
+pub const IGMPV3_REPORT_HEADER_LEN: u16 = 8;
+
+/// The shortest IGMPv3 group record: Record Type, Aux Data Len, Number of Sources and Multicast
+/// Address, with no sources and no auxiliary data (RFC 3376 section 4.2.4).
+pub const IGMPV3_MIN_RECORD_LEN: u16 = 8;
+
+/// Most group records one report on a [`REPORT_MTU`] link can hold (RFC 3376 section 4.2: a
+/// host splits what does not fit into more reports), (1500 - 24 - 8) / 8 = 183: the highest a
+/// node's record limit ([`crate::NodeConfig::max_records`]) may be set to.
+pub const MAX_IGMPV3_RECORDS_PER_MTU: u16 =
+    (REPORT_MTU - IPV4_ROUTER_ALERT_HEADER_LEN - IGMPV3_REPORT_HEADER_LEN) / IGMPV3_MIN_RECORD_LEN;
+
+const _: () = assert!(MAX_IGMPV3_RECORDS_PER_MTU == 183);
+const _: () = assert!(MAX_IGMPV3_RECORDS <= MAX_IGMPV3_RECORDS_PER_MTU);
 
 /// Number of slots in the reason-counter array: room for codes that do not exist yet.
 pub const REASON_SLOTS: u32 = 64;

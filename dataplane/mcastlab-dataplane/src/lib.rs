@@ -13,6 +13,7 @@
 )]
 
 mod attach;
+mod config;
 mod error;
 pub mod fanout;
 mod groups;
