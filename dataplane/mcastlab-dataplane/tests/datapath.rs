@@ -279,6 +279,42 @@ fn with_the_record_limit_at_40_a_40_record_report_joins_all_and_41_joins_none() 
 }
 
 #[test]
+fn with_the_record_limit_at_40_a_report_whose_last_record_is_bad_joins_none() {
+    require_datapath!();
+    // Given a node whose record limit is 40, and 40 configured groups.
+    let node = TestNode::new(1);
+    node.node
+        .set_record_limit(40)
+        .expect("set the record limit");
+    let mut table = node.node.groups().expect("group table");
+    let (groups, _) = report_of(40);
+    for group in &groups {
+        table.add_group(*group).expect("add group");
+    }
+    // When pod 1 reports 39 good records and a 40th for a unicast address.
+    let mut records: Vec<GroupRecord> = groups[..39]
+        .iter()
+        .map(|g| GroupRecord::new(record::CHANGE_TO_EXCLUDE_MODE, *g))
+        .collect();
+    records.push(GroupRecord::new(
+        record::CHANGE_TO_EXCLUDE_MODE,
+        Ipv4Addr::new(10, 1, 2, 3),
+    ));
+    let changes = send_igmp(
+        &node,
+        "h1",
+        POD1,
+        &IgmpMessage::V3Report(records).frame(POD1),
+    );
+    // Then the report was refused whole: every record is checked before the first applies.
+    assert_eq!(
+        changes,
+        expect(&[(Reason::IgmpHandled, 1), (Reason::Malformed, 1)])
+    );
+    assert!(subscribers(&node, groups[0]).is_empty());
+}
+
+#[test]
 fn at_the_highest_record_limit_a_report_filling_the_mtu_joins_all() {
     require_datapath!();
     // Given a node at the highest record limit (183) and 183 configured groups.
