@@ -31,9 +31,10 @@ pub const IGMPV3_REPORT_HEADER_LEN: u16 = 8;
 /// Address, with no sources and no auxiliary data (RFC 3376 section 4.2.4).
 pub const IGMPV3_MIN_RECORD_LEN: u16 = 8;
 
-/// Most group records one report on a [`REPORT_MTU`] link can hold (RFC 3376 section 4.2: a
-/// host splits what does not fit into more reports), (1500 - 24 - 8) / 8 = 183: the highest a
-/// node's record limit ([`crate::NodeConfig::max_records`]) may be set to.
+/// Most group records one report on a [`REPORT_MTU`] link can hold (the layout: RFC 3376
+/// section 4.2; a host sends what does not fit in more reports, section 4.2.16),
+/// (1500 - 24 - 8) / 8 = 183: the highest a node's record limit
+/// ([`crate::NodeConfig::max_records`]) may be set to.
 pub const MAX_IGMPV3_RECORDS_PER_MTU: u16 =
     (REPORT_MTU - IPV4_ROUTER_ALERT_HEADER_LEN - IGMPV3_REPORT_HEADER_LEN) / IGMPV3_MIN_RECORD_LEN;
 
