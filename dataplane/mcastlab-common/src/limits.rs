@@ -51,9 +51,10 @@ pub const REASON_SLOTS: u32 = 64;
 pub const MAX_IGMP_LEN: u32 = 1480;
 
 /// Minimum kernel version of the dataplane: `bpf_loop` (5.17), which the fan-out list's scans
-/// and the IGMPv3 record passes use; atomics on map values (5.12) and `bpf_for_each_map_elem` (5.13) come before it. Groups
-/// are arrays with BTF of their own, so kernels before 6.2 take them into the BTF-defined group
-/// map too (they compare `timer_off`, which a map without BTF never matches).
+/// and the IGMPv3 record passes use; atomics on map values (5.12) and `bpf_for_each_map_elem`
+/// (5.13) come before it. Groups are arrays with BTF of their own, so kernels before 6.2 take
+/// them into the BTF-defined group map too (they compare `timer_off`, which a map without BTF
+/// never matches).
 pub const MIN_KERNEL: (u32, u32) = (5, 17);
 
 /// Minimum kernel version for attaching with TCX links, which mcastlab pins so the datapath
