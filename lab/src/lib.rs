@@ -126,8 +126,9 @@ pub fn up_with_progress(spec: &LabSpec, progress: &mut (dyn FnMut(&str) + Send))
 }
 
 /// Attaches the dataplane of `node` of deployed lab `spec`: its pods' host veths (each with its
-/// pod's address as identity) and vxlan0 with the lab's VNI (again, if attached: the programs
-/// are swapped, membership stays).
+/// pod's address as identity), vxlan0 with the lab's VNI, and the node's record limit when the
+/// spec sets one ([`NodeSpec::max_records`]; absent, the node keeps its own). Again, if
+/// attached: the programs are swapped, membership stays.
 pub fn attach(spec: &LabSpec, node: &NodeSpec) -> Result<()> {
     dataplane_node(spec, node)?.attach(&AttachOptions {
         mode: AttachMode::Auto,
@@ -140,6 +141,7 @@ pub fn attach(spec: &LabSpec, node: &NodeSpec) -> Result<()> {
             iface: TUNNEL_IFACE.to_owned(),
             vni: spec.vni,
         }),
+        max_records: node.max_records,
     })?;
     Ok(())
 }

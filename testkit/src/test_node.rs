@@ -56,6 +56,7 @@ impl TestNode {
             mode,
             pod_ifaces,
             tunnel: None,
+            max_records: None,
         })
         .expect("attach the dataplane");
         // A panic from here on must not leave the node's pins behind.
@@ -87,6 +88,7 @@ impl TestNode {
                     iface: "vx0".to_owned(),
                     vni,
                 }),
+                max_records: None,
             })
             .expect("attach with a tunnel");
     }

@@ -32,6 +32,7 @@ mod label {
     pub const ADDRESS: &str = "mcastlab.address";
     pub const IGMP_VERSION: &str = "mcastlab.igmp-version";
     pub const NAPI: &str = "mcastlab.napi";
+    pub const MAX_RECORDS: &str = "mcastlab.max-records";
     pub const VNI: &str = "mcastlab.vni";
     pub const UNDERLAY: &str = "mcastlab.underlay";
     pub const POD_CIDR: &str = "mcastlab.pod-cidr";
@@ -201,6 +202,9 @@ pub fn export(spec: &LabSpec) -> ClabFile {
         let mut labels = lab_labels("node");
         labels.insert(label::NODE.to_owned(), node.name.clone());
         labels.insert(label::ADDRESS.to_owned(), node.underlay_address.to_string());
+        if let Some(limit) = node.max_records {
+            labels.insert(label::MAX_RECORDS.to_owned(), limit.to_string());
+        }
 
         for pod in &node.pods {
             let host = host_iface(pod);
@@ -311,6 +315,15 @@ fn lab_from_labels(file: &ClabFile) -> Result<LabSpec> {
             name: get(node, label::NODE)?,
             underlay_address: parse_addr(get(node, label::ADDRESS)?)?,
             pods: Vec::new(),
+            max_records: node
+                .labels
+                .get(label::MAX_RECORDS)
+                .map(|limit| {
+                    limit.parse().map_err(|_| {
+                        invalid(format!("label {} is not a number", label::MAX_RECORDS))
+                    })
+                })
+                .transpose()?,
         });
     }
     // Nodes in their numeric order when named n<i>, else by name.
@@ -471,6 +484,7 @@ mod tests {
         let mut spec = LabSpec::generate("demo", 2, 3).unwrap();
         spec.nodes[1].pods[0].igmp_version = Some(2);
         spec.nodes[0].pods[2].napi = true;
+        spec.nodes[1].max_records = Some(40);
         let yaml = serde_norway::to_string(&export(&spec)).unwrap();
         assert_eq!(import(&yaml).unwrap(), Imported::Lab(spec));
     }

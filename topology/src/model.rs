@@ -2,6 +2,7 @@
 
 use std::{collections::HashSet, fmt, net::Ipv4Addr, str::FromStr};
 
+use mcastlab_common::{MAX_IGMPV3_RECORDS_PER_MTU, is_valid_record_limit};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TopologyError};
@@ -155,6 +156,12 @@ pub struct NodeSpec {
     /// Its pods.
     #[serde(default)]
     pub pods: Vec<PodSpec>,
+    /// Most group records one IGMPv3 report from its pods may carry
+    /// (1..=`MAX_IGMPV3_RECORDS_PER_MTU`, 183); reports with more are refused whole. Set where
+    /// a pod is in more groups than the default (24, Cilium's): its kernel answers a query with
+    /// one report of all of them. The dataplane's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_records: Option<u32>,
 }
 
 /// A pod: a namespace joined to its node by a veth pair.
@@ -227,6 +234,7 @@ impl LabSpec {
                             napi: false,
                         })
                         .collect(),
+                    max_records: None,
                 })
                 .collect(),
             host: None,
@@ -314,6 +322,15 @@ impl LabSpec {
                 return Err(invalid(format!(
                     "node {}: underlay address {} is outside {} or used twice",
                     node.name, node.underlay_address, self.underlay
+                )));
+            }
+            if let Some(limit) = node.max_records
+                && !is_valid_record_limit(limit)
+            {
+                return Err(invalid(format!(
+                    "node {}: max_records {limit} is not in 1..={MAX_IGMPV3_RECORDS_PER_MTU} (the \
+                     most records one IGMPv3 report on a 1500-byte MTU holds)",
+                    node.name
                 )));
             }
             let mut pod_names = HashSet::new();
@@ -520,6 +537,32 @@ mod tests {
                 .contains("not 2 or 3")
         );
         assert!("10.0.0.0/33".parse::<Cidr>().is_err());
+    }
+
+    #[test]
+    fn a_nodes_record_limit_is_read_from_yaml_and_must_be_1_to_183() {
+        let yaml = "name: mini\nnodes:\n  - name: a\n    underlay_address: 172.31.255.9\n    \
+                    max_records: 40\n";
+        let spec: LabSpec = serde_norway::from_str(yaml).unwrap();
+        spec.validate().unwrap();
+        assert_eq!(spec.nodes[0].max_records, Some(40));
+        let again: LabSpec =
+            serde_norway::from_str(&serde_norway::to_string(&spec).unwrap()).unwrap();
+        assert_eq!(again, spec);
+        for limit in [0, 184] {
+            let mut spec = spec.clone();
+            spec.nodes[0].max_records = Some(limit);
+            assert_eq!(
+                spec.validate().unwrap_err().to_string(),
+                format!(
+                    "invalid lab spec: node a: max_records {limit} is not in 1..=183 (the most \
+                     records one IGMPv3 report on a 1500-byte MTU holds)"
+                )
+            );
+        }
+        let mut spec = spec;
+        spec.nodes[0].max_records = Some(183);
+        spec.validate().unwrap();
     }
 
     #[test]

@@ -11,8 +11,35 @@ pub const MAX_SUBSCRIBERS_PER_GROUP: u32 = 1024;
 /// 1024 receiver pods of the largest benchmark plus its senders.
 pub const MAX_PODS: u32 = 4096;
 
-/// Most group records an IGMPv3 report may carry; a report with more is rejected whole.
+/// Most group records an IGMPv3 report may carry unless the node is set otherwise
+/// ([`crate::NodeConfig::max_records`]); a report with more is rejected whole. Cilium's
+/// multicast datapath has the same fixed limit.
 pub const MAX_IGMPV3_RECORDS: u16 = 24;
+
+/// The MTU a report is sized for: Ethernet's (RFC 894).
+pub const REPORT_MTU: u16 = 1500;
+
+/// An IPv4 header with the Router Alert option every IGMPv3 report carries (RFC 3376 section
+/// 4: "sent with ... the IP Router Alert option"; RFC 2113): 20 bytes and a 4-byte option.
+pub const IPV4_ROUTER_ALERT_HEADER_LEN: u16 = 24;
+
+/// The IGMPv3 report header before its records: Type, Reserved, Checksum, Reserved, Number of
+/// Group Records (RFC 3376 section 4.2).
+pub const IGMPV3_REPORT_HEADER_LEN: u16 = 8;
+
+/// The shortest IGMPv3 group record: Record Type, Aux Data Len, Number of Sources and Multicast
+/// Address, with no sources and no auxiliary data (RFC 3376 section 4.2.4).
+pub const IGMPV3_MIN_RECORD_LEN: u16 = 8;
+
+/// Most group records one report on a [`REPORT_MTU`] link can hold (the layout: RFC 3376
+/// section 4.2; a host sends what does not fit in more reports, section 4.2.16),
+/// (1500 - 24 - 8) / 8 = 183: the highest a node's record limit
+/// ([`crate::NodeConfig::max_records`]) may be set to.
+pub const MAX_IGMPV3_RECORDS_PER_MTU: u16 =
+    (REPORT_MTU - IPV4_ROUTER_ALERT_HEADER_LEN - IGMPV3_REPORT_HEADER_LEN) / IGMPV3_MIN_RECORD_LEN;
+
+const _: () = assert!(MAX_IGMPV3_RECORDS_PER_MTU == 183);
+const _: () = assert!(MAX_IGMPV3_RECORDS <= MAX_IGMPV3_RECORDS_PER_MTU);
 
 /// Number of slots in the reason-counter array: room for codes that do not exist yet.
 pub const REASON_SLOTS: u32 = 64;
@@ -24,9 +51,10 @@ pub const REASON_SLOTS: u32 = 64;
 pub const MAX_IGMP_LEN: u32 = 1480;
 
 /// Minimum kernel version of the dataplane: `bpf_loop` (5.17), which the fan-out list's scans
-/// use; atomics on map values (5.12) and `bpf_for_each_map_elem` (5.13) come before it. Groups
-/// are arrays with BTF of their own, so kernels before 6.2 take them into the BTF-defined group
-/// map too (they compare `timer_off`, which a map without BTF never matches).
+/// and the IGMPv3 record passes use; atomics on map values (5.12) and `bpf_for_each_map_elem`
+/// (5.13) come before it. Groups are arrays with BTF of their own, so kernels before 6.2 take
+/// them into the BTF-defined group map too (they compare `timer_off`, which a map without BTF
+/// never matches).
 pub const MIN_KERNEL: (u32, u32) = (5, 17);
 
 /// Minimum kernel version for attaching with TCX links, which mcastlab pins so the datapath

@@ -19,7 +19,8 @@ pub enum Reason {
     LeaveNotSubscribed = 4,
     /// A join or leave for a group that is not configured; ignored (Cilium parity).
     IgnoredGroup = 5,
-    /// An IGMPv3 report with more than `MAX_IGMPV3_RECORDS` records; rejected whole.
+    /// An IGMPv3 report with more records than the node's limit (`NodeConfig::record_limit`,
+    /// `MAX_IGMPV3_RECORDS` unless set); rejected whole.
     TooManyRecords = 6,
     /// A truncated or inconsistent IGMP message (lengths, non-multicast group, fragment).
     Malformed = 7,

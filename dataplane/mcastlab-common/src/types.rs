@@ -1,9 +1,11 @@
 //! `#[repr(C)]` values stored in the maps, with their sizes pinned.
 
+use crate::{MAX_IGMPV3_RECORDS, MAX_IGMPV3_RECORDS_PER_MTU};
+
 /// The only slot of the config map.
 pub const CONFIG_KEY: u32 = 0;
 
-/// Per-node settings written by `mcastlab dataplane attach`.
+/// Per-node settings written by `mcastlab dataplane attach` and `mcastlab dataplane config`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NodeConfig {
@@ -14,11 +16,33 @@ pub struct NodeConfig {
     pub vni: u32,
     /// `CONFIG_*` flags; none defined yet.
     pub flags: u32,
-    /// Explicit padding; keep zero.
-    pub _pad: u32,
+    /// Most group records an IGMPv3 report from a pod may carry; a report with more is refused
+    /// whole (`too_many_records`). 0 stands for [`MAX_IGMPV3_RECORDS`]; userspace writes 0 or
+    /// 1..=[`MAX_IGMPV3_RECORDS_PER_MTU`]. Read through [`NodeConfig::record_limit`].
+    pub max_records: u32,
 }
 
 const _: () = assert!(core::mem::size_of::<NodeConfig>() == 16);
+
+impl NodeConfig {
+    /// The record limit in force: [`NodeConfig::max_records`], [`MAX_IGMPV3_RECORDS`] for 0,
+    /// and at most [`MAX_IGMPV3_RECORDS_PER_MTU`] whatever the map holds.
+    #[inline(always)]
+    pub const fn record_limit(&self) -> u16 {
+        if self.max_records == 0 {
+            MAX_IGMPV3_RECORDS
+        } else if self.max_records > MAX_IGMPV3_RECORDS_PER_MTU as u32 {
+            MAX_IGMPV3_RECORDS_PER_MTU
+        } else {
+            self.max_records as u16
+        }
+    }
+}
+
+/// Whether `limit` is a record limit a node may be set to: 1..=[`MAX_IGMPV3_RECORDS_PER_MTU`].
+pub const fn is_valid_record_limit(limit: u32) -> bool {
+    limit >= 1 && limit <= MAX_IGMPV3_RECORDS_PER_MTU as u32
+}
 
 /// The pod behind one host-side veth, as the dataplane knows it: the value of the pod map
 /// ([`crate::names::MAP_PODS`], keyed by the veth's ifindex). Written by `mcastlab dataplane
@@ -55,4 +79,27 @@ pub const fn addr_key(address: core::net::Ipv4Addr) -> u32 {
 pub const fn key_addr(key: u32) -> core::net::Ipv4Addr {
     let [a, b, c, d] = key.to_ne_bytes();
     core::net::Ipv4Addr::new(a, b, c, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{NodeConfig, is_valid_record_limit};
+
+    #[test]
+    fn the_record_limit_is_24_unless_set_and_never_above_what_an_mtu_holds() {
+        let config = |max_records| NodeConfig {
+            max_records,
+            ..NodeConfig::default()
+        };
+        assert_eq!(config(0).record_limit(), 24);
+        assert_eq!(config(1).record_limit(), 1);
+        assert_eq!(config(40).record_limit(), 40);
+        assert_eq!(config(183).record_limit(), 183);
+        assert_eq!(config(184).record_limit(), 183);
+        assert_eq!(config(u32::MAX).record_limit(), 183);
+        assert!(!is_valid_record_limit(0));
+        assert!(is_valid_record_limit(1));
+        assert!(is_valid_record_limit(183));
+        assert!(!is_valid_record_limit(184));
+    }
 }

@@ -6,11 +6,14 @@
 )]
 
 use mcastlab_common::{
-    MAX_IGMP_LEN, MAX_IGMPV3_RECORDS, Reason,
+    MAX_IGMP_LEN, MAX_IGMPV3_RECORDS, MAX_IGMPV3_RECORDS_PER_MTU, Reason,
     igmp::{V1_MEMBERSHIP_REPORT, V2_LEAVE_GROUP, V2_MEMBERSHIP_REPORT, V3_MEMBERSHIP_REPORT},
     wire::{
         checksum,
-        igmp::{Igmp, IgmpHeader, V3RecordHeader, V3ReportWriter, fill_checksum, parse},
+        igmp::{
+            Igmp, IgmpHeader, V3RecordHeader, V3ReportWriter, fill_checksum, parse,
+            parse_with_record_limit,
+        },
         ipv4::Ipv4Header,
     },
 };
@@ -158,6 +161,30 @@ proptest! {
         }
         let len = writer.finish_declaring(declared);
         prop_assert_eq!(parse(&bytes[..len]), Err(Reason::TooManyRecords));
+    }
+
+    #[test]
+    fn a_report_is_refused_whole_exactly_when_it_declares_more_records_than_the_limit(
+        limit in 1..=MAX_IGMPV3_RECORDS_PER_MTU,
+        count in 0..=MAX_IGMPV3_RECORDS_PER_MTU,
+    ) {
+        // `count` records without sources for 239.0.x.y: 8 bytes each, at most a full MTU.
+        let mut bytes = vec![0u8; IgmpHeader::LEN + usize::from(count) * V3RecordHeader::LEN];
+        let mut writer = V3ReportWriter::new(&mut bytes).expect("fits");
+        for i in 0..count {
+            let [hi, lo] = i.to_be_bytes();
+            writer.push_record(4, [239, 0, hi, lo], &[], &[]).expect("fits");
+        }
+        writer.finish();
+        let parsed = parse_with_record_limit(&bytes, limit);
+        if count > limit {
+            prop_assert_eq!(parsed, Err(Reason::TooManyRecords));
+        } else {
+            let Ok(Igmp::V3Report(report)) = parsed else {
+                panic!("a v3 report of {count} records under a limit of {limit}: {parsed:?}");
+            };
+            prop_assert_eq!(report.records().count(), usize::from(count));
+        }
     }
 
     #[test]

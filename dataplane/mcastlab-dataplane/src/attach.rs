@@ -13,6 +13,7 @@ use mcastlab_common::{
 
 use crate::{
     Node,
+    config::check_record_limit,
     error::{DataplaneError, Result, map_error},
     kernel,
     link::{IngressAttachment, LinkReport},
@@ -67,6 +68,10 @@ pub struct AttachOptions {
     /// The tunnel; gets `mcast_overlay_ingress` at ingress. Without it the node keeps the
     /// tunnel it had (if any).
     pub tunnel: Option<TunnelOptions>,
+    /// The node's IGMPv3 record limit (1..=`MAX_IGMPV3_RECORDS_PER_MTU`, see
+    /// [`Node::set_record_limit`]). Without it the node keeps the limit it had: on a new node,
+    /// `MAX_IGMPV3_RECORDS`.
+    pub max_records: Option<u32>,
 }
 
 /// The result of `attach`.
@@ -80,6 +85,8 @@ pub struct AttachReport {
     pub tunnel_ifindex: u32,
     /// The VNI in force.
     pub vni: u32,
+    /// The IGMPv3 record limit in force.
+    pub max_records: u16,
 }
 
 /// The result of `detach`.
@@ -102,6 +109,9 @@ impl Node {
     pub fn attach(&self, options: &AttachOptions) -> Result<AttachReport> {
         kernel::check_datapath_support()?;
         let mode = options.mode.resolve()?;
+        if let Some(limit) = options.max_records {
+            check_record_limit(limit)?;
+        }
         let _lock = self.lock()?;
         let _netns = self.enter()?;
         let mut identities = Vec::new();
@@ -151,9 +161,15 @@ impl Node {
         let mut config = config_map
             .get(&CONFIG_KEY, 0)
             .map_err(|source| map_error("reading the node config", source))?;
+        let before = config;
         if let (Some(tunnel), Some(ifindex)) = (&options.tunnel, tunnel_ifindex) {
             config.tunnel_ifindex = ifindex;
             config.vni = tunnel.vni;
+        }
+        if let Some(limit) = options.max_records {
+            config.max_records = limit;
+        }
+        if config != before {
             config_map
                 .set(CONFIG_KEY, config, 0)
                 .map_err(|source| map_error("writing the node config", source))?;
@@ -184,6 +200,7 @@ impl Node {
             links,
             tunnel_ifindex: config.tunnel_ifindex,
             vni: config.vni,
+            max_records: config.record_limit(),
         })
     }
 

@@ -145,6 +145,17 @@ pub enum DataplaneError {
         /// The most a group holds.
         limit: u32,
     },
+    /// An IGMPv3 record limit outside 1..=max.
+    #[error(
+        "record limit {limit} is not in 1..={max} (the most records one IGMPv3 report on a \
+         1500-byte MTU holds)"
+    )]
+    InvalidRecordLimit {
+        /// The limit asked for.
+        limit: u32,
+        /// The highest limit: `MAX_IGMPV3_RECORDS_PER_MTU`.
+        max: u16,
+    },
     /// `group add` of an existing group.
     #[error("group {group} already exists on node '{node}'")]
     GroupExists {

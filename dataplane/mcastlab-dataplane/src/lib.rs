@@ -13,6 +13,7 @@
 )]
 
 mod attach;
+mod config;
 mod error;
 mod events;
 pub mod fanout;

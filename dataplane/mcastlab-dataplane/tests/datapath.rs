@@ -9,7 +9,7 @@
 use std::{net::Ipv4Addr, time::Duration};
 
 use mcastlab_common::{
-    MAX_IGMPV3_RECORDS, Reason,
+    MAX_IGMPV3_RECORDS, MAX_IGMPV3_RECORDS_PER_MTU, Reason,
     igmp::{IPPROTO_IGMP, record},
     wire::igmp::fill_checksum,
 };
@@ -240,6 +240,169 @@ fn igmpv3_report_with_24_records_joins_all_and_25_joins_none() {
 }
 
 #[test]
+fn with_the_record_limit_at_40_a_40_record_report_joins_all_and_41_joins_none() {
+    require_datapath!();
+    // Given a node whose record limit is set to 40, and 41 configured groups.
+    let node = TestNode::new(2);
+    let config = node
+        .node
+        .set_record_limit(40)
+        .expect("set the record limit");
+    assert_eq!(config.record_limit(), 40);
+    let mut table = node.node.groups().expect("group table");
+    let (groups, at_limit) = report_of(40);
+    let (over_groups, over_limit) = report_of(41);
+    for group in &over_groups {
+        table.add_group(*group).expect("add group");
+    }
+    // When pod 1 reports 40 records (one report, as a kernel in 40 groups answers a query)
+    // and pod 2 reports 41.
+    let accepted = send_igmp(&node, "h1", POD1, &at_limit.frame(POD1));
+    let rejected = send_igmp(&node, "h2", POD2, &over_limit.frame(POD2));
+    // Then pod 1 joined all 40 groups; pod 2's report was refused whole: no group has it.
+    assert_eq!(
+        accepted,
+        expect(&[(Reason::IgmpHandled, 1), (Reason::Subscribed, 40)])
+    );
+    assert_eq!(
+        rejected,
+        expect(&[(Reason::IgmpHandled, 1), (Reason::TooManyRecords, 1)])
+    );
+    for group in &groups {
+        assert_eq!(
+            addresses(&subscribers(&node, *group)),
+            vec![POD1],
+            "group {group}"
+        );
+    }
+    assert!(subscribers(&node, over_groups[40]).is_empty());
+}
+
+#[test]
+fn with_the_record_limit_at_40_a_report_whose_last_record_is_bad_joins_none() {
+    require_datapath!();
+    // Given a node whose record limit is 40, and 40 configured groups.
+    let node = TestNode::new(1);
+    node.node
+        .set_record_limit(40)
+        .expect("set the record limit");
+    let mut table = node.node.groups().expect("group table");
+    let (groups, _) = report_of(40);
+    for group in &groups {
+        table.add_group(*group).expect("add group");
+    }
+    // When pod 1 reports 39 good records and a 40th for a unicast address.
+    let mut records: Vec<GroupRecord> = groups[..39]
+        .iter()
+        .map(|g| GroupRecord::new(record::CHANGE_TO_EXCLUDE_MODE, *g))
+        .collect();
+    records.push(GroupRecord::new(
+        record::CHANGE_TO_EXCLUDE_MODE,
+        Ipv4Addr::new(10, 1, 2, 3),
+    ));
+    let changes = send_igmp(
+        &node,
+        "h1",
+        POD1,
+        &IgmpMessage::V3Report(records).frame(POD1),
+    );
+    // Then the report was refused whole: every record is checked before the first applies.
+    assert_eq!(
+        changes,
+        expect(&[(Reason::IgmpHandled, 1), (Reason::Malformed, 1)])
+    );
+    assert!(subscribers(&node, groups[0]).is_empty());
+}
+
+#[test]
+fn at_the_highest_record_limit_a_report_filling_the_mtu_joins_all() {
+    require_datapath!();
+    // Given a node at the highest record limit (183) and 183 configured groups.
+    let node = TestNode::new(1);
+    let highest = u32::from(MAX_IGMPV3_RECORDS_PER_MTU);
+    assert_eq!(highest, 183);
+    node.node
+        .set_record_limit(highest)
+        .expect("set the record limit");
+    let mut table = node.node.groups().expect("group table");
+    let (groups, report) = report_of(183);
+    for group in &groups {
+        table.add_group(*group).expect("add group");
+    }
+    // When pod 1 sends the 1500-byte report of 183 records (IPv4 with Router Alert: 24 bytes,
+    // report header: 8, records: 183 x 8).
+    let frame = report.frame(POD1);
+    assert_eq!(frame.to_bytes().len(), 14 + 24 + 8 + 183 * 8);
+    let changes = send_igmp(&node, "h1", POD1, &frame);
+    // Then it joined every group.
+    assert_eq!(
+        changes,
+        expect(&[(Reason::IgmpHandled, 1), (Reason::Subscribed, 183)])
+    );
+    assert_eq!(addresses(&subscribers(&node, groups[182])), vec![POD1]);
+}
+
+#[test]
+fn record_limits_outside_1_to_183_are_refused_and_a_re_attach_keeps_the_limit_set() {
+    require_datapath!();
+    // Given a node whose record limit is set to 40.
+    let node = TestNode::new(1);
+    assert_eq!(node.node.config().expect("config").record_limit(), 24);
+    node.node
+        .set_record_limit(40)
+        .expect("set the record limit");
+    // When limits of 0 and 184 are asked for, by `set_record_limit` and by attach.
+    for limit in [0, 184] {
+        let err = node
+            .node
+            .set_record_limit(limit)
+            .expect_err("a limit outside 1..=183");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "record limit {limit} is not in 1..=183 (the most records one IGMPv3 report on \
+                 a 1500-byte MTU holds)"
+            )
+        );
+        let err = node
+            .node
+            .attach(&mcastlab_dataplane::AttachOptions {
+                mode: AttachMode::Auto,
+                pod_ifaces: vec![PodIface::without_address("h1")],
+                tunnel: None,
+                max_records: Some(limit),
+            })
+            .expect_err("an attach with a limit outside 1..=183");
+        assert!(err.to_string().contains("is not in 1..=183"), "{err}");
+    }
+    // Then the limit is still 40, and a re-attach without a limit keeps it.
+    assert_eq!(node.node.config().expect("config").max_records, 40);
+    let report = node
+        .node
+        .attach(&mcastlab_dataplane::AttachOptions {
+            mode: AttachMode::Auto,
+            pod_ifaces: vec![PodIface::without_address("h1")],
+            tunnel: None,
+            max_records: None,
+        })
+        .expect("re-attach");
+    assert_eq!(report.max_records, 40);
+    assert_eq!(node.node.config().expect("config").max_records, 40);
+    // And a re-attach with a limit sets it.
+    let report = node
+        .node
+        .attach(&mcastlab_dataplane::AttachOptions {
+            mode: AttachMode::Auto,
+            pod_ifaces: vec![PodIface::without_address("h1")],
+            tunnel: None,
+            max_records: Some(30),
+        })
+        .expect("re-attach with a limit");
+    assert_eq!(report.max_records, 30);
+    assert_eq!(node.node.config().expect("config").record_limit(), 30);
+}
+
+#[test]
 fn join_for_a_group_that_is_not_configured_is_ignored() {
     require_datapath!();
     let node = node_with_group(1);
@@ -442,6 +605,7 @@ fn re_attach_swaps_programs_and_keeps_membership(#[case] mode: AttachMode) {
                 PodIface::without_address("h2"),
             ],
             tunnel: None,
+            max_records: None,
         })
         .expect("re-attach");
     // Then the links were replaced in place and the membership is still there and used.

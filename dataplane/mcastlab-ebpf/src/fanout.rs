@@ -140,9 +140,10 @@ fn keep_lowest(group: &GroupSlots, own: Found) -> bool {
     dedup.given_back == 0
 }
 
-/// Runs `step` over member slots `1..=count` (its index argument is the slot minus one).
+/// Runs `step` `count` times with `context` (`bpf_loop`); over member slots `1..=count`, its
+/// index argument is the slot minus one.
 #[inline(always)]
-fn run<T>(count: u32, step: *mut c_void, context: &mut T) {
+pub(crate) fn run<T>(count: u32, step: *mut c_void, context: &mut T) {
     // SAFETY: `step` has the callback signature bpf_loop expects and only touches `context`,
     // which outlives the call.
     unsafe {
@@ -156,9 +157,9 @@ fn run<T>(count: u32, step: *mut c_void, context: &mut T) {
 }
 
 /// A `bpf_loop` callback's result that goes on to the next index.
-const CONTINUE: i64 = 0;
+pub(crate) const CONTINUE: i64 = 0;
 /// A `bpf_loop` callback's result that ends the loop.
-const STOP: i64 = 1;
+pub(crate) const STOP: i64 = 1;
 
 /// The member slot a `bpf_loop` index stands for.
 #[inline(always)]

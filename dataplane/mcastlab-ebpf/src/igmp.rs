@@ -6,9 +6,11 @@
 //! The headers are the common crate's wire views and every decision is theirs
 //! (`mcastlab_common::wire`); this file loads them and keeps the loops.
 
-use aya_ebpf::programs::TcContext;
+use core::ffi::c_void;
+
+use aya_ebpf::{bindings::__sk_buff, programs::TcContext};
 use mcastlab_common::{
-    MAX_IGMPV3_RECORDS, Reason,
+    CONFIG_KEY, NodeConfig, Reason,
     igmp::RecordEffect,
     slots::Member,
     wire::{
@@ -21,6 +23,8 @@ use crate::{
     checksum,
     counters::count,
     events::emit,
+    fanout::{CONTINUE, STOP, run},
+    maps::MCAST_CONFIG,
     membership::{join, leave},
     packet::{ETH_HLEN, ifindex, payload_offset},
     pod_identity,
@@ -60,7 +64,12 @@ fn apply(ctx: &TcContext, ip: &Ipv4Header, offset: u32, len: u32) -> Option<Reas
     let Ok(header) = ctx.load::<IgmpHeader>(offset as usize) else {
         return Some(Reason::Malformed);
     };
-    let kind = match header.check() {
+    let record_limit = MCAST_CONFIG
+        .get(CONFIG_KEY)
+        .copied()
+        .unwrap_or(NodeConfig::default())
+        .record_limit();
+    let kind = match header.check(record_limit) {
         Ok(kind) => kind,
         Err(reason) => return Some(reason),
     };
@@ -100,9 +109,10 @@ fn record_at(ctx: &TcContext, offset: u32, end: u32) -> Result<(V3RecordHeader, 
     Ok((header, next))
 }
 
-/// Applies an IGMPv3 report of `records` records (at most `MAX_IGMPV3_RECORDS`, checked by
+/// Applies an IGMPv3 report of `records` records (at most the node's record limit, checked by
 /// `IgmpHeader::check`) all-or-nothing: every record's bounds and group are checked before the
-/// first change.
+/// first change. Both passes are `bpf_loop`s of `records` steps, so the limit (up to
+/// `MAX_IGMPV3_RECORDS_PER_MTU`) costs the verifier nothing.
 #[inline(always)]
 fn v3_report(
     ctx: &TcContext,
@@ -112,34 +122,67 @@ fn v3_report(
     records: u16,
 ) -> Option<Reason> {
     let first = offset + IgmpHeader::LEN as u32;
-    let end = offset + len;
+    let mut pass = Records {
+        skb: ctx.skb.skb,
+        member,
+        at: first,
+        end: offset + len,
+        failed: None,
+    };
+    run(u32::from(records), check_step as *mut c_void, &mut pass);
+    if pass.failed.is_some() {
+        return pass.failed;
+    }
+    pass.at = first;
+    run(u32::from(records), apply_step as *mut c_void, &mut pass);
+    pass.failed
+}
 
-    let mut at = first;
-    for i in 0..MAX_IGMPV3_RECORDS {
-        if i >= records {
-            break;
+/// The state of a pass over a report's records, shared by the `bpf_loop` steps.
+#[repr(C)]
+struct Records {
+    /// The program's context pointer.
+    skb: *mut __sk_buff,
+    /// The pod the report speaks for.
+    member: Member,
+    /// Offset of the next record.
+    at: u32,
+    /// Offset of the end of the message.
+    end: u32,
+    /// Why the pass stopped early, if it did.
+    failed: Option<Reason>,
+}
+
+/// First pass: checks the record at `at` and moves past it; stops at the first bad one.
+extern "C" fn check_step(_index: u64, context: *mut Records) -> i64 {
+    // SAFETY: bpf_loop passes our context, which outlives the loop.
+    let pass = unsafe { &mut *context };
+    match record_at(&TcContext::new(pass.skb), pass.at, pass.end) {
+        Ok((_, next)) => {
+            pass.at = next;
+            CONTINUE
         }
-        match record_at(ctx, at, end) {
-            Ok((_, next)) => at = next,
-            Err(reason) => return Some(reason),
+        Err(reason) => {
+            pass.failed = Some(reason);
+            STOP
         }
     }
+}
 
-    let mut at = first;
-    for i in 0..MAX_IGMPV3_RECORDS {
-        if i >= records {
-            break;
-        }
-        let Ok((record, next)) = record_at(ctx, at, end) else {
-            // Checked above; only a concurrent change of the packet could get here.
-            return Some(Reason::Malformed);
-        };
-        match record.effect() {
-            RecordEffect::Join => join(record.group_key(), member),
-            RecordEffect::Leave => leave(record.group_key(), member),
-            RecordEffect::NoEffect => count(Reason::RecordNoEffect),
-        }
-        at = next;
+/// Second pass: applies the record at `at` (checked by the first) and moves past it.
+extern "C" fn apply_step(_index: u64, context: *mut Records) -> i64 {
+    // SAFETY: bpf_loop passes our context, which outlives the loop.
+    let pass = unsafe { &mut *context };
+    let Ok((record, next)) = record_at(&TcContext::new(pass.skb), pass.at, pass.end) else {
+        // Checked by the first pass; only a concurrent change of the packet could get here.
+        pass.failed = Some(Reason::Malformed);
+        return STOP;
+    };
+    match record.effect() {
+        RecordEffect::Join => join(record.group_key(), pass.member),
+        RecordEffect::Leave => leave(record.group_key(), pass.member),
+        RecordEffect::NoEffect => count(Reason::RecordNoEffect),
     }
-    None
+    pass.at = next;
+    CONTINUE
 }

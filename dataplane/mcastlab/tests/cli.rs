@@ -101,6 +101,10 @@ fn each_command_help_explains_that_command() {
             &["pod", "set"],
             "mcastlab pod set --node lab-n1 veth-p1 10.200.1.7",
         ),
+        (
+            &["dataplane", "config"],
+            "loses every membership at the next expiry",
+        ),
         (&["group", "add"], "joins beyond it are refused and counted"),
         (&["subscriber", "list"], "A group address, or `all`"),
         (&["stats"], "Codes never change meaning"),
@@ -329,6 +333,7 @@ fn every_command_that_prints_takes_output_json() {
         &["dataplane", "attach"],
         &["dataplane", "detach"],
         &["dataplane", "status"],
+        &["dataplane", "config"],
         &["group", "add"],
         &["group", "delete"],
         &["group", "list"],
@@ -505,6 +510,48 @@ fn group_and_subscriber_edits_say_what_was_done_in_json() {
     assert_eq!(
         json_of(&[&["group", "ls"][..], &on].concat()),
         serde_json::json!([])
+    );
+}
+
+#[test]
+fn dataplane_config_shows_and_sets_the_record_limit_and_attach_keeps_it() {
+    require_datapath!();
+    // Given: a node with its dataplane attached to one pod, record limit as attached (24).
+    let node = TestNode::new(1);
+    let name = node.node.name().to_owned();
+    let on = ["--node", name.as_str()];
+    assert_eq!(
+        json_of(&[&["dataplane", "config"][..], &on].concat()),
+        serde_json::json!({
+            "node": name, "tunnel_ifindex": 0, "vni": 0, "max_records": 24,
+        })
+    );
+    // When: the limit is set to 40.
+    let set = json_of(&[&["dataplane", "config"][..], &on, &["--max-records", "40"]].concat());
+    // Then: config and status print it, and a re-attach without --max-records keeps it.
+    assert_eq!(set["max_records"], 40);
+    let table = stdout_of(&[&["dataplane", "config"][..], &on].concat());
+    assert!(table.contains("40 of at most 183"), "{table}");
+    let status = json_of(&[&["dataplane", "status"][..], &on].concat());
+    assert_eq!(status["max_records"], 40);
+    let attach = [&["dataplane", "attach"][..], &on, &["--pod-iface", "h1"]].concat();
+    assert_eq!(json_of(&attach)["max_records"], 40);
+    let attach = [&attach[..], &["--max-records", "30"]].concat();
+    assert_eq!(json_of(&attach)["max_records"], 30);
+    // And: limits outside 1..=183 are refused, naming the bound, and change nothing.
+    for limit in ["0", "184"] {
+        let output =
+            mcastlab(&[&["dataplane", "config"][..], &on, &["--max-records", limit]].concat());
+        assert_eq!(output.status.code(), Some(1));
+        assert!(
+            stderr(&output).contains(&format!("record limit {limit} is not in 1..=183")),
+            "{}",
+            stderr(&output)
+        );
+    }
+    assert_eq!(
+        json_of(&[&["dataplane", "config"][..], &on].concat())["max_records"],
+        30
     );
 }
 

@@ -13,5 +13,6 @@ mod identity;
 mod lab;
 mod limits;
 mod membership;
+mod records;
 mod sparse;
 mod two_vms;

@@ -47,8 +47,8 @@ pub enum IgmpType {
     V2Report,
     /// Version 2 Leave Group for [`IgmpHeader::group`]: a leave (RFC 2236 section 2.1).
     V2Leave,
-    /// Version 3 Membership Report of [`IgmpHeader::num_records`] records, at most
-    /// [`MAX_IGMPV3_RECORDS`] (RFC 3376 section 4.2).
+    /// Version 3 Membership Report of [`IgmpHeader::num_records`] records, at most the node's
+    /// record limit (RFC 3376 section 4.2).
     V3Report,
 }
 
@@ -119,16 +119,17 @@ impl IgmpHeader {
 
     /// What the message asks, decided from the header as the dataplane decides it:
     /// - v1/v2 reports and leaves whose group is not multicast: `Malformed`;
-    /// - v3 reports of more than [`MAX_IGMPV3_RECORDS`] records: `TooManyRecords`;
+    /// - v3 reports of more than `max_records` records (the node's record limit,
+    ///   [`crate::NodeConfig::record_limit`]): `TooManyRecords`;
     /// - queries and unknown types: `IgmpUnhandledType` (a pod has no business querying).
     #[inline(always)]
-    pub fn check(&self) -> Result<IgmpType, Reason> {
+    pub fn check(&self, max_records: u16) -> Result<IgmpType, Reason> {
         let kind = match self.kind() {
             V1_MEMBERSHIP_REPORT => IgmpType::V1Report,
             V2_MEMBERSHIP_REPORT => IgmpType::V2Report,
             V2_LEAVE_GROUP => IgmpType::V2Leave,
             V3_MEMBERSHIP_REPORT => {
-                if self.num_records() > MAX_IGMPV3_RECORDS {
+                if self.num_records() > max_records {
                     return Err(Reason::TooManyRecords);
                 }
                 return Ok(IgmpType::V3Report);
@@ -411,13 +412,19 @@ fn split_record(bytes: &[u8]) -> Option<(GroupRecord<'_>, &[u8])> {
     ))
 }
 
-/// Parses a whole IGMP message as the dataplane does, returning the reason it would count when
-/// it does not act on it: `Malformed` (length outside 8..=[`MAX_IGMP_LEN`], a v1/v2 group or a
-/// v3 record group that is not multicast, a record cut short), `BadChecksum`, `TooManyRecords`
-/// (more than [`MAX_IGMPV3_RECORDS`]), `IgmpUnhandledType` (queries, unknown types). Bytes after
-/// the last v3 record, or after the 8 bytes of a v1/v2 message, are covered by the checksum and
-/// otherwise ignored.
+/// Parses a whole IGMP message as a node with the default record limit
+/// ([`MAX_IGMPV3_RECORDS`]) does: [`parse_with_record_limit`].
 pub fn parse(bytes: &[u8]) -> Result<Igmp<'_>, Reason> {
+    parse_with_record_limit(bytes, MAX_IGMPV3_RECORDS)
+}
+
+/// Parses a whole IGMP message as the dataplane of a node whose record limit is `max_records`
+/// does, returning the reason it would count when it does not act on it: `Malformed` (length
+/// outside 8..=[`MAX_IGMP_LEN`], a v1/v2 group or a v3 record group that is not multicast, a
+/// record cut short), `BadChecksum`, `TooManyRecords` (more than `max_records`),
+/// `IgmpUnhandledType` (queries, unknown types). Bytes after the last v3 record, or after the 8
+/// bytes of a v1/v2 message, are covered by the checksum and otherwise ignored.
+pub fn parse_with_record_limit(bytes: &[u8], max_records: u16) -> Result<Igmp<'_>, Reason> {
     let len = u32::try_from(bytes.len()).map_err(|_| Reason::Malformed)?;
     check_len(len)?;
     if !checksum::verifies(bytes) {
@@ -428,7 +435,7 @@ pub fn parse(bytes: &[u8]) -> Result<Igmp<'_>, Reason> {
     };
     let header = IgmpHeader(*header);
     let group = header.group();
-    match header.check()? {
+    match header.check(max_records)? {
         IgmpType::V1Report => Ok(Igmp::V1Report { group }),
         IgmpType::V2Report => Ok(Igmp::V2Report { group }),
         IgmpType::V2Leave => Ok(Igmp::V2Leave { group }),
@@ -674,7 +681,7 @@ mod tests {
         assert_eq!(header.kind(), 0x16);
         assert_eq!(header.checksum(), 0xf9fc);
         assert_eq!(header.group_key().to_ne_bytes(), [239, 1, 1, 1]);
-        assert_eq!(header.check(), Ok(IgmpType::V2Report));
+        assert_eq!(header.check(24), Ok(IgmpType::V2Report));
         let message = parse(&V2_REPORT).expect("parses");
         assert_eq!(
             message,
@@ -800,6 +807,36 @@ mod tests {
     }
 
     #[test]
+    fn the_record_limit_is_the_callers() {
+        // Headers declaring 40 and 41 records, checked against a limit of 40.
+        assert_eq!(IgmpHeader::v3_report(40).check(40), Ok(IgmpType::V3Report));
+        assert_eq!(
+            IgmpHeader::v3_report(41).check(40),
+            Err(Reason::TooManyRecords)
+        );
+        assert_eq!(
+            IgmpHeader::v3_report(25).check(24),
+            Err(Reason::TooManyRecords)
+        );
+        // A report of 40 CHANGE_TO_EXCLUDE_MODE records for 239.0.0.1..=40: refused by the
+        // default limit, parsed whole under a limit of 40.
+        let mut buf = [0u8; 8 + 40 * 8];
+        let mut writer = V3ReportWriter::new(&mut buf).expect("fits");
+        for i in 1..=40 {
+            writer
+                .push_record(record::CHANGE_TO_EXCLUDE_MODE, [239, 0, 0, i], &[], &[])
+                .expect("fits");
+        }
+        let len = writer.finish();
+        assert_eq!(len, 328);
+        assert_eq!(parse(&buf), Err(Reason::TooManyRecords));
+        let Ok(Igmp::V3Report(report)) = super::parse_with_record_limit(&buf, 40) else {
+            panic!("a v3 report of 40 records");
+        };
+        assert_eq!(report.records().count(), 40);
+    }
+
+    #[test]
     fn a_record_cut_short_is_malformed() {
         // One CHANGE_TO_EXCLUDE_MODE record announcing a source of which two bytes are present.
         let bytes = [
@@ -822,7 +859,7 @@ mod tests {
     #[test]
     fn an_unknown_type_is_unhandled() {
         assert_eq!(
-            IgmpHeader::new(0x99, [239, 1, 1, 1]).check(),
+            IgmpHeader::new(0x99, [239, 1, 1, 1]).check(24),
             Err(Reason::IgmpUnhandledType)
         );
     }

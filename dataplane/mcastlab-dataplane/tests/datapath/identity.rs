@@ -212,6 +212,7 @@ fn concurrent_attaches_of_one_node_leave_it_attached_and_forwarding() {
         mode: AttachMode::Auto,
         pod_ifaces: vec![PodIface::new("h1", POD1), PodIface::new("h2", POD2)],
         tunnel: None,
+        max_records: None,
     };
     for round in 0..ROUNDS {
         // When four threads attach the node at the same moment, and another detaches and

@@ -1,5 +1,6 @@
-//! `mcastlab dataplane attach|detach|status`.
+//! `mcastlab dataplane attach|detach|status|config`.
 
+use mcastlab_common::{MAX_IGMPV3_RECORDS, MAX_IGMPV3_RECORDS_PER_MTU, NodeConfig};
 use mcastlab_dataplane::{
     AttachMode, AttachOptions, GroupTable, LinkAction, Node, PodIface, TunnelOptions,
 };
@@ -29,6 +30,16 @@ pub enum DataplaneCommand {
     Detach(DetachArgs),
     /// Show what is attached on a node.
     Status(StatusArgs),
+    /// Show a node's settings, or change its IGMPv3 record limit without attaching again.
+    ///
+    /// The record limit is the most group records one IGMPv3 report from a pod may carry; a
+    /// report with more is refused whole and counted (too_many_records). A pod in more groups
+    /// than the limit answers each query with one report of all its groups (when they fit one
+    /// packet) and so loses every membership at the next expiry; a higher limit lets one report
+    /// cost the datapath up to that many joins. Default 24 (Cilium's), at most 183 (what one
+    /// report on a 1500-byte MTU holds).
+    #[command(after_help = "Example:\n  mcastlab dataplane config --node lab-n1 --max-records 40")]
+    Config(ConfigArgs),
 }
 
 /// Arguments of `dataplane attach`.
@@ -53,6 +64,24 @@ pub struct AttachArgs {
     /// VXLAN network identifier of the overlay (1..=16777215).
     #[arg(long, requires = "tunnel", value_parser = clap::value_parser!(u32).range(1..=0xff_ffff))]
     vni: Option<u32>,
+    /// Most group records one IGMPv3 report from a pod may carry (1..=183); reports with more
+    /// are refused whole. Without it a new node gets 24 and an attached node keeps its own
+    /// (see `mcastlab dataplane config`).
+    #[arg(long, value_name = "N")]
+    max_records: Option<u32>,
+    #[command(flatten)]
+    output: OutputArg,
+}
+
+/// Arguments of `dataplane config`.
+#[derive(Debug, clap::Args)]
+pub struct ConfigArgs {
+    #[command(flatten)]
+    node: NodeArg,
+    /// Set the most group records one IGMPv3 report from a pod may carry (1..=183; the
+    /// default is 24). Takes effect with the next report; membership stays.
+    #[arg(long, value_name = "N")]
+    max_records: Option<u32>,
     #[command(flatten)]
     output: OutputArg,
 }
@@ -80,6 +109,7 @@ pub fn run(command: DataplaneCommand) -> anyhow::Result<()> {
         DataplaneCommand::Attach(args) => attach(args),
         DataplaneCommand::Detach(args) => detach(args),
         DataplaneCommand::Status(args) => status(args),
+        DataplaneCommand::Config(args) => config(args),
     }
 }
 
@@ -87,7 +117,8 @@ fn attach(args: AttachArgs) -> anyhow::Result<()> {
     let node = Node::open(&args.node.node)?;
     if args.pod_ifaces.is_empty() && args.tunnel.is_none() {
         anyhow::bail!(
-            "nothing to attach: give --pod-iface IFACE[=ADDR] and/or --tunnel IFACE --vni N"
+            "nothing to attach: give --pod-iface IFACE[=ADDR] and/or --tunnel IFACE --vni N \
+             (to change only the record limit: mcastlab dataplane config --max-records N)"
         );
     }
     let options = AttachOptions {
@@ -97,6 +128,7 @@ fn attach(args: AttachArgs) -> anyhow::Result<()> {
             .tunnel
             .zip(args.vni)
             .map(|(iface, vni)| TunnelOptions { iface, vni }),
+        max_records: args.max_records,
     };
     let report = node.attach(&options)?;
     match args.output.output {
@@ -116,6 +148,7 @@ fn attach(args: AttachArgs) -> anyhow::Result<()> {
                     report.tunnel_ifindex, report.vni
                 );
             }
+            println!("record limit {}", report.max_records);
             Ok(())
         }
     }
@@ -161,6 +194,7 @@ fn status(args: StatusArgs) -> anyhow::Result<()> {
             })).collect::<Vec<_>>(),
             "tunnel_ifindex": config.map(|c| c.tunnel_ifindex),
             "vni": config.map(|c| c.vni),
+            "max_records": config.map(|c| c.record_limit()),
             "groups": groups,
         })),
         OutputFormat::Table => {
@@ -179,6 +213,9 @@ fn status(args: StatusArgs) -> anyhow::Result<()> {
                     config.tunnel_ifindex, config.vni
                 );
             }
+            if let Some(config) = config {
+                println!("record limit {}", config.record_limit());
+            }
             println!("groups {groups}");
             let rows: Vec<Vec<String>> = links
                 .iter()
@@ -194,6 +231,49 @@ fn status(args: StatusArgs) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn config(args: ConfigArgs) -> anyhow::Result<()> {
+    let node = Node::open(&args.node.node)?;
+    let config = match args.max_records {
+        Some(limit) => node.set_record_limit(limit)?,
+        None => node.config()?,
+    };
+    match args.output.output {
+        OutputFormat::Json => print_json(&config_json(node.name(), &config)),
+        OutputFormat::Table => {
+            let tunnel = if config.tunnel_ifindex == 0 {
+                "none".to_owned()
+            } else {
+                format!("ifindex {} vni {}", config.tunnel_ifindex, config.vni)
+            };
+            let limit = config.record_limit();
+            let default = if limit == MAX_IGMPV3_RECORDS {
+                " (default)"
+            } else {
+                ""
+            };
+            print_table(
+                &["NODE", "TUNNEL", "MAX_RECORDS"],
+                &[vec![
+                    node.name().to_owned(),
+                    tunnel,
+                    format!("{limit}{default} of at most {MAX_IGMPV3_RECORDS_PER_MTU}"),
+                ]],
+            );
+            Ok(())
+        }
+    }
+}
+
+/// A node's settings as `dataplane config -o json` prints them.
+fn config_json(node: &str, config: &NodeConfig) -> serde_json::Value {
+    serde_json::json!({
+        "node": node,
+        "tunnel_ifindex": config.tunnel_ifindex,
+        "vni": config.vni,
+        "max_records": config.record_limit(),
+    })
 }
 
 /// [`AttachMode`] on the command line.
