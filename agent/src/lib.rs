@@ -29,6 +29,7 @@
 )]
 
 pub mod aging;
+pub mod leaves;
 pub mod membership;
 pub mod metrics;
 pub mod monitor;
@@ -87,6 +88,8 @@ pub async fn run(
     let mut links = LinkEvents::open(&node).map_err(AgentError::Netns)?;
     let mut monitor = Monitor::open(&node).map_err(AgentError::Monitor)?;
     monitor.open_ring();
+    let mut leaves = leaves::PendingLeaves::default();
+    hold_v1_hosts(&node, &settings)?;
     let frame = general_query_frame(&settings);
     tracing::info!(node = node.name(), ?settings, ?peering, "agent started");
     let mut exchange = match peering {
@@ -131,8 +134,9 @@ pub async fn run(
                 }
                 if groups.iter().any(|list| !known_groups.contains(list)) {
                     tracing::info!(node = node.name(), "a group appeared: startup queries");
-                    // Perhaps a new dataplane (detach, attach): its own ring buffer.
+                    // Perhaps a new dataplane (detach, attach): its own ring buffer and config.
                     monitor.close_ring();
+                    hold_v1_hosts(&node, &settings)?;
                     startup_left = settings.startup_query_count();
                     next_query = Instant::now();
                     if let Some(exchange) = exchange.as_mut() {
@@ -175,7 +179,16 @@ pub async fn run(
                     monitor.publish_own(reason, heard.group, address, heard.member.target);
                 }
             }
-            () = monitor.forward_datapath_events() => {}
+            events = monitor.forward_datapath_events() => {
+                for event in &events {
+                    leaves.add(event, &settings);
+                }
+            }
+            () = sleep_until_due(leaves.next_due()), if leaves.next_due().is_some() => {
+                for left in leaves.run_due(&node, &querier, &settings)? {
+                    monitor.publish_own(Reason::LeaveConfirmed, left.group, left.address, left.ifindex);
+                }
+            }
             deleted = links.next_deletion(), if links_open => match deleted {
                 Some(ifindex) => {
                     tracing::debug!(node = node.name(), ifindex, "a link went");
@@ -194,6 +207,24 @@ pub async fn run(
         "agent stopped; the datapath keeps forwarding"
     );
     Ok(())
+}
+
+/// Sleeps until `due`, or for ever without one.
+async fn sleep_until_due(due: Option<Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Writes the agent's Older Host Present Interval into the node's config (RFC 3376 section
+/// 8.13: how long leaves are ignored after an IGMPv1 report); a node without a dataplane has
+/// none to write.
+fn hold_v1_hosts(node: &Node, settings: &Settings) -> Result<(), AgentError> {
+    match node.set_older_host_present(settings.older_host_present_interval()) {
+        Ok(_) | Err(DataplaneError::NotAttached { .. }) => Ok(()),
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// Tells the monitor about memberships removed because their pod is gone.

@@ -169,9 +169,9 @@ impl Monitor {
         self.ring = None;
     }
 
-    /// Waits until the datapath's ring buffer has events, then passes all of them on. Never
-    /// completes while no ring buffer is open.
-    pub async fn forward_datapath_events(&mut self) {
+    /// Waits until the datapath's ring buffer has events, then passes all of them on and
+    /// returns them. Never completes while no ring buffer is open.
+    pub async fn forward_datapath_events(&mut self) -> Vec<MembershipEvent> {
         let Some(ring) = self.ring.as_mut() else {
             return std::future::pending().await;
         };
@@ -187,12 +187,13 @@ impl Monitor {
             Err(err) => {
                 tracing::warn!(node = self.node.name(), %err, "event ring buffer failed");
                 self.ring = None;
-                return;
+                return events;
             }
         }
-        for event in events {
-            self.publish(&event);
+        for event in &events {
+            self.publish(event);
         }
+        events
     }
 
     /// Passes on an event the agent caused itself.

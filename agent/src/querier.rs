@@ -1,4 +1,5 @@
-//! The querier's packets: IGMPv3 General Queries (RFC 3376 section 4.1) sent with an
+//! The querier's packets: IGMPv3 General and Group-Specific Queries (RFC 3376 section 4.1)
+//! sent with an
 //! `AF_PACKET` socket out of each pod's host-side veth, so that they arrive on the pod's
 //! `eth0` as a router's queries would.
 //!
@@ -9,6 +10,7 @@
 
 use std::{
     io,
+    net::Ipv4Addr,
     os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
 };
 
@@ -36,19 +38,42 @@ const TOS_INTERNETWORK_CONTROL: u8 = 0xc0;
 /// TTL of IGMP messages (RFC 3376 section 4).
 const IGMP_TTL: u8 = 1;
 
-/// The frame of a General Query with `settings`' Max Resp Time, QRV and QQIC.
+/// The frame of a General Query with `settings`' Max Resp Time, QRV and QQIC, to All-Systems.
 pub fn general_query_frame(settings: &Settings) -> Vec<u8> {
-    let tenths =
-        u32::try_from(settings.query_response_interval.as_millis() / 100).unwrap_or(u32::MAX);
+    let tenths = tenths(settings.query_response_interval);
     let seconds = u32::try_from(settings.query_interval.as_secs()).unwrap_or(u32::MAX);
-    let mut igmp = V3Query::general(tenths, settings.robustness, seconds).0;
+    query_frame(
+        V3Query::general(tenths, settings.robustness, seconds),
+        ALL_SYSTEMS,
+    )
+}
+
+/// The frame of a Group-Specific Query for `group` (RFC 3376 section 6.6.3.1), sent to the
+/// group: Max Resp Time is `settings`' Last Member Query Interval.
+pub fn group_query_frame(settings: &Settings, group: Ipv4Addr) -> Vec<u8> {
+    let tenths = tenths(settings.last_member_query_interval);
+    let seconds = u32::try_from(settings.query_interval.as_secs()).unwrap_or(u32::MAX);
+    query_frame(
+        V3Query::group_specific(group.octets(), tenths, settings.robustness, seconds),
+        group.octets(),
+    )
+}
+
+/// A duration in tenths of a second (the unit of Max Resp Code).
+fn tenths(interval: std::time::Duration) -> u32 {
+    u32::try_from(interval.as_millis() / 100).unwrap_or(u32::MAX)
+}
+
+/// The frame of `query` to `destination` from 0.0.0.0, with Router Alert.
+fn query_frame(query: V3Query, destination: [u8; 4]) -> Vec<u8> {
+    let mut igmp = query.0;
     fill_checksum(&mut igmp);
 
     let header_len = Ipv4Header::LEN + ROUTER_ALERT.len();
     let total_len = (header_len + igmp.len()) as u16;
     let mut ip = Ipv4Header::new(
         [0, 0, 0, 0],
-        ALL_SYSTEMS,
+        destination,
         IPPROTO_IGMP,
         IGMP_TTL,
         header_len as u32,
@@ -57,7 +82,7 @@ pub fn general_query_frame(settings: &Settings) -> Vec<u8> {
     ip.set_tos(TOS_INTERNETWORK_CONTROL);
     ip.fill_checksum(&ROUTER_ALERT);
 
-    let ethernet = EthernetHeader::new(group_mac(ALL_SYSTEMS), QUERIER_MAC, ETHERTYPE_IPV4);
+    let ethernet = EthernetHeader::new(group_mac(destination), QUERIER_MAC, ETHERTYPE_IPV4);
     [&ethernet.0[..], &ip.0, &ROUTER_ALERT, &igmp].concat()
 }
 
@@ -118,6 +143,23 @@ mod tests {
     use mcastlab_common::wire::checksum;
 
     use super::*;
+
+    #[test]
+    fn a_group_specific_query_goes_to_its_group_and_names_it() {
+        let frame = group_query_frame(&Settings::RFC, Ipv4Addr::new(239, 1, 2, 3));
+        // Ethernet to 01:00:5e:01:02:03, IPv4 0.0.0.0 -> 239.1.2.3.
+        assert_eq!(frame[..6], [0x01, 0x00, 0x5e, 0x01, 0x02, 0x03]);
+        assert_eq!(frame[14 + 16..14 + 20], [239, 1, 2, 3]);
+        // IGMP: query, Max Resp 10 tenths (Last Member Query Interval 1 s), group 239.1.2.3.
+        let igmp = &frame[38..];
+        assert_eq!(igmp[0..2], [0x11, 10]);
+        assert_eq!(igmp[4..8], [239, 1, 2, 3]);
+        assert_eq!(
+            checksum::fold(checksum::sum(0, igmp)),
+            0xffff,
+            "IGMP checksum"
+        );
+    }
 
     #[test]
     fn a_general_query_frame_is_an_igmpv3_query_to_all_systems() {

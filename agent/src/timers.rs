@@ -10,6 +10,10 @@ pub const QUERY_INTERVAL: Duration = Duration::from_secs(125);
 /// Query Response Interval (RFC 3376 section 8.3): the Max Resp Time of general queries.
 pub const QUERY_RESPONSE_INTERVAL: Duration = Duration::from_secs(10);
 
+/// Last Member Query Interval (RFC 3376 section 8.8): the Max Resp Time of Group-Specific
+/// Queries after a leave, and the time between them.
+pub const LAST_MEMBER_QUERY_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Query Interval of lab nodes: short, so that tests and the demo see a full cycle.
 pub const LAB_QUERY_INTERVAL: Duration = Duration::from_secs(10);
 /// Query Response Interval of lab nodes: pods answer a query within a second.
@@ -27,8 +31,11 @@ pub struct Settings {
     pub query_interval: Duration,
     /// Max Resp Time of general queries.
     pub query_response_interval: Duration,
-    /// Robustness Variable: startup queries sent, and general queries a member may miss.
+    /// Robustness Variable: startup queries sent, general queries a member may miss, and
+    /// Group-Specific Queries sent after a leave (Last Member Query Count, section 8.9).
     pub robustness: u8,
+    /// Max Resp Time of Group-Specific Queries and the time between them.
+    pub last_member_query_interval: Duration,
 }
 
 impl Settings {
@@ -37,6 +44,7 @@ impl Settings {
         query_interval: QUERY_INTERVAL,
         query_response_interval: QUERY_RESPONSE_INTERVAL,
         robustness: ROBUSTNESS,
+        last_member_query_interval: LAST_MEMBER_QUERY_INTERVAL,
     };
 
     /// The defaults of lab nodes (`mcastlab up`, the demo, the e2e suite).
@@ -44,6 +52,7 @@ impl Settings {
         query_interval: LAB_QUERY_INTERVAL,
         query_response_interval: LAB_QUERY_RESPONSE_INTERVAL,
         robustness: ROBUSTNESS,
+        last_member_query_interval: LAST_MEMBER_QUERY_INTERVAL,
     };
 
     /// Startup Query Interval (RFC 3376 section 8.6): a quarter of the Query Interval.
@@ -54,6 +63,24 @@ impl Settings {
     /// Startup Query Count (RFC 3376 section 8.7): the Robustness Variable.
     pub fn startup_query_count(&self) -> u32 {
         u32::from(self.robustness)
+    }
+
+    /// Last Member Query Count (RFC 3376 section 8.9): Group-Specific Queries sent after a
+    /// leave.
+    pub fn last_member_query_count(&self) -> u32 {
+        u32::from(self.robustness)
+    }
+
+    /// Last Member Query Time (RFC 3376 section 8.10): count x interval; a member that left and
+    /// did not answer for this long is gone.
+    pub fn last_member_query_time(&self) -> Duration {
+        self.last_member_query_interval * self.last_member_query_count()
+    }
+
+    /// Older Host Present Interval (RFC 3376 section 8.13): how long after an IGMPv1 report
+    /// leaves of its group are ignored; the Group Membership Interval.
+    pub fn older_host_present_interval(&self) -> Duration {
+        self.group_membership_interval()
     }
 
     /// Group Membership Interval (RFC 3376 section 8.4): robustness x query interval + query

@@ -46,8 +46,10 @@ pub enum EventKind {
     Join,
     /// A member heard again (a repeated report, an answer to a query).
     Refresh,
-    /// A member left (its leave, its node's withdrawal).
+    /// A member left (its leave, unanswered queries after it, its node's withdrawal).
     Leave,
+    /// A member's leave while fast leave is off: the agent asks its veth before removing it.
+    LeavePending,
     /// A member not heard for the Group Membership Interval was removed.
     Expire,
     /// A member whose pod's veth is gone was removed.
@@ -68,10 +70,13 @@ impl EventKind {
         match reason {
             Reason::Subscribed | Reason::RemoteLearned => EventKind::Join,
             Reason::JoinRefreshed => EventKind::Refresh,
-            Reason::Left | Reason::RemoteWithdrawn => EventKind::Leave,
+            Reason::Left | Reason::RemoteWithdrawn | Reason::LeaveConfirmed => EventKind::Leave,
+            Reason::LeavePending => EventKind::LeavePending,
             Reason::MemberExpired | Reason::RemoteExpired => EventKind::Expire,
             Reason::MemberPodGone => EventKind::PodGone,
-            Reason::LeaveNotSubscribed | Reason::IgnoredGroup => EventKind::Ignored,
+            Reason::LeaveNotSubscribed | Reason::IgnoredGroup | Reason::LeaveIgnoredV1Host => {
+                EventKind::Ignored
+            }
             Reason::TooManyRecords
             | Reason::SubscriberTableFull
             | Reason::SubscriberUpdateFailed
@@ -88,6 +93,7 @@ impl EventKind {
             EventKind::Join => "join",
             EventKind::Refresh => "refresh",
             EventKind::Leave => "leave",
+            EventKind::LeavePending => "leave-pending",
             EventKind::Expire => "expire",
             EventKind::PodGone => "pod-gone",
             EventKind::Refused => "refused",

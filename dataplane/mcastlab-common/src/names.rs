@@ -19,8 +19,19 @@ pub const MAP_PODS: &str = "MCAST_PODS";
 /// Ring buffer of [`crate::events::MembershipEvent`]s, read by the node agent.
 pub const MAP_EVENTS: &str = "MCAST_EVENTS";
 
+/// LRU hash: (group, veth) -> when an IGMPv1 report for the group last came from the veth
+/// ([`crate::V1HostKey`]); leaves from that veth are ignored while it is recent.
+pub const MAP_V1_HOSTS: &str = "MCAST_V1_HOSTS";
+
 /// Every map of the object, for pinning (and removal at detach).
-pub const MAPS: [&str; 5] = [MAP_GROUPS, MAP_REASONS, MAP_CONFIG, MAP_PODS, MAP_EVENTS];
+pub const MAPS: [&str; 6] = [
+    MAP_GROUPS,
+    MAP_REASONS,
+    MAP_CONFIG,
+    MAP_PODS,
+    MAP_EVENTS,
+    MAP_V1_HOSTS,
+];
 
 /// The lab's host-side veth of a pod is this prefix and the pod's name (`veth-p3` is pod
 /// `p3`'s); the membership monitor names pods by it.

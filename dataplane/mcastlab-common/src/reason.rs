@@ -92,11 +92,20 @@ pub enum Reason {
     /// A membership event (`events::MembershipEvent`) found the event ring buffer full and was
     /// dropped: no agent is reading it, or it reads too slowly. The change itself happened.
     EventsLost = 34,
+    /// A leave of a member while fast leave is off (`CONFIG_NO_FAST_LEAVE`): the member stays
+    /// until the node agent's Group-Specific Queries go unanswered.
+    LeavePending = 35,
+    /// The node agent removed a member after a pending leave: nobody behind its veth answered
+    /// the Group-Specific Queries (counted by the agent).
+    LeaveConfirmed = 36,
+    /// A leave ignored because an IGMPv1 host behind the same veth reported the group within
+    /// the Older Host Present Interval (RFC 2236 section 4): v1 hosts cannot leave.
+    LeaveIgnoredV1Host = 37,
 }
 
 impl Reason {
     /// Every reason, in code order.
-    pub const ALL: [Reason; 35] = [
+    pub const ALL: [Reason; 38] = [
         Reason::IgmpHandled,
         Reason::Subscribed,
         Reason::JoinRefreshed,
@@ -132,6 +141,9 @@ impl Reason {
         Reason::NoPodIdentity,
         Reason::LinkLocalGroup,
         Reason::EventsLost,
+        Reason::LeavePending,
+        Reason::LeaveConfirmed,
+        Reason::LeaveIgnoredV1Host,
     ];
 
     /// Whether only userspace (the node agent) counts this reason, never a program: its
@@ -147,6 +159,7 @@ impl Reason {
                 | Reason::RemoteLearned
                 | Reason::RemoteWithdrawn
                 | Reason::RemoteExpired
+                | Reason::LeaveConfirmed
         )
     }
 
@@ -202,6 +215,9 @@ impl Reason {
             Reason::NoPodIdentity => "no_pod_identity",
             Reason::LinkLocalGroup => "link_local_group",
             Reason::EventsLost => "events_lost",
+            Reason::LeavePending => "leave_pending",
+            Reason::LeaveConfirmed => "leave_confirmed",
+            Reason::LeaveIgnoredV1Host => "leave_ignored_v1_host",
         }
     }
 }

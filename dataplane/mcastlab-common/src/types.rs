@@ -14,15 +14,32 @@ pub struct NodeConfig {
     /// VXLAN network identifier written into the tunnel key of remote copies and required of
     /// packets arriving from the overlay.
     pub vni: u32,
-    /// `CONFIG_*` flags; none defined yet.
+    /// `CONFIG_*` flags ([`CONFIG_NO_FAST_LEAVE`]).
     pub flags: u32,
     /// Most group records an IGMPv3 report from a pod may carry; a report with more is refused
     /// whole (`too_many_records`). 0 stands for [`MAX_IGMPV3_RECORDS`]; userspace writes 0 or
     /// 1..=[`MAX_IGMPV3_RECORDS_PER_MTU`]. Read through [`NodeConfig::record_limit`].
     pub max_records: u32,
+    /// How long after a pod's IGMPv1 report its leaves of that group are ignored (RFC 2236
+    /// section 4; RFC 3376 section 8.13's Older Host Present Interval), in milliseconds; 0
+    /// stands for [`OLDER_HOST_PRESENT_MS`]. The node agent writes its own (robustness x query
+    /// interval + query response interval).
+    pub older_host_present_ms: u32,
+    /// Explicit padding; keep zero.
+    pub _pad: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<NodeConfig>() == 16);
+const _: () = assert!(core::mem::size_of::<NodeConfig>() == 24);
+
+/// [`NodeConfig::flags`]: a leave does not remove the member at once; the datapath counts
+/// `leave_pending` and the node agent asks the veth with Group-Specific Queries, removing the
+/// member only when nobody answers (RFC 3376 section 6.4.2). Without it (the default), a leave
+/// removes the veth's membership at once: fast leave, right for one pod per veth.
+pub const CONFIG_NO_FAST_LEAVE: u32 = 1 << 0;
+
+/// RFC 3376 section 8.13's Older Host Present Interval with the RFC's timers (2 x 125 s +
+/// 10 s), in milliseconds: the default of [`NodeConfig::older_host_present_ms`].
+pub const OLDER_HOST_PRESENT_MS: u32 = 260_000;
 
 impl NodeConfig {
     /// The record limit in force: [`NodeConfig::max_records`], [`MAX_IGMPV3_RECORDS`] for 0,
@@ -37,7 +54,37 @@ impl NodeConfig {
             self.max_records as u16
         }
     }
+
+    /// Whether a leave removes the member at once (no [`CONFIG_NO_FAST_LEAVE`]).
+    #[inline(always)]
+    pub const fn fast_leave(&self) -> bool {
+        self.flags & CONFIG_NO_FAST_LEAVE == 0
+    }
+
+    /// The Older Host Present Interval in force, in nanoseconds.
+    #[inline(always)]
+    pub const fn older_host_present_ns(&self) -> u64 {
+        let ms = if self.older_host_present_ms == 0 {
+            OLDER_HOST_PRESENT_MS
+        } else {
+            self.older_host_present_ms
+        };
+        ms as u64 * 1_000_000
+    }
 }
+
+/// Key of the IGMPv1 host map ([`crate::names::MAP_V1_HOSTS`]): a group and the veth an
+/// IGMPv1 report for it came from. The value is when (`CLOCK_MONOTONIC` nanoseconds).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct V1HostKey {
+    /// The group as a map key ([`addr_key`]).
+    pub group: u32,
+    /// The host-side veth.
+    pub ifindex: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<V1HostKey>() == 8);
 
 /// Whether `limit` is a record limit a node may be set to: 1..=[`MAX_IGMPV3_RECORDS_PER_MTU`].
 pub const fn is_valid_record_limit(limit: u32) -> bool {
@@ -67,6 +114,8 @@ mod pod {
     unsafe impl aya::Pod for super::NodeConfig {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::PodIdentity {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::V1HostKey {}
 }
 
 /// The map key of an IPv4 address: its four wire octets read as a native `u32`, which is what

@@ -31,6 +31,8 @@ const POD2: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 12);
 const POD3: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 13);
 #[path = "datapath/identity.rs"]
 mod identity;
+#[path = "datapath/leaves.rs"]
+mod leaves;
 
 /// How long a copy may take to cross a veth before a test gives up on it.
 const DELIVERY_DEADLINE: Duration = Duration::from_secs(5);

@@ -25,7 +25,7 @@ use crate::{
     events::emit,
     fanout::{CONTINUE, STOP, run},
     maps::MCAST_CONFIG,
-    membership::{join, leave},
+    membership::{join, leave, v1_host_heard},
     packet::{ETH_HLEN, ifindex, payload_offset},
     pod_identity,
 };
@@ -88,7 +88,12 @@ fn apply(ctx: &TcContext, ip: &Ipv4Header, offset: u32, len: u32) -> Option<Reas
         }
     };
     match kind {
-        IgmpType::V1Report | IgmpType::V2Report => {
+        IgmpType::V1Report => {
+            join(header.group_key(), member);
+            v1_host_heard(header.group_key(), member);
+            None
+        }
+        IgmpType::V2Report => {
             join(header.group_key(), member);
             None
         }

@@ -2,11 +2,11 @@
 //! limits there.
 
 use aya_ebpf::{
-    btf_maps::{Array, HashMap, HashOfMaps, PerCpuArray, RingBuf},
+    btf_maps::{Array, HashMap, HashOfMaps, LruHashMap, PerCpuArray, RingBuf},
     macros::btf_map,
 };
 use mcastlab_common::{
-    MAX_GROUPS, MAX_PODS, NodeConfig, PodIdentity, REASON_SLOTS,
+    MAX_GROUPS, MAX_PODS, NodeConfig, PodIdentity, REASON_SLOTS, V1HostKey,
     events::{EVENT_RING_BYTES, MembershipEvent},
     slots::{GROUP_ARRAY_LEN, GROUP_MAP_FLAGS},
 };
@@ -35,3 +35,9 @@ pub static MCAST_PODS: HashMap<u32, PodIdentity, { MAX_PODS as usize }> = HashMa
 /// Membership events for the node agent's monitor (`mcastlab_common::events`).
 #[btf_map]
 pub static MCAST_EVENTS: RingBuf<MembershipEvent, { EVENT_RING_BYTES as usize }> = RingBuf::new();
+
+/// (group, veth) -> when an IGMPv1 report for the group last came from the veth. Least
+/// recently used entries go first when it is full: a flood of v1 reports can only make the
+/// dataplane forget a v1 host early (and honour a leave it would have ignored).
+#[btf_map]
+pub static MCAST_V1_HOSTS: LruHashMap<V1HostKey, u64, { MAX_PODS as usize }> = LruHashMap::new();

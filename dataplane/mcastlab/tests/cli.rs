@@ -290,7 +290,7 @@ fn man_prints_the_top_page_and_writes_one_page_per_command() {
         .collect();
     let group_add = std::fs::read_to_string(dir.join("mcastlab-group-add.1"));
     let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(pages.len(), 33, "{pages:?}");
+    assert_eq!(pages.len(), 34, "{pages:?}");
     assert!(pages[0].ends_with("/mcastlab.1"), "{pages:?}");
     assert!(
         group_add

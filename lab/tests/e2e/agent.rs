@@ -16,7 +16,7 @@ use mcastlab_testbed::{igmp::IgmpMessage, raw::send_frames};
 use mcastlab_testkit::{delta, ip, require_datapath};
 use mcastlab_topology::model::POD_IFACE;
 
-use crate::lab::{DEADLINE, TestLab, receive};
+use crate::lab::{AGENT_SETTINGS, DEADLINE, TestLab, receive};
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 5, 5, 5);
 const COUNT: u64 = 20;
@@ -190,6 +190,7 @@ fn a_silent_member_expires_after_the_membership_interval_and_an_answering_one_st
         query_interval: Duration::from_secs(2),
         query_response_interval: Duration::from_secs(1),
         robustness: 2,
+        ..mcastlab_agent::Settings::LAB
     };
     let interval = settings.group_membership_interval();
     let mut lab = TestLab::new(1, 3, |_| {});
@@ -234,6 +235,21 @@ fn a_silent_member_expires_after_the_membership_interval_and_an_answering_one_st
     );
     lab.send(1, 1, GROUP, 1, 0, COUNT);
     assert_eq!(receive(&mut receiver, COUNT), COUNT, "datagrams to p3");
+}
+
+/// Whether `frame` is an IGMP Membership Query for `group`, sent to the group (RFC 3376
+/// section 4.1.12: a Group-Specific Query).
+fn is_query_for(frame: &[u8], group: Ipv4Addr) -> bool {
+    const ETHERNET: usize = 14;
+    let Some(ip) = frame.get(ETHERNET..) else {
+        return false;
+    };
+    let header_len = usize::from(ip.first().map_or(0, |b| b & 0x0f)) * 4;
+    let igmp = ip.get(header_len..).unwrap_or_default();
+    mcastlab_testbed::capture::is_ipv4_to(frame, group)
+        && ip.get(9) == Some(&2)
+        && igmp.first() == Some(&0x11)
+        && igmp.get(4..8) == Some(&group.octets()[..])
 }
 
 /// Waits for the next `kind` event of pod `pod` on `monitor`, or panics after the deadline.
@@ -301,4 +317,55 @@ fn the_monitor_names_the_pod_of_each_join_refusal_leave_and_dead_pod() {
         (Some(p2), Some(GROUP), "member_pod_gone"),
         "{gone:?}"
     );
+}
+
+#[test]
+fn with_fast_leave_off_a_member_goes_only_when_nobody_answers_the_group_specific_queries() {
+    require_datapath!();
+    // Given a node with its agent and fast leave off, p2 joined with a socket, and a monitor.
+    let lab = TestLab::with_agents(1, 2, |_| {});
+    lab.configure_group(GROUP);
+    lab.dataplane(1)
+        .set_fast_leave(false)
+        .expect("fast leave off");
+    let mut monitor = lab.monitor(1);
+    let mut receiver = lab.join(1, 2, GROUP);
+    let before = lab.counters(1);
+    let spy = lab.spy(1, 2);
+
+    // When a leave comes from p2's address while p2's socket still holds the group (as when
+    // one of two hosts behind a veth leaves).
+    let p2 = lab.pod(1, 2).address;
+    let leave = IgmpMessage::V2Leave(GROUP).frame(p2).to_bytes();
+    send_frames(&lab.pod_netns(1, 2), POD_IFACE, &[leave]).expect("crafted leave");
+    // Then the leave is pending, the agent sends p2 a Group-Specific Query, p2 answers, and
+    // once the Last Member Query Time has passed p2 is still a member and receives.
+    expect_event(&mut monitor, "leave-pending", "p2");
+    let queries = spy.until(DEADLINE, |frames| {
+        frames.iter().any(|f| is_query_for(f, GROUP))
+    });
+    assert!(
+        queries.iter().any(|f| is_query_for(f, GROUP)),
+        "no group-specific query reached p2"
+    );
+    expect_event(&mut monitor, "refresh", "p2");
+    std::thread::sleep(AGENT_SETTINGS.last_member_query_time() + AGING_SLACK);
+    lab.send(1, 1, GROUP, 1, 0, COUNT);
+    assert_eq!(receive(&mut receiver, COUNT), COUNT, "datagrams to p2");
+    let kept = delta(&before, &lab.counters(1));
+    assert_eq!(kept.get(Reason::LeaveConfirmed.name()), None, "{kept:?}");
+
+    // When p2 closes its socket (its kernel reports the leave, and answers no query).
+    drop(receiver);
+    // Then its leave is confirmed by the agent after the queries: a leave event, counted.
+    let gone = expect_event(&mut monitor, "leave", "p2");
+    assert_eq!(gone.reason, "leave_confirmed", "{gone:?}");
+    lab.wait_left(1, 2, GROUP);
+    let changes = delta(&before, &lab.counters(1));
+    assert_eq!(
+        changes.get(Reason::LeaveConfirmed.name()),
+        Some(&1),
+        "{changes:?}"
+    );
+    assert_eq!(changes.get(Reason::Left.name()), None, "{changes:?}");
 }

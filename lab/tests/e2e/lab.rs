@@ -26,6 +26,7 @@ pub const AGENT_SETTINGS: mcastlab_agent::Settings = mcastlab_agent::Settings {
     query_interval: Duration::from_secs(60),
     query_response_interval: Duration::from_secs(1),
     robustness: 1,
+    last_member_query_interval: mcastlab_agent::timers::LAST_MEMBER_QUERY_INTERVAL,
 };
 
 /// Cases that flood the per-CPU backlog hold this exclusively; every other case holds it

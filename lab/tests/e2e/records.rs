@@ -51,6 +51,7 @@ fn a_pod_in_40_groups_stays_a_member_with_the_limit_at_40_and_loses_all_at_the_d
         query_interval: Duration::from_secs(2),
         query_response_interval: Duration::from_secs(1),
         robustness: 2,
+        ..mcastlab_agent::Settings::LAB
     };
     let interval = settings.group_membership_interval();
     let mut lab = TestLab::new(1, 2, |spec| spec.nodes[0].max_records = Some(40));

@@ -146,6 +146,7 @@ fn a_node_whose_agent_is_killed_stops_receiving_after_the_membership_interval() 
         query_interval: Duration::from_secs(2),
         query_response_interval: Duration::from_secs(1),
         robustness: 2,
+        ..mcastlab_agent::Settings::LAB
     };
     let interval = settings.group_membership_interval();
     let mut lab = TestLab::new(3, 2, |_| {});

@@ -61,6 +61,23 @@ impl V3Query {
         ])
     }
 
+    /// A Group-Specific Query (RFC 3376 section 4.1.9): only members of `group` answer, within
+    /// `max_response_tenths` (the Last Member Query Interval, section 8.8); other fields as in
+    /// [`V3Query::general`].
+    pub const fn group_specific(
+        group: [u8; 4],
+        max_response_tenths: u32,
+        robustness: u8,
+        query_interval_s: u32,
+    ) -> Self {
+        let mut query = Self::general(max_response_tenths, robustness, query_interval_s);
+        query.0[4] = group[0];
+        query.0[5] = group[1];
+        query.0[6] = group[2];
+        query.0[7] = group[3];
+        query
+    }
+
     /// Type: Membership Query (RFC 3376 section 4.1).
     pub const fn kind(&self) -> u8 {
         self.0[field::TYPE]

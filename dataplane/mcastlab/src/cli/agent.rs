@@ -47,6 +47,12 @@ pub struct AgentArgs {
     /// 127.0.0.1:9464; bound in the namespace the agent is started in.
     #[arg(long, value_name = "ADDRESS")]
     metrics_address: Option<std::net::SocketAddr>,
+    /// Seconds between the Group-Specific Queries the agent sends after a leave while fast
+    /// leave is off, and their Max Resp Time (RFC 3376 Last Member Query Interval; 0.1 to
+    /// 3174.4, default 1); robustness of them are sent.
+    #[arg(long, value_name = "SECONDS", default_value_t = timers::LAST_MEMBER_QUERY_INTERVAL.as_secs_f64(),
+          value_parser = parse_response_interval)]
+    last_member_query_interval: f64,
     /// Robustness Variable: startup queries sent (RFC 3376; 1 to 7, default 2).
     #[arg(long, default_value_t = timers::ROBUSTNESS,
           value_parser = clap::value_parser!(u8).range(1..=7))]
@@ -84,6 +90,7 @@ impl AgentArgs {
             query_interval: Duration::from_secs(self.query_interval),
             query_response_interval: Duration::from_secs_f64(self.query_response_interval),
             robustness: self.robustness,
+            last_member_query_interval: Duration::from_secs_f64(self.last_member_query_interval),
         }
     }
 }

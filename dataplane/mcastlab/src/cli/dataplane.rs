@@ -82,8 +82,23 @@ pub struct ConfigArgs {
     /// default is 24). Takes effect with the next report; membership stays.
     #[arg(long, value_name = "N")]
     max_records: Option<u32>,
+    /// Fast leave (default on: a leave removes the pod's membership at once, right for one
+    /// pod per veth). Off: a leave is pending (counter leave_pending) and the node agent sends
+    /// Group-Specific Queries into the veth, removing the member only when nobody answers
+    /// (leave_confirmed), for veths with several hosts behind them.
+    #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+    fast_leave: Option<bool>,
     #[command(flatten)]
     output: OutputArg,
+}
+
+/// `on` or `off`.
+fn parse_on_off(value: &str) -> Result<bool, String> {
+    match value {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        other => Err(format!("'{other}' is neither 'on' nor 'off'")),
+    }
 }
 
 /// Arguments of `dataplane detach`.
@@ -235,10 +250,13 @@ fn status(args: StatusArgs) -> anyhow::Result<()> {
 
 fn config(args: ConfigArgs) -> anyhow::Result<()> {
     let node = Node::open(&args.node.node)?;
-    let config = match args.max_records {
-        Some(limit) => node.set_record_limit(limit)?,
-        None => node.config()?,
-    };
+    if let Some(limit) = args.max_records {
+        node.set_record_limit(limit)?;
+    }
+    if let Some(on) = args.fast_leave {
+        node.set_fast_leave(on)?;
+    }
+    let config = node.config()?;
     match args.output.output {
         OutputFormat::Json => print_json(&config_json(node.name(), &config)),
         OutputFormat::Table => {
@@ -254,11 +272,19 @@ fn config(args: ConfigArgs) -> anyhow::Result<()> {
                 ""
             };
             print_table(
-                &["NODE", "TUNNEL", "MAX_RECORDS"],
+                &[
+                    "NODE",
+                    "TUNNEL",
+                    "MAX_RECORDS",
+                    "FAST_LEAVE",
+                    "V1_HOST_HOLD",
+                ],
                 &[vec![
                     node.name().to_owned(),
                     tunnel,
                     format!("{limit}{default} of at most {MAX_IGMPV3_RECORDS_PER_MTU}"),
+                    if config.fast_leave() { "on" } else { "off" }.to_owned(),
+                    format!("{} s", config.older_host_present_ns() as f64 / 1e9),
                 ]],
             );
             Ok(())
@@ -273,6 +299,8 @@ fn config_json(node: &str, config: &NodeConfig) -> serde_json::Value {
         "tunnel_ifindex": config.tunnel_ifindex,
         "vni": config.vni,
         "max_records": config.record_limit(),
+        "fast_leave": config.fast_leave(),
+        "older_host_present_ms": config.older_host_present_ns() / 1_000_000,
     })
 }
 

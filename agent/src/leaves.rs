@@ -1,0 +1,147 @@
+//! Leaves while fast leave is off (RFC 3376 section 6.4.2, for one member per veth): the
+//! datapath keeps the member and emits a `leave_pending` event; the agent sends Last Member
+//! Query Count Group-Specific Queries into the veth, one each Last Member Query Interval, and
+//! one interval after the last it removes the member unless someone behind the veth answered
+//! (a report since the leave stamps the member heard), counted as `leave_confirmed`.
+//!
+//! A node with fast leave on (the default) never emits `leave_pending`; nothing here runs.
+
+use std::net::Ipv4Addr;
+
+use mcastlab_common::{Reason, events::MembershipEvent, key_addr};
+use mcastlab_dataplane::{DataplaneError, Node};
+use tokio::time::Instant;
+
+use crate::{
+    AgentError,
+    querier::{Querier, group_query_frame},
+    timers::Settings,
+};
+
+/// One leave being asked about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Pending {
+    group: Ipv4Addr,
+    ifindex: u32,
+    /// When the leave was handled (`CLOCK_MONOTONIC` nanoseconds): a report after it answers.
+    since_ns: u64,
+    queries_left: u32,
+    next: Instant,
+}
+
+/// A member removed because nobody answered after its leave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConfirmedLeave {
+    /// The group.
+    pub group: Ipv4Addr,
+    /// The member's address.
+    pub address: Ipv4Addr,
+    /// Its veth.
+    pub ifindex: u32,
+}
+
+/// The leaves being asked about.
+#[derive(Debug, Default)]
+pub struct PendingLeaves {
+    pending: Vec<Pending>,
+}
+
+impl PendingLeaves {
+    /// Starts asking about the leave of `event` (a `leave_pending` one; others are ignored):
+    /// its first query goes out at once. A second leave of the same member starts over.
+    pub fn add(&mut self, event: &MembershipEvent, settings: &Settings) {
+        if event.reason() != Some(Reason::LeavePending) {
+            return;
+        }
+        let group = key_addr(event.group);
+        self.pending
+            .retain(|p| !(p.group == group && p.ifindex == event.ifindex));
+        self.pending.push(Pending {
+            group,
+            ifindex: event.ifindex,
+            since_ns: event.time_ns,
+            queries_left: settings.last_member_query_count(),
+            next: Instant::now(),
+        });
+    }
+
+    /// When the next query or check is due, if any leave is pending.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.pending.iter().map(|p| p.next).min()
+    }
+
+    /// Sends the queries that are due, and removes the members whose last query went
+    /// unanswered; returns those.
+    pub fn run_due(
+        &mut self,
+        node: &Node,
+        querier: &Querier,
+        settings: &Settings,
+    ) -> Result<Vec<ConfirmedLeave>, AgentError> {
+        let now = Instant::now();
+        let mut confirmed = Vec::new();
+        let mut still = Vec::new();
+        for mut pending in std::mem::take(&mut self.pending) {
+            if pending.next > now {
+                still.push(pending);
+            } else if pending.queries_left > 0 {
+                send_query(node, querier, settings, &pending);
+                pending.queries_left -= 1;
+                pending.next = now + settings.last_member_query_interval;
+                still.push(pending);
+            } else if let Some(leave) = confirm(node, &pending)? {
+                confirmed.push(leave);
+            }
+        }
+        self.pending = still;
+        if !confirmed.is_empty() {
+            node.count(Reason::LeaveConfirmed, confirmed.len() as u64)?;
+        }
+        Ok(confirmed)
+    }
+}
+
+/// Sends one Group-Specific Query for `pending` into its veth. A veth that is gone is
+/// skipped (its pod cannot answer; the dead-pod sweep removes the member).
+fn send_query(node: &Node, querier: &Querier, settings: &Settings, pending: &Pending) {
+    let Some(iface) = node.interface_name(pending.ifindex) else {
+        return;
+    };
+    let frame = group_query_frame(settings, pending.group);
+    if let Err(err) = querier.send(&iface, &frame) {
+        tracing::debug!(node = node.name(), iface, %err, "group-specific query not sent");
+    }
+}
+
+/// Removes the member of `pending` unless it was heard since its leave.
+fn confirm(node: &Node, pending: &Pending) -> Result<Option<ConfirmedLeave>, AgentError> {
+    let mut table = match node.groups() {
+        Ok(table) => table,
+        Err(DataplaneError::NotAttached { .. }) => return Ok(None),
+        Err(err) => return Err(err.into()),
+    };
+    let member = table.heard_members()?.into_iter().find(|heard| {
+        heard.group == pending.group
+            && !heard.member.is_remote()
+            && heard.member.target == pending.ifindex
+    });
+    let Some(member) = member else {
+        return Ok(None);
+    };
+    if member.heard_ns > pending.since_ns || !table.remove_heard(&member)? {
+        return Ok(None);
+    }
+    let address = key_addr(member.member.address);
+    tracing::info!(
+        node = node.name(),
+        group = %pending.group,
+        %address,
+        ifindex = pending.ifindex,
+        "removed a member that left and did not answer the group-specific queries"
+    );
+    Ok(Some(ConfirmedLeave {
+        group: pending.group,
+        address,
+        ifindex: pending.ifindex,
+    }))
+}
