@@ -33,8 +33,8 @@ mod typed_array;
 pub use attach::{AttachMode, AttachOptions, AttachReport, DetachReport, TunnelOptions};
 pub use error::DataplaneError;
 pub use groups::{
-    GroupEntry, GroupTable, HeardMember, Learned, SubscriberEntry, SubscriberKind,
-    SubscriberOrigin, monotonic_ns,
+    GroupEntry, GroupTable, HeardMember, Learned, MemberDelivery, SubscriberEntry, SubscriberKind,
+    SubscriberOrigin, TUNNEL_IFACE, monotonic_ns,
 };
 pub use link::{LinkAction, LinkKind, LinkReport};
 pub use node::Node;
