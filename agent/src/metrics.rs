@@ -1,6 +1,7 @@
-//! The agent's `/metrics` endpoint: the node's reason counters in the Prometheus (OpenMetrics)
-//! text format, the same text as `mcastlab stats -o prometheus`, served over plain HTTP/1.1 to
-//! whoever scrapes. Each request reads the counters afresh; nothing is cached.
+//! The agent's `/metrics` endpoint: the node's reason counters and per-member delivery counters
+//! in the Prometheus (OpenMetrics) text format, the same text as `mcastlab stats -o
+//! prometheus` (`mcastlab_dataplane::metrics::render`), served over plain HTTP/1.1 to whoever
+//! scrapes. Each request reads the counters afresh; nothing is cached.
 
 use std::{io, net::SocketAddr};
 
@@ -70,8 +71,6 @@ async fn answer(mut stream: TcpStream, node: &str) -> io::Result<()> {
     stream.shutdown().await
 }
 
-fn render(node: &str) -> Result<String, Box<dyn std::error::Error>> {
-    let node = Node::open(node)?;
-    let counters = node.stats()?;
-    Ok(metrics::encode(&[(node.name(), &counters)])?)
+fn render(node: &str) -> Result<String, mcastlab_dataplane::DataplaneError> {
+    metrics::render(&Node::open(node)?)
 }

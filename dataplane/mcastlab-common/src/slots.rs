@@ -12,6 +12,14 @@
 //!   refresh, written by the eBPF programs; [`NEVER_HEARD`] for members userspace added. The
 //!   node agent expires local members not heard for the Group Membership Interval. Replication
 //!   never reads these words.
+//! - After those, word [`packets_index`]`(slot)` counts the copies delivered to the member in
+//!   `slot` and word [`bytes_index`]`(slot)` their bytes (each copy's length as replicated: the
+//!   Ethernet frame, before any tunnel header). Replication adds to both (atomically, on any
+//!   CPU) after each copy that left; a copy whose clone failed is not counted. Whoever claims a
+//!   slot starts its counters at 0 ([`claim_step`]), so they count the current member's copies
+//!   only. A copy replicated while a freed slot is claimed again may be counted to the new
+//!   member (an in-flight copy of the old one) or to nobody (a copy to the new member before
+//!   its counters were cleared).
 //!
 //! Writers are the eBPF programs (IGMP joins and leaves, on any CPU) and userspace (remote
 //! subscribers, deletes; through a memory mapping of the array), so every change is one atomic
@@ -44,8 +52,9 @@ pub const HEADER_SLOT: u32 = 0;
 pub const GROUP_SLOTS: u32 = crate::MAX_SUBSCRIBERS_PER_GROUP + 1;
 
 /// Words of every group's array: the header and member slots, then one last-heard word per
-/// slot ([`heard_index`]).
-pub const GROUP_ARRAY_LEN: u32 = 2 * GROUP_SLOTS;
+/// slot ([`heard_index`]), one delivered-packets word per slot ([`packets_index`]) and one
+/// delivered-bytes word per slot ([`bytes_index`]): 32 bytes per slot.
+pub const GROUP_ARRAY_LEN: u32 = 4 * GROUP_SLOTS;
 
 /// The last-heard word of a member nobody heard: one that userspace added (a remote node).
 pub const NEVER_HEARD: u64 = 0;
@@ -53,6 +62,17 @@ pub const NEVER_HEARD: u64 = 0;
 /// The index of the word that holds when the member in `slot` was last heard.
 pub const fn heard_index(slot: u32) -> u32 {
     GROUP_SLOTS + slot
+}
+
+/// The index of the word that counts the copies delivered to the member in `slot`.
+pub const fn packets_index(slot: u32) -> u32 {
+    2 * GROUP_SLOTS + slot
+}
+
+/// The index of the word that counts the bytes of the copies delivered to the member in
+/// `slot`.
+pub const fn bytes_index(slot: u32) -> u32 {
+    3 * GROUP_SLOTS + slot
 }
 
 /// A free slot.
@@ -181,14 +201,20 @@ impl GroupHeader {
 /// writer that runs out gives its slot back (see [`raise_high_water`]).
 pub const RAISE_ATTEMPTS: u32 = 8;
 
-/// The loads and compare-and-exchanges of one group's array: all the protocol needs of memory.
+/// The loads, stores and compare-and-exchanges of one group's array: all the protocol needs of
+/// memory. An index is a slot or any other word of the array ([`heard_index`],
+/// [`packets_index`], [`bytes_index`]).
 pub trait SlotWords {
-    /// The word of `slot`, or `None` when the array has no such slot.
-    fn load(&self, slot: u32) -> Option<u64>;
+    /// The word at `index`, or `None` when the array has no such word.
+    fn load(&self, index: u32) -> Option<u64>;
 
-    /// Replaces the word of `slot` with `new` if it still is `old`; returns whether it did
-    /// (`false` too when the array has no such slot).
-    fn compare_exchange(&self, slot: u32, old: u64, new: u64) -> bool;
+    /// Writes `value` to the word at `index` (one aligned 8-byte store); nothing when the array
+    /// has no such word.
+    fn store(&self, index: u32, value: u64);
+
+    /// Replaces the word at `index` with `new` if it still is `old`; returns whether it did
+    /// (`false` too when the array has no such word).
+    fn compare_exchange(&self, index: u32, old: u64, new: u64) -> bool;
 }
 
 /// The words of a group array in memory (userspace: the array mapped from the kernel).
@@ -199,6 +225,14 @@ impl SlotWords for [core::sync::atomic::AtomicU64] {
         use core::sync::atomic::Ordering;
         self.get(slot as usize)
             .map(|word| word.load(Ordering::SeqCst))
+    }
+
+    #[inline(always)]
+    fn store(&self, index: u32, value: u64) {
+        use core::sync::atomic::Ordering;
+        if let Some(word) = self.get(index as usize) {
+            word.store(value, Ordering::SeqCst);
+        }
     }
 
     #[inline(always)]
@@ -252,11 +286,20 @@ pub fn find_subscriber_step<W: SlotWords + ?Sized>(
     }
 }
 
-/// Claim step: takes `slot` for `member` if it is free (`FREE -> member`); returns whether it
-/// did. A claimed slot is not visible to readers until [`raise_high_water`] covers it.
+/// Claim step: takes `slot` for `member` if it is free (`FREE -> member`) and starts its
+/// delivery counters at 0 ([`packets_index`], [`bytes_index`]); returns whether it did. A
+/// claimed slot is not visible to readers until [`raise_high_water`] covers it (a slot below the
+/// high-water mark, freed by a leave, is visible at once: see the module docs for the copies
+/// that race a claim).
 #[inline(always)]
 pub fn claim_step<W: SlotWords + ?Sized>(words: &W, slot: u32, member: Member) -> bool {
-    words.load(slot) == Some(FREE) && words.compare_exchange(slot, FREE, member.word())
+    let claimed =
+        words.load(slot) == Some(FREE) && words.compare_exchange(slot, FREE, member.word());
+    if claimed {
+        words.store(packets_index(slot), 0);
+        words.store(bytes_index(slot), 0);
+    }
+    claimed
 }
 
 /// Raises the high-water mark to cover `slot`, in at most [`RAISE_ATTEMPTS`] attempts; returns
@@ -444,6 +487,33 @@ mod step_tests {
     }
 
     #[test]
+    fn a_claim_starts_the_slots_delivery_counters_and_a_refused_one_leaves_them() {
+        // A whole group array: slot 1 held a member that got 5 copies (300 bytes) and left;
+        // slot 2 holds remote B with 7 copies (420 bytes).
+        let words = [const { AtomicU64::new(FREE) }; GROUP_ARRAY_LEN as usize];
+        words[0].store(GroupHeader::empty(6).covering(2).word(), Ordering::SeqCst);
+        words[2].store(Member::remote(B).word(), Ordering::SeqCst);
+        for (slot, packets, bytes) in [(1, 5, 300), (2, 7, 420)] {
+            words[packets_index(slot) as usize].store(packets, Ordering::SeqCst);
+            words[bytes_index(slot) as usize].store(bytes, Ordering::SeqCst);
+        }
+        let counters = |slot: u32| {
+            (
+                words[packets_index(slot) as usize].load(Ordering::SeqCst),
+                words[bytes_index(slot) as usize].load(Ordering::SeqCst),
+            )
+        };
+        // When A claims slot 1, and then slot 2 (taken).
+        assert!(claim_step(&words[..], 1, Member::local(A, 7)));
+        assert!(!claim_step(&words[..], 2, Member::local(A, 7)));
+        // Then slot 1 counts from 0 and B keeps its counts.
+        assert_eq!(counters(1), (0, 0));
+        assert_eq!(counters(2), (7, 420));
+        assert_eq!((packets_index(1), bytes_index(1)), (2051, 3076));
+        assert_eq!(GROUP_ARRAY_LEN, 4100);
+    }
+
+    #[test]
     fn the_lower_slot_of_a_subscriber_stays_whoever_settles() {
         // Two words of one subscriber, the pod behind veth 3 (it reported two addresses).
         let (a3, a5) = (Member::local(A, 3).word(), Member::local(B, 3).word());
@@ -510,6 +580,12 @@ mod step_tests {
     impl SlotWords for Contended {
         fn load(&self, slot: u32) -> Option<u64> {
             self.words.get(slot as usize).map(Cell::get)
+        }
+
+        fn store(&self, index: u32, value: u64) {
+            if let Some(word) = self.words.get(index as usize) {
+                word.set(value);
+            }
         }
 
         fn compare_exchange(&self, slot: u32, old: u64, new: u64) -> bool {

@@ -337,6 +337,15 @@ pub enum DataplaneError {
         #[source]
         source: io::Error,
     },
+    /// The metrics text could not be written.
+    #[error("formatting the metrics of node '{node}' failed")]
+    MetricsFormat {
+        /// The node.
+        node: String,
+        /// The error.
+        #[source]
+        source: std::fmt::Error,
+    },
 }
 
 /// Shorthand for results of this module.

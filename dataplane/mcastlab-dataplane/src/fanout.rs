@@ -13,7 +13,7 @@ use std::{
 use aya::maps::MapData;
 use mcastlab_common::slots::{
     self, Dedup, FREE, Found, GROUP_ARRAY_LEN, GROUP_SLOTS, GroupHeader, HEADER_SLOT, Member,
-    heard_index,
+    bytes_index, heard_index, packets_index,
 };
 
 /// The words of one group's array.
@@ -37,9 +37,10 @@ pub enum AddError {
 }
 
 impl<'a> Slots<'a> {
-    /// The slots in `words` (a whole group array: [`GROUP_SLOTS`] words).
+    /// The slots in `words` (a whole group array: [`GROUP_ARRAY_LEN`] words, the slots and
+    /// their last-heard and delivery words, which a claim starts at 0).
     pub fn new(words: &'a [AtomicU64]) -> Self {
-        assert_eq!(words.len(), GROUP_SLOTS as usize, "a whole group array");
+        assert_eq!(words.len(), GROUP_ARRAY_LEN as usize, "a whole group array");
         Self { words }
     }
 
@@ -229,6 +230,16 @@ fn present_error(word: u64) -> AddError {
     AddError::Present(Member::from_word(word).expect("a found slot holds a member"))
 }
 
+/// What was delivered to the member of a slot since it claimed the slot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Delivered {
+    /// Copies that left for the member.
+    pub packets: u64,
+    /// Their bytes: each copy's length as replicated (the Ethernet frame, before any tunnel
+    /// header).
+    pub bytes: u64,
+}
+
 /// A group's array mapped into this process (`BPF_F_MMAPABLE`), unmapped on drop.
 pub struct MappedGroup {
     address: NonNull<AtomicU64>,
@@ -260,7 +271,17 @@ impl MappedGroup {
 
     /// The group's slots.
     pub fn slots(&self) -> Slots<'_> {
-        Slots::new(&self.words()[..GROUP_SLOTS as usize])
+        Slots::new(self.words())
+    }
+
+    /// What was delivered to the member in `slot` since it claimed the slot. The two words are
+    /// read one after the other, so a copy counted meanwhile may show in one of them only.
+    pub fn delivered(&self, slot: u32) -> Delivered {
+        let words = self.words();
+        Delivered {
+            packets: words[packets_index(slot) as usize].load(Ordering::SeqCst),
+            bytes: words[bytes_index(slot) as usize].load(Ordering::SeqCst),
+        }
     }
 
     /// When the member in `slot` was last heard: `CLOCK_MONOTONIC` nanoseconds, or
@@ -307,7 +328,7 @@ mod tests {
     use super::*;
 
     fn empty_group(capacity: u32) -> Vec<AtomicU64> {
-        let words: Vec<AtomicU64> = (0..GROUP_SLOTS).map(|_| AtomicU64::new(FREE)).collect();
+        let words: Vec<AtomicU64> = (0..GROUP_ARRAY_LEN).map(|_| AtomicU64::new(FREE)).collect();
         Slots::new(&words).start(capacity);
         words
     }
@@ -327,6 +348,35 @@ mod tests {
         assert_eq!(slots.header().high_water, 4);
         let addresses: Vec<u32> = slots.members().iter().map(|(_, m)| m.address).collect();
         assert_eq!(addresses, [10, 13, 12]);
+    }
+
+    #[test]
+    fn a_member_added_to_a_slot_counts_from_zero_whoever_held_it() {
+        let words = empty_group(4);
+        let slots = Slots::new(&words);
+        let count = |slot: u32, packets: u64, bytes: u64| {
+            words[packets_index(slot) as usize].store(packets, Ordering::SeqCst);
+            words[bytes_index(slot) as usize].store(bytes, Ordering::SeqCst);
+        };
+        let counted = |slot: u32| {
+            (
+                words[packets_index(slot) as usize].load(Ordering::SeqCst),
+                words[bytes_index(slot) as usize].load(Ordering::SeqCst),
+            )
+        };
+        // Remote 1 got 3 copies in slot 1 and went; remote 2 holds slot 2 with 4 copies.
+        assert_eq!(slots.add(Member::remote(1)), Ok(1));
+        assert_eq!(slots.add(Member::remote(2)), Ok(2));
+        count(1, 3, 300);
+        count(2, 4, 400);
+        slots.remove(1);
+        // One by one and in a batch, a new member of a slot starts at 0; others keep theirs.
+        assert_eq!(slots.add(Member::remote(3)), Ok(1));
+        assert_eq!((counted(1), counted(2)), ((0, 0), (4, 400)));
+        count(1, 5, 500);
+        slots.remove(3);
+        assert_eq!(slots.add_all(&[Member::remote(4)]), Ok(()));
+        assert_eq!((counted(1), counted(2)), ((0, 0), (4, 400)));
     }
 
     #[test]

@@ -91,6 +91,59 @@ pub struct SubscriberEntry {
     /// Whole seconds since the subscriber was last heard (joined, refreshed, announced);
     /// `None` for a static one, which is never heard.
     pub age_s: Option<u64>,
+    /// Copies delivered to the subscriber since it took its slot (joined or was added); a copy
+    /// whose clone failed is not counted.
+    pub packets: u64,
+    /// The bytes of those copies: each copy's length as replicated (the Ethernet frame, before
+    /// any tunnel header).
+    pub bytes: u64,
+}
+
+/// The interface label of a remote member's copies in [`MemberDelivery::iface`].
+pub const TUNNEL_IFACE: &str = "tunnel";
+
+/// What was delivered to one member of one group, with the interface its copies leave by:
+/// what `mcastlab stats --members` lists and `/metrics` exports (as Antrea's
+/// `antctl get podmulticaststats`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct MemberDelivery {
+    /// The group.
+    pub group: Ipv4Addr,
+    /// The member's address (a pod's, or a remote node's).
+    pub member: Ipv4Addr,
+    /// Local or remote.
+    pub kind: SubscriberKind,
+    /// A local member's host-side veth by name (`ifindex N` if it is gone), or
+    /// [`TUNNEL_IFACE`] for a remote one.
+    pub iface: String,
+    /// Copies delivered since the member took its slot ([`SubscriberEntry::packets`]).
+    pub packets: u64,
+    /// Their bytes ([`SubscriberEntry::bytes`]).
+    pub bytes: u64,
+}
+
+impl MemberDelivery {
+    /// The delivery of `subscriber`, whose local veth is named by `names` (ifindex -> name).
+    pub fn of(
+        subscriber: &SubscriberEntry,
+        names: &std::collections::HashMap<u32, String>,
+    ) -> Self {
+        let iface = match subscriber.kind {
+            SubscriberKind::Remote => TUNNEL_IFACE.to_owned(),
+            SubscriberKind::Local => names
+                .get(&subscriber.ifindex)
+                .cloned()
+                .unwrap_or_else(|| format!("ifindex {}", subscriber.ifindex)),
+        };
+        Self {
+            group: subscriber.group,
+            member: subscriber.address,
+            kind: subscriber.kind,
+            iface,
+            packets: subscriber.packets,
+            bytes: subscriber.bytes,
+        }
+    }
 }
 
 /// A member with when it was last heard (a local member, or a learned remote one), as the
@@ -432,11 +485,8 @@ impl GroupTable {
             .slots()
             .members()
             .into_iter()
-            .map(|(slot, member)| {
-                let heard = mapped.last_heard(slot);
-                (member, heard)
-            })
-            .map(|(member, heard)| SubscriberEntry {
+            .map(|(slot, member)| (member, mapped.last_heard(slot), mapped.delivered(slot)))
+            .map(|(member, heard, delivered)| SubscriberEntry {
                 group,
                 address: key_addr(member.address),
                 kind: if member.is_remote() {
@@ -455,6 +505,8 @@ impl GroupTable {
                     (true, _) => SubscriberOrigin::Learned,
                 },
                 age_s: (heard != NEVER_HEARD).then(|| now.saturating_sub(heard) / 1_000_000_000),
+                packets: delivered.packets,
+                bytes: delivered.bytes,
             })
             .collect();
         entries.sort_by_key(|entry| entry.address);

@@ -36,8 +36,8 @@ pub use attach::{AttachMode, AttachOptions, AttachReport, DetachReport, TunnelOp
 pub use error::DataplaneError;
 pub use events::EventReader;
 pub use groups::{
-    GroupEntry, GroupTable, HeardMember, Learned, SubscriberEntry, SubscriberKind,
-    SubscriberOrigin, monotonic_ns,
+    GroupEntry, GroupTable, HeardMember, Learned, MemberDelivery, SubscriberEntry, SubscriberKind,
+    SubscriberOrigin, TUNNEL_IFACE, monotonic_ns,
 };
 pub use link::{LinkAction, LinkKind, LinkReport};
 pub use node::Node;

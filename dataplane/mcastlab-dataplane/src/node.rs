@@ -1,11 +1,11 @@
 //! A node: a network namespace with (possibly) a pinned dataplane.
 
-use std::path::PathBuf;
+use std::{collections::HashMap, path::PathBuf};
 
 use nix::unistd::Uid;
 
 use super::{
-    GroupTable,
+    GroupTable, MemberDelivery,
     error::{DataplaneError, Result},
     lock::NodeLock,
     netns::{NetnsGuard, netns_path},
@@ -141,6 +141,39 @@ impl Node {
     /// ([`mcastlab_common::Reason::is_agent_reason`]; panics for any other).
     pub fn count(&self, reason: mcastlab_common::Reason, count: u64) -> Result<()> {
         stats::add(&self.pins, reason, count)
+    }
+
+    /// What was delivered to each member of each group, sorted by group then member: the
+    /// subscribers with their delivery counters and the names of their interfaces.
+    pub fn member_deliveries(&self) -> Result<Vec<MemberDelivery>> {
+        let subscribers = self.groups()?.all_subscribers()?;
+        let names = if subscribers.is_empty() {
+            HashMap::new()
+        } else {
+            self.interface_names()?
+        };
+        Ok(subscribers
+            .iter()
+            .map(|subscriber| MemberDelivery::of(subscriber, &names))
+            .collect())
+    }
+
+    /// Every interface of the node, ifindex -> name.
+    pub fn interface_names(&self) -> Result<HashMap<u32, String>> {
+        let _netns = self.enter()?;
+        let interfaces = nix::net::if_::if_nameindex().map_err(|errno| DataplaneError::Netns {
+            node: self.name.clone(),
+            source: errno.into(),
+        })?;
+        Ok(interfaces
+            .iter()
+            .map(|interface| {
+                (
+                    interface.index(),
+                    interface.name().to_string_lossy().into_owned(),
+                )
+            })
+            .collect())
     }
 
     /// The name of interface `ifindex` in the node, if it exists.

@@ -1036,3 +1036,116 @@ fn learned_remotes_are_stamped_and_static_ones_never_even_in_a_slot_a_member_lef
     );
     assert_eq!(origin(STATIC), Some((SubscriberOrigin::Static, false)));
 }
+
+/// A 100-byte frame from `source` to `group`: 14 (Ethernet) + 20 (IPv4) + 8 (UDP) + 58.
+fn hundred_byte_datagram(source: Ipv4Addr, group: Ipv4Addr) -> Vec<u8> {
+    let frame = Ipv4Frame::udp(source, group, 5000, &[0x5a; 58]).to_bytes();
+    assert_eq!(frame.len(), 100, "the frame the counts below are made of");
+    frame
+}
+
+/// Each subscriber of `group` with what was delivered to it: (address, packets, bytes).
+fn deliveries(node: &TestNode, group: Ipv4Addr) -> Vec<(Ipv4Addr, u64, u64)> {
+    subscribers(node, group)
+        .iter()
+        .map(|s| (s.address, s.packets, s.bytes))
+        .collect()
+}
+
+/// Sends `count` 100-byte datagrams to `group` from pod 1 (h1) and returns the counter changes.
+fn send_datagrams(
+    node: &TestNode,
+    group: Ipv4Addr,
+    count: usize,
+) -> std::collections::BTreeMap<&'static str, u64> {
+    let before = node.counters();
+    for _ in 0..count {
+        let verdict = node.run_pod_ingress("h1", &hundred_byte_datagram(POD1, group));
+        assert_eq!(verdict, TC_ACT_SHOT, "the original is consumed");
+    }
+    delta(&before, &node.counters())
+}
+
+#[test]
+fn each_member_counts_the_copies_that_left_for_it_from_the_join_on() {
+    require_datapath!();
+    const POD4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 14);
+    // Given pods 2, 3 and 4 subscribed to the group, and pod 4's veth deleted since (its
+    // membership stays: no agent runs here), so its copies cannot be cloned.
+    let node = node_with_group(4);
+    for (iface, pod) in [("h2", POD2), ("h3", POD3), ("h4", POD4)] {
+        send_igmp(&node, iface, pod, &IgmpMessage::V2Report(GROUP).frame(pod));
+    }
+    assert_eq!(
+        deliveries(&node, GROUP),
+        [(POD2, 0, 0), (POD3, 0, 0), (POD4, 0, 0)],
+        "a new member has had nothing"
+    );
+    mcastlab_testkit::ip(&["-n", node.node.name(), "link", "del", "h4"]);
+
+    // When pod 1 sends three 100-byte datagrams.
+    let changes = send_datagrams(&node, GROUP, 3);
+    // Then pods 2 and 3 have 3 copies and 300 bytes each, pod 4 none: its clones failed.
+    assert_eq!(
+        changes,
+        expect(&[
+            (Reason::Replicated, 3),
+            (Reason::CopyLocal, 6),
+            (Reason::CloneFailed, 3),
+        ])
+    );
+    assert_eq!(
+        deliveries(&node, GROUP),
+        [(POD2, 3, 300), (POD3, 3, 300), (POD4, 0, 0)]
+    );
+
+    // When pod 2 leaves and joins again (taking its old slot), and one more datagram is sent.
+    send_igmp(&node, "h2", POD2, &IgmpMessage::V2Leave(GROUP).frame(POD2));
+    send_igmp(&node, "h2", POD2, &IgmpMessage::V2Report(GROUP).frame(POD2));
+    let rejoined = deliveries(&node, GROUP);
+    send_datagrams(&node, GROUP, 1);
+    // Then pod 2 counted from 0 at its new join; pod 3 goes on.
+    assert_eq!(rejoined, [(POD2, 0, 0), (POD3, 3, 300), (POD4, 0, 0)]);
+    assert_eq!(
+        deliveries(&node, GROUP),
+        [(POD2, 1, 100), (POD3, 4, 400), (POD4, 0, 0)]
+    );
+}
+
+#[test]
+fn a_remote_member_counts_its_tunnel_copies_and_counts_from_0_when_added_again() {
+    require_datapath!();
+    const REMOTE: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 2);
+    // Given a node with a tunnel, pod 2 subscribed and a remote node added by hand.
+    let node = node_with_group(2);
+    node.attach_tunnel(42);
+    send_igmp(&node, "h2", POD2, &IgmpMessage::V2Report(GROUP).frame(POD2));
+    let mut table = node.node.groups().expect("group table");
+    table
+        .add_remote_subscriber(GROUP, REMOTE)
+        .expect("add remote");
+
+    // When pod 1 sends two 100-byte datagrams.
+    let changes = send_datagrams(&node, GROUP, 2);
+    // Then the pod and the remote node have 2 copies and 200 bytes each (the frame as
+    // replicated: the tunnel's headers are not counted).
+    assert_eq!(
+        changes,
+        expect(&[
+            (Reason::Replicated, 2),
+            (Reason::CopyLocal, 2),
+            (Reason::CopyRemote, 2),
+        ])
+    );
+    assert_eq!(deliveries(&node, GROUP), [(POD2, 2, 200), (REMOTE, 2, 200)]);
+
+    // When the remote node is deleted and added again (into its old slot).
+    table
+        .delete_subscriber(GROUP, REMOTE)
+        .expect("delete remote");
+    table
+        .add_remote_subscriber(GROUP, REMOTE)
+        .expect("add again");
+    // Then it counts from 0; the pod keeps its counts.
+    assert_eq!(deliveries(&node, GROUP), [(POD2, 2, 200), (REMOTE, 0, 0)]);
+}

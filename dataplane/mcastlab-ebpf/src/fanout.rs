@@ -26,6 +26,14 @@ impl SlotWords for Words<'_> {
     }
 
     #[inline(always)]
+    fn store(&self, index: u32, value: u64) {
+        if let Some(pointer) = self.0.get_ptr_mut(index) {
+            // SAFETY: an aligned 8-byte value of the array.
+            unsafe { atomic::store(pointer, value) };
+        }
+    }
+
+    #[inline(always)]
     fn compare_exchange(&self, slot: u32, old: u64, new: u64) -> bool {
         match self.0.get_ptr_mut(slot) {
             // SAFETY: an aligned 8-byte value of the array.
@@ -107,6 +115,24 @@ pub fn heard(group: &GroupSlots, slot: u32) {
     if let Some(word) = group.get_ptr_mut(slots::heard_index(slot)) {
         // SAFETY: an aligned 8-byte value of the array; bpf_ktime_get_ns has no preconditions.
         unsafe { word.write_volatile(aya_ebpf::helpers::bpf_ktime_get_ns()) };
+    }
+}
+
+/// Counts one copy of `bytes` bytes delivered to the member in `slot`: atomic adds to its
+/// packets and bytes words (`slots::packets_index`, `slots::bytes_index`), which replication
+/// on other CPUs adds to at the same time.
+#[inline(always)]
+pub fn delivered(group: &GroupSlots, slot: u32, bytes: u32) {
+    add(group, slots::packets_index(slot), 1);
+    add(group, slots::bytes_index(slot), u64::from(bytes));
+}
+
+/// Adds `value` to the word at `index` of the group's array, atomically.
+#[inline(always)]
+fn add(group: &GroupSlots, index: u32, value: u64) {
+    if let Some(word) = group.get_ptr_mut(index) {
+        // SAFETY: an aligned 8-byte value of the array.
+        unsafe { atomic::add(word, value) };
     }
 }
 

@@ -12,7 +12,7 @@ use mcastlab_common::{
 };
 
 /// Inner map of a group: its fan-out list (`mcastlab_common::slots`), slot index -> slot word,
-/// then each slot's last-heard time.
+/// then each slot's last-heard time, delivered packets and delivered bytes.
 pub type GroupSlots = Array<u64, { GROUP_ARRAY_LEN as usize }, { GROUP_MAP_FLAGS as usize }>;
 
 /// Group address -> its fan-out list. Groups are added by userspace only (`mcastlab group add`).

@@ -1,6 +1,7 @@
 //! Replication: one `bpf_clone_redirect` per subscriber of a group, walked with
 //! `bpf_for_each_map_elem` over the group's fan-out list (as Cilium's
-//! `mcast_send_to_subscribers`), stopping at the list's high-water mark.
+//! `mcast_send_to_subscribers`), stopping at the list's high-water mark. Each copy that left is
+//! counted to its member (`fanout::delivered`): one packet and the packet's length in bytes.
 
 use core::ffi::c_void;
 
@@ -19,7 +20,7 @@ use crate::{
     atomic,
     counters::count,
     fanout,
-    maps::{MCAST_CONFIG, MCAST_GROUPS},
+    maps::{GroupSlots, MCAST_CONFIG, MCAST_GROUPS},
     packet::ifindex,
 };
 
@@ -41,6 +42,8 @@ struct Delivery {
     local_only: u32,
     /// The walk stops at this slot (the list's high-water mark).
     high_water: u32,
+    /// The packet's length (`skb->len`: the Ethernet frame), counted to each member per copy.
+    len: u32,
 }
 
 /// Which subscribers get a copy.
@@ -76,6 +79,7 @@ fn to_subscribers(ctx: &TcContext, group: u32, scope: Scope) -> Option<i32> {
         vni: config.vni,
         local_only: u32::from(scope == Scope::LocalOnly),
         high_water,
+        len: ctx.len(),
     };
     // SAFETY: the map pointer comes from the outer lookup; the callback has the signature
     // bpf_for_each_map_elem expects and only reads `delivery`, which outlives the call.
@@ -108,11 +112,11 @@ pub fn to_subscribers_or_pass(ctx: &TcContext, group: u32, scope: Scope) -> i32 
     }
 }
 
-/// `bpf_for_each_map_elem` callback: sends one copy to the member of one slot. Returns 0 to go
-/// on, 1 to stop at the high-water mark.
+/// `bpf_for_each_map_elem` callback: sends one copy to the member of one slot and counts it to
+/// the member if it left. Returns 0 to go on, 1 to stop at the high-water mark.
 #[inline(never)]
 extern "C" fn deliver_one(
-    _map: *mut c_void,
+    map: *mut c_void,
     slot: *const u32,
     word: *const u64,
     delivery: *mut Delivery,
@@ -129,28 +133,39 @@ extern "C" fn deliver_one(
     let Some(member) = Member::from_word(unsafe { atomic::load(word) }) else {
         return 0;
     };
-    if member.is_remote() {
-        if delivery.local_only == 0 {
-            to_remote(delivery, member.address);
-        }
-    } else if member.target != delivery.ingress_ifindex {
-        // SAFETY: `skb` is the program's context pointer.
-        let ret = unsafe { bpf_clone_redirect(delivery.skb, member.target, 0) };
-        count(if ret == 0 {
-            Reason::CopyLocal
-        } else {
-            Reason::CloneFailed
-        });
+    let sent = if member.is_remote() {
+        delivery.local_only == 0 && to_remote(delivery, member.address)
+    } else {
+        member.target != delivery.ingress_ifindex && to_local(delivery, member.target)
+    };
+    if sent {
+        // SAFETY: bpf_for_each_map_elem passes the map it walks: the group's inner map, which
+        // is only used through helpers and atomics.
+        let group = unsafe { &*map.cast_const().cast::<GroupSlots>() };
+        fanout::delivered(group, slot, delivery.len);
     }
     0
 }
 
-/// Sends one copy into the tunnel towards the node at `address`.
+/// Sends one copy to the pod behind host-side veth `ifindex`; returns whether it left.
 #[inline(always)]
-fn to_remote(delivery: &Delivery, address: u32) {
+fn to_local(delivery: &Delivery, ifindex: u32) -> bool {
+    // SAFETY: `skb` is the program's context pointer.
+    let ret = unsafe { bpf_clone_redirect(delivery.skb, ifindex, 0) };
+    count(if ret == 0 {
+        Reason::CopyLocal
+    } else {
+        Reason::CloneFailed
+    });
+    ret == 0
+}
+
+/// Sends one copy into the tunnel towards the node at `address`; returns whether it left.
+#[inline(always)]
+fn to_remote(delivery: &Delivery, address: u32) -> bool {
     if delivery.tunnel_ifindex == 0 {
         count(Reason::NoTunnel);
-        return;
+        return false;
     }
     // SAFETY: an all-zero bpf_tunnel_key is valid.
     let mut key: bpf_tunnel_key = unsafe { core::mem::zeroed() };
@@ -169,7 +184,7 @@ fn to_remote(delivery: &Delivery, address: u32) {
     };
     if ret != 0 {
         count(Reason::TunnelKeyFailed);
-        return;
+        return false;
     }
     // SAFETY: as above.
     let ret = unsafe { bpf_clone_redirect(delivery.skb, delivery.tunnel_ifindex, 0) };
@@ -178,4 +193,5 @@ fn to_remote(delivery: &Delivery, address: u32) {
     } else {
         Reason::CloneFailed
     });
+    ret == 0
 }

@@ -524,6 +524,7 @@ fn dataplane_config_shows_and_sets_the_record_limit_and_attach_keeps_it() {
         json_of(&[&["dataplane", "config"][..], &on].concat()),
         serde_json::json!({
             "node": name, "tunnel_ifindex": 0, "vni": 0, "max_records": 24,
+            "fast_leave": true, "older_host_present_ms": 260_000,
         })
     );
     // When: the limit is set to 40.
@@ -555,30 +556,43 @@ fn dataplane_config_shows_and_sets_the_record_limit_and_attach_keeps_it() {
     );
 }
 
-/// A test node whose pod 1 sent one join for 239.9.9.9, a group that is not configured: its
-/// counters read `igmp_handled` 1 and `ignored_group` 1. Returns it and its name.
-fn node_with_one_ignored_join() -> (TestNode, String) {
-    let node = TestNode::new(1);
+/// A test node with group 239.1.1.1, which pod 2 (10.0.0.12, behind h2) joined, and one
+/// 100-byte datagram pod 1 sent to it: its counters read `igmp_handled`, `subscribed`,
+/// `replicated` and `copy_local` 1 each, and pod 2 got 1 copy of 100 bytes. Returns it and its
+/// name.
+fn node_with_one_delivery() -> (TestNode, String) {
+    use mcastlab_testbed::{frame::Ipv4Frame, igmp::IgmpMessage};
+    use std::net::Ipv4Addr;
+
+    let (group, pod1, pod2) = (
+        Ipv4Addr::new(239, 1, 1, 1),
+        Ipv4Addr::new(10, 0, 0, 11),
+        Ipv4Addr::new(10, 0, 0, 12),
+    );
+    let node = TestNode::new(2);
     let name = node.node.name().to_owned();
-    let join = mcastlab_testbed::igmp::IgmpMessage::V2Report(std::net::Ipv4Addr::new(239, 9, 9, 9))
-        .frame(std::net::Ipv4Addr::new(10, 0, 0, 11));
-    node.run_pod_ingress("h1", &join.to_bytes());
+    stdout_of(&["group", "add", "--node", &name, "239.1.1.1"]);
+    node.run_pod_ingress("h2", &IgmpMessage::V2Report(group).frame(pod2).to_bytes());
+    let datagram = Ipv4Frame::udp(pod1, group, 5000, &[0x5a; 58]).to_bytes();
+    assert_eq!(datagram.len(), 100, "the frame the counts are made of");
+    node.run_pod_ingress("h1", &datagram);
     (node, name)
 }
 
 #[test]
 fn stats_in_prometheus_format_parse_with_a_prometheus_parser() {
     require_datapath!();
-    // Given: a node whose pod sent a join for a group that is not configured.
-    let (_node, name) = node_with_one_ignored_join();
+    // Given: a node whose pod 2 joined a group and got one 100-byte copy from pod 1.
+    let (_node, name) = node_with_one_delivery();
     // When: its counters are printed for Prometheus.
     let text = stdout_of(&["stats", "--node", &name, "-o", "prometheus"]);
-    // Then: a parser reads one sample per reason, labelled with the node.
+    // Then: a parser reads one sample per reason, labelled with the node, and one packets and
+    // one bytes sample for the member, labelled with its group, address and veth.
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned())))
         .expect("Prometheus text");
-    let mut samples = std::collections::BTreeMap::new();
+    let mut reasons = std::collections::BTreeMap::new();
+    let mut members = std::collections::BTreeMap::new();
     for sample in &scrape.samples {
-        assert_eq!(sample.metric, "mcastlab_packets_total", "{text}");
         assert_eq!(sample.labels.get("node"), Some(name.as_str()), "{text}");
         let value = match sample.value {
             // OpenMetrics names the family without `_total`, so a 0.0.4 parser cannot tie
@@ -586,15 +600,81 @@ fn stats_in_prometheus_format_parse_with_a_prometheus_parser() {
             prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
             ref other => panic!("not a counter: {other:?}"),
         };
-        let reason = sample.labels.get("reason").expect("a reason label");
-        samples.insert(reason.to_owned(), value);
+        if sample.metric == "mcastlab_packets_total" {
+            let reason = sample.labels.get("reason").expect("a reason label");
+            reasons.insert(reason.to_owned(), value);
+        } else {
+            let label = |key: &str| sample.labels.get(key).unwrap_or("-").to_owned();
+            members.insert(
+                (
+                    sample.metric.clone(),
+                    label("group"),
+                    label("member"),
+                    label("iface"),
+                ),
+                value,
+            );
+        }
     }
-    assert_eq!(samples.len(), 35, "{text}");
-    assert_eq!(samples["igmp_handled"], 1.0, "{text}");
-    assert_eq!(samples["ignored_group"], 1.0, "{text}");
-    assert_eq!(samples["replicated"], 0.0, "{text}");
-    assert_eq!(samples.values().sum::<f64>(), 2.0, "{text}");
+    assert_eq!(reasons.len(), 38, "{text}");
+    assert_eq!(reasons["igmp_handled"], 1.0, "{text}");
+    assert_eq!(reasons["subscribed"], 1.0, "{text}");
+    assert_eq!(reasons["copy_local"], 1.0, "{text}");
+    assert_eq!(reasons["ignored_group"], 0.0, "{text}");
+    assert_eq!(reasons.values().sum::<f64>(), 4.0, "{text}");
     assert!(text.contains("# TYPE mcastlab_packets counter\n"), "{text}");
+    let member = |metric: &str| {
+        (
+            metric.to_owned(),
+            "239.1.1.1".to_owned(),
+            "10.0.0.12".to_owned(),
+            "h2".to_owned(),
+        )
+    };
+    assert_eq!(
+        members,
+        std::collections::BTreeMap::from([
+            (member("mcastlab_member_delivered_bytes_total"), 100.0),
+            (member("mcastlab_member_delivered_packets_total"), 1.0),
+        ]),
+        "{text}"
+    );
+}
+
+#[test]
+fn subscriber_list_and_stats_members_show_what_each_member_got() {
+    require_datapath!();
+    // Given: a node whose pod 2 joined a group and got one 100-byte copy from pod 1.
+    let (_node, name) = node_with_one_delivery();
+    let on = ["--node", name.as_str()];
+    // When: its subscribers and its members' deliveries are listed.
+    let mut listed = json_of(&[&["subscriber", "list"][..], &on, &["239.1.1.1"]].concat());
+    let table = stdout_of(&[&["subscriber", "list"][..], &on, &["all"]].concat());
+    let stats = json_of(&[&["stats", "--members"][..], &on].concat());
+    // Then: each carries the member's packets and bytes.
+    listed[0]["age_s"] = serde_json::json!("any");
+    assert_eq!(
+        listed,
+        serde_json::json!([{
+            "group": "239.1.1.1", "address": "10.0.0.12", "kind": "local",
+            "ifindex": listed[0]["ifindex"], "origin": "igmp", "age_s": "any",
+            "packets": 1, "bytes": 100,
+        }])
+    );
+    let lines: Vec<Vec<&str>> = table
+        .lines()
+        .map(|line| line.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines.len(), 2, "{table}");
+    assert_eq!(lines[0][6..], ["PACKETS", "BYTES"], "{table}");
+    assert_eq!(lines[1][6..], ["1", "100"], "{table}");
+    assert_eq!(
+        stats["members"],
+        serde_json::json!([{
+            "group": "239.1.1.1", "member": "10.0.0.12", "kind": "local", "iface": "h2",
+            "packets": 1, "bytes": 100,
+        }])
+    );
 }
 
 /// Removes lab `lab` when dropped.
@@ -662,9 +742,9 @@ impl Drop for Child {
 #[test]
 fn the_agent_serves_the_counters_on_metrics_and_stops_cleanly_on_sigterm() {
     require_datapath!();
-    // Given: a node whose pod sent a join for a group that is not configured, and its agent
-    // serving metrics on a free local port.
-    let (_node, name) = node_with_one_ignored_join();
+    // Given: a node whose pod 2 joined a group and got one 100-byte copy from pod 1, and its
+    // agent serving metrics on a free local port.
+    let (_node, name) = node_with_one_delivery();
     let address = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free port");
@@ -692,20 +772,34 @@ fn the_agent_serves_the_counters_on_metrics_and_stops_cleanly_on_sigterm() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
-    // Then: 200 with the node's counters, which a Prometheus parser reads.
+    // Then: 200 with the node's counters and its member's, which a Prometheus parser reads.
     let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
     assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
     let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned())))
         .expect("the body parses as Prometheus text");
-    let ignored = scrape
-        .samples
-        .iter()
-        .find(|s| s.labels.get("reason") == Some("ignored_group"))
-        .expect("an ignored_group sample");
-    assert_eq!(ignored.labels.get("node"), Some(name.as_str()), "{body}");
-    assert!(
-        matches!(ignored.value, prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) if v == 1.0),
-        "{body}"
+    let value_of = |metric: &str, label: (&str, &str)| {
+        let sample = scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == metric && s.labels.get(label.0) == Some(label.1))
+            .unwrap_or_else(|| panic!("no {metric} sample with {label:?}:\n{body}"));
+        assert_eq!(sample.labels.get("node"), Some(name.as_str()), "{body}");
+        match sample.value {
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+            ref other => panic!("not a counter: {other:?}"),
+        }
+    };
+    assert_eq!(
+        value_of("mcastlab_packets_total", ("reason", "subscribed")),
+        1.0
+    );
+    assert_eq!(
+        value_of("mcastlab_member_delivered_packets_total", ("iface", "h2")),
+        1.0
+    );
+    assert_eq!(
+        value_of("mcastlab_member_delivered_bytes_total", ("iface", "h2")),
+        100.0
     );
     // And: another path is not found.
     let other = http_get(address, "/").expect("a response");

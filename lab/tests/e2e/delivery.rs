@@ -11,6 +11,20 @@ use crate::lab::{TestLab, receive};
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 1, 1, 1);
 const COUNT: u64 = 50;
+/// The frame of one datagram `TestLab::send` sends: 14 (Ethernet) + 20 (IPv4) + 8 (UDP) + 64.
+const FRAME_LEN: u64 = 106;
+
+/// What node `node` delivered to each member of `GROUP`: (address, packets, bytes), by address.
+fn delivered(lab: &TestLab, node: usize) -> Vec<(Ipv4Addr, u64, u64)> {
+    lab.dataplane(node)
+        .groups()
+        .expect("group table")
+        .subscribers_of(GROUP)
+        .expect("subscribers")
+        .iter()
+        .map(|s| (s.address, s.packets, s.bytes))
+        .collect()
+}
 
 #[test]
 fn local_delivery_reaches_joined_pods_only_and_never_the_sender() {
@@ -50,6 +64,16 @@ fn local_delivery_reaches_joined_pods_only_and_never_the_sender() {
     assert_eq!(counters[Reason::Replicated.name()], COUNT);
     assert_eq!(counters[Reason::CopyLocal.name()], 2 * COUNT);
     assert_eq!(counters[Reason::CloneFailed.name()], 0);
+    // And the dataplane counted each receiver's copies and bytes, and none to the sender.
+    let address = |pod| lab.pod(1, pod).address;
+    assert_eq!(
+        delivered(&lab, 1),
+        [
+            (address(1), 0, 0),
+            (address(2), COUNT, COUNT * FRAME_LEN),
+            (address(3), COUNT, COUNT * FRAME_LEN),
+        ]
+    );
 }
 
 #[test]
@@ -109,6 +133,15 @@ fn cross_node_delivery_in_both_directions_exactly_once() {
             2 * COUNT,
             "node {node} local copies"
         );
+        // And counted them to the members: the other node got its pod's datagrams (frames as
+        // replicated, before the tunnel's headers), p2 both nodes' datagrams.
+        let other = lab.scenario.node(3 - node).underlay_address;
+        let mut expected = vec![
+            (lab.pod(node, 2).address, 2 * COUNT, 2 * COUNT * FRAME_LEN),
+            (other, COUNT, COUNT * FRAME_LEN),
+        ];
+        expected.sort();
+        assert_eq!(delivered(&lab, node), expected, "node {node} members");
     }
 }
 

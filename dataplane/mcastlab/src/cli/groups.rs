@@ -40,7 +40,9 @@ pub enum SubscriberCommand {
     ///
     /// ORIGIN is igmp (a pod's join), static (`subscriber add`, never aged) or learned (a node
     /// that announced members, aged out when its announcements stop); AGE is the time since
-    /// the subscriber was last heard.
+    /// the subscriber was last heard; PACKETS and BYTES count the copies delivered to it since
+    /// it joined or was added (failed clones excluded; bytes of the frames as replicated,
+    /// before any tunnel header).
     #[command(visible_alias = "ls")]
     List(SubscriberListArgs),
 }
@@ -244,11 +246,22 @@ pub fn run_subscriber(command: SubscriberCommand) -> anyhow::Result<()> {
                                     SubscriberOrigin::Learned => "learned".to_owned(),
                                 },
                                 s.age_s.map_or("-".to_owned(), |age| format!("{age}s")),
+                                s.packets.to_string(),
+                                s.bytes.to_string(),
                             ]
                         })
                         .collect();
                     print_table(
-                        &["GROUP", "SUBSCRIBER", "TYPE", "IFACE", "ORIGIN", "AGE"],
+                        &[
+                            "GROUP",
+                            "SUBSCRIBER",
+                            "TYPE",
+                            "IFACE",
+                            "ORIGIN",
+                            "AGE",
+                            "PACKETS",
+                            "BYTES",
+                        ],
                         &rows,
                     );
                 }

@@ -15,7 +15,8 @@ pub enum StatsFormat {
     Table,
     /// One JSON document.
     Json,
-    /// Prometheus metrics (OpenMetrics text): mcastlab_packets_total{node, reason}.
+    /// Prometheus metrics (OpenMetrics text): mcastlab_packets_total{node, reason} and the
+    /// per-member mcastlab_member_delivered_{packets,bytes}_total{node, group, member, iface}.
     Prometheus,
 }
 
@@ -24,8 +25,13 @@ pub enum StatsFormat {
 #[command(
     after_help = "Counters are summed over CPUs. Codes never change meaning; new ones are \
                         only appended. With -o json: {\"node\": ..., \"counters\": [{\"code\", \
-                        \"name\", \"count\"}]}. With -o prometheus: every counter, zeros \
-                        included, as mcastlab_packets_total{node=\"...\",reason=\"...\"}."
+                        \"name\", \"count\"}]}, and with --members also \"members\": \
+                        [{\"group\", \"member\", \"kind\", \"iface\", \"packets\", \
+                        \"bytes\"}]. With -o prometheus (what the agent's /metrics serves): \
+                        every counter, zeros included, as mcastlab_packets_total{node=\"...\",\
+                        reason=\"...\"}, and every member, with or without --members, as \
+                        mcastlab_member_delivered_packets_total and \
+                        mcastlab_member_delivered_bytes_total{node, group, member, iface}."
 )]
 pub struct StatsArgs {
     #[command(flatten)]
@@ -36,27 +42,54 @@ pub struct StatsArgs {
     /// Also show counters that are zero.
     #[arg(long, short = 'a')]
     all: bool,
+    /// Also show what was delivered to each member of each group (packets and bytes since it
+    /// joined or was added; IFACE is its pod's veth, or `tunnel` for a remote node).
+    #[arg(long)]
+    members: bool,
 }
 
 pub fn run(args: StatsArgs) -> anyhow::Result<()> {
     let node = Node::open(&args.node.node)?;
-    let counters = node.stats()?;
     match args.output {
-        StatsFormat::Json => print_json(&serde_json::json!({
-            "node": node.name(),
-            "counters": counters,
-        })),
         StatsFormat::Prometheus => {
-            print!("{}", metrics::encode(&[(node.name(), &counters)])?);
+            print!("{}", metrics::render(&node)?);
             Ok(())
         }
+        StatsFormat::Json => {
+            let mut document = serde_json::json!({
+                "node": node.name(),
+                "counters": node.stats()?,
+            });
+            if args.members {
+                document["members"] = serde_json::to_value(node.member_deliveries()?)?;
+            }
+            print_json(&document)
+        }
         StatsFormat::Table => {
-            let rows: Vec<Vec<String>> = counters
+            let rows: Vec<Vec<String>> = node
+                .stats()?
                 .iter()
                 .filter(|c| args.all || c.count > 0)
                 .map(|c| vec![c.code.to_string(), c.name.to_owned(), c.count.to_string()])
                 .collect();
             print_table(&["CODE", "REASON", "COUNT"], &rows);
+            if args.members {
+                let rows: Vec<Vec<String>> = node
+                    .member_deliveries()?
+                    .iter()
+                    .map(|m| {
+                        vec![
+                            m.group.to_string(),
+                            m.member.to_string(),
+                            m.iface.clone(),
+                            m.packets.to_string(),
+                            m.bytes.to_string(),
+                        ]
+                    })
+                    .collect();
+                println!();
+                print_table(&["GROUP", "MEMBER", "IFACE", "PACKETS", "BYTES"], &rows);
+            }
             Ok(())
         }
     }
