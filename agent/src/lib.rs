@@ -11,6 +11,11 @@
 //!   the datapath) make them members.
 //! - **Aging:** a local member not heard for the Group Membership Interval is removed, counted
 //!   as `member_expired` ([`aging`]).
+//! - **Leaves while fast leave is off:** Group-Specific Queries into the veth, and the member
+//!   removed when nobody answers, counted as `leave_confirmed` ([`leaves`]); the node's Older
+//!   Host Present Interval (leaves ignored after an IGMPv1 report) comes from the agent's timers.
+//! - **Monitor:** the datapath's membership events and the agent's own, streamed to
+//!   `mcastlab monitor` ([`monitor`]).
 //! - **Metrics:** with `--metrics-address`, the node's reason counters on `/metrics` for a
 //!   Prometheus to scrape ([`metrics`]).
 //! - **Dead pods:** when a pod's veth disappears, its memberships go within
