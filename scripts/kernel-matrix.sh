@@ -239,15 +239,33 @@ log "updating the package lists of: $(echo $suites)"
 apt-get "${apt_opts[@]}" update -qq
 log "building the test binaries"
 scripts/setup.sh
-mapfile -t tests < <(cargo test --no-run --message-format=json -p mcastlab --test datapath --test e2e 2>/dev/null |
-    python3 -c 'import json,sys
+test_binaries() {
+    cargo test --no-run --message-format=json "$@" 2>/dev/null |
+        python3 -c 'import json,sys
 for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
-        print(m["executable"])')
+        print(m["executable"])'
+}
+mapfile -t tests < <(test_binaries -p mcastlab-dataplane --test datapath; test_binaries -p mcastlab-lab --test e2e)
+if [ "${#tests[@]}" -ne 2 ]; then
+    log "error: expected the datapath and e2e test binaries, built: ${tests[*]:-none}"
+    exit 1
+fi
 
+total=$(printf '%s\n' $KERNELS | wc -l)
+done_count=0
+matrix_start=$(date +%s)
 for entry in $KERNELS; do
     package=${entry#*:}
+    done_count=$((done_count + 1))
+    elapsed=$(($(date +%s) - matrix_start))
+    eta=""
+    if [ "$done_count" -gt 1 ]; then
+        eta=", about $((elapsed / (done_count - 1) * (total - done_count + 1))) s left"
+    fi
+    log "[$done_count/$total] $package (${elapsed} s so far$eta)"
+
     kdir=$(fetch_kernel "$package")
     vmlinuz=$(echo "$kdir"/boot/vmlinuz-*)
     if [ ! -f "$vmlinuz" ]; then
