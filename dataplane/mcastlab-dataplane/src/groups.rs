@@ -19,7 +19,7 @@ use mcastlab_common::{
 
 use super::{
     Node,
-    error::{DataplaneError, Result},
+    error::{DataplaneError, Result, map_error},
     fanout::{AddError, MappedGroup},
     typed_array::create_u64_array,
 };
@@ -686,6 +686,3 @@ fn errno(err: &MapError) -> Option<i32> {
     }
 }
 
-fn map_error(action: String, source: MapError) -> DataplaneError {
-    DataplaneError::Map { action, source }
-}

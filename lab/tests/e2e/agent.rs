@@ -16,7 +16,7 @@ use mcastlab_testbed::{igmp::IgmpMessage, raw::send_frames};
 use mcastlab_testkit::{delta, ip, require_datapath};
 use mcastlab_topology::model::POD_IFACE;
 
-use crate::lab::{AGENT_SETTINGS, DEADLINE, TestLab, receive};
+use crate::lab::{AGENT_SETTINGS, DEADLINE, FAST_AGENT_SETTINGS, TestLab, receive};
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 5, 5, 5);
 const COUNT: u64 = 20;
@@ -186,12 +186,7 @@ fn a_silent_member_expires_after_the_membership_interval_and_an_answering_one_st
     // Given a node whose agent queries every 2 s (robustness 2, response 1 s: a member not
     // heard for 5 s expires), p2 a member by a crafted join only (its kernel knows of no group,
     // so it answers no query), p3 joined with a socket (its kernel answers every query).
-    let settings = mcastlab_agent::Settings {
-        query_interval: Duration::from_secs(2),
-        query_response_interval: Duration::from_secs(1),
-        robustness: 2,
-        ..mcastlab_agent::Settings::LAB
-    };
+    let settings = FAST_AGENT_SETTINGS;
     let interval = settings.group_membership_interval();
     let mut lab = TestLab::new(1, 3, |_| {});
     lab.configure_group(GROUP);

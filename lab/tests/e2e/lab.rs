@@ -29,6 +29,15 @@ pub const AGENT_SETTINGS: mcastlab_agent::Settings = mcastlab_agent::Settings {
     last_member_query_interval: mcastlab_agent::timers::LAST_MEMBER_QUERY_INTERVAL,
 };
 
+/// Agent settings for cases that watch the timers run: a query every 2 s, answers within 1 s,
+/// robustness 2, so a member not heard for 5 s (the Group Membership Interval) expires.
+pub const FAST_AGENT_SETTINGS: mcastlab_agent::Settings = mcastlab_agent::Settings {
+    query_interval: Duration::from_secs(2),
+    query_response_interval: Duration::from_secs(1),
+    robustness: 2,
+    last_member_query_interval: mcastlab_agent::timers::LAST_MEMBER_QUERY_INTERVAL,
+};
+
 /// Cases that flood the per-CPU backlog hold this exclusively; every other case holds it
 /// shared, so no case loses packets to another case's burst.
 static BACKLOG: RwLock<()> = RwLock::new(());

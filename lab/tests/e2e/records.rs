@@ -10,7 +10,7 @@ use std::{
 use mcastlab_common::{MAX_IGMPV3_RECORDS, Reason};
 use mcastlab_testkit::{delta, require_datapath};
 
-use crate::lab::{TestLab, receive};
+use crate::lab::{FAST_AGENT_SETTINGS, TestLab, receive};
 
 /// Groups the pod joins: more than the default limit of 24.
 const GROUPS: u8 = 40;
@@ -47,12 +47,7 @@ fn a_pod_in_40_groups_stays_a_member_with_the_limit_at_40_and_loses_all_at_the_d
     // (robustness 2, response 1 s: a member not heard for 5 s expires), 40 groups, and p2
     // joined to all 40 with real sockets (its kernel answers each query with one report of 40
     // records).
-    let settings = mcastlab_agent::Settings {
-        query_interval: Duration::from_secs(2),
-        query_response_interval: Duration::from_secs(1),
-        robustness: 2,
-        ..mcastlab_agent::Settings::LAB
-    };
+    let settings = FAST_AGENT_SETTINGS;
     let interval = settings.group_membership_interval();
     let mut lab = TestLab::new(1, 2, |spec| spec.nodes[0].max_records = Some(40));
     let node = lab.dataplane(1);

@@ -13,7 +13,7 @@ use mcastlab_testbed::capture::{Capture, is_vxlan_to};
 use mcastlab_testkit::{delta, require_datapath};
 use mcastlab_topology::model::{UNDERLAY_IFACE, VXLAN_PORT};
 
-use crate::lab::{DEADLINE, TestLab, receive};
+use crate::lab::{DEADLINE, FAST_AGENT_SETTINGS, TestLab, receive};
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 11, 1, 1);
 const COUNT: u64 = 20;
@@ -142,12 +142,7 @@ fn a_node_whose_agent_is_killed_stops_receiving_after_the_membership_interval() 
     require_datapath!();
     // Given three nodes whose agents refresh every 2 s (membership interval 5 s), a pod on n2
     // joined and learned by n1, and n3 a static subscriber of n1 (subscriber add).
-    let settings = mcastlab_agent::Settings {
-        query_interval: Duration::from_secs(2),
-        query_response_interval: Duration::from_secs(1),
-        robustness: 2,
-        ..mcastlab_agent::Settings::LAB
-    };
+    let settings = FAST_AGENT_SETTINGS;
     let interval = settings.group_membership_interval();
     let mut lab = TestLab::new(3, 2, |_| {});
     for node in 1..=3 {
