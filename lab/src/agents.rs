@@ -91,6 +91,8 @@ pub fn stop_with_prefix(prefix: &str) -> Result<Vec<String>> {
         }
         let _ = fs::remove_file(pid_file(&node));
         let _ = fs::remove_file(Path::new(AGENTS_DIR).join(format!("{node}.log")));
+        // An agent that could not clean up (killed) leaves its monitor socket behind.
+        let _ = fs::remove_file(mcastlab_agent::monitor::socket_path(&node));
     }
     Ok(stopped)
 }

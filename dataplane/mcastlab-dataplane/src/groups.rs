@@ -685,4 +685,3 @@ fn errno(err: &MapError) -> Option<i32> {
         _ => None,
     }
 }
-

@@ -972,7 +972,7 @@ fn monitor_streams_a_join_and_a_leave_with_the_pods_identity_as_json() {
         .groups()
         .and_then(|mut groups| groups.add_group(Ipv4Addr::new(239, 1, 2, 3)))
         .expect("add the group");
-    let _agent = Child(
+    let mut agent = Child(
         Command::new(env!("CARGO_BIN_EXE_mcastlab"))
             .args(["agent", "--node", &name])
             .spawn()
@@ -1034,6 +1034,11 @@ fn monitor_streams_a_join_and_a_leave_with_the_pods_identity_as_json() {
         assert_eq!(event["remote"], false, "{output}");
     }
     assert_eq!(events.len(), 2, "{output}");
+    // And: the agent, stopped, removes its socket.
+    let pid = nix::unistd::Pid::from_raw(agent.0.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+    assert!(agent.0.wait().expect("wait for the agent").success());
+    assert!(!std::path::Path::new(&socket).exists(), "{socket} stayed");
 }
 
 #[test]
