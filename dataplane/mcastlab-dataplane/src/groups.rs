@@ -231,7 +231,10 @@ impl GroupTable {
             .groups
             .insert(addr_key(group), &subscribers, BPF_NOEXIST)
         {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                make_room_for(capacity);
+                Ok(())
+            }
             Err(err) => Err(match errno(&err) {
                 Some(libc::EEXIST) => self.group_exists(group),
                 Some(libc::E2BIG) => self.group_limit(),
@@ -683,5 +686,24 @@ fn errno(err: &MapError) -> Option<i32> {
         MapError::SyscallError(SyscallError { io_error, .. }) => io_error.raw_os_error(),
         MapError::KeyNotFound => Some(libc::ENOENT),
         _ => None,
+    }
+}
+
+/// Raises the host's per-CPU backlog so that one packet's copies to a full group of `capacity`
+/// fit ([`crate::backlog`]), saying so; a failure is reported, not fatal: the group works, its
+/// last subscribers may lose copies.
+fn make_room_for(capacity: u32) {
+    match crate::backlog::ensure_room_for(capacity) {
+        Ok(Some(raise)) => tracing::warn!(
+            from = raise.from,
+            to = raise.to,
+            "raised net.core.netdev_max_backlog so that one packet's copies to a full group fit \
+             in the per-CPU backlog"
+        ),
+        Ok(None) => {}
+        Err(err) => tracing::warn!(
+            %err,
+            "could not raise net.core.netdev_max_backlog: copies beyond it are dropped"
+        ),
     }
 }

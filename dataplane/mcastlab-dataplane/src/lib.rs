@@ -13,6 +13,7 @@
 )]
 
 mod attach;
+pub mod backlog;
 mod config;
 mod error;
 mod events;
