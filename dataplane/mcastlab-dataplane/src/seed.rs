@@ -182,7 +182,7 @@ impl Seed {
 }
 
 /// Removes the seed baseline's tc filter from each of `ifaces` of `node` (`tc filter del dev
-/// IF ingress prio 43 handle 0x5345 bpf`); a filter or interface that is gone already is fine.
+/// IF ingress prio 43 handle 0x5345 bpf`); an interface without one, or gone, is fine.
 /// The program and its maps go with the last filter.
 pub fn detach(node: &Node, ifaces: &[&str]) -> Result<()> {
     let _netns = node.enter()?;
@@ -199,10 +199,11 @@ pub fn detach(node: &Node, ifaces: &[&str]) -> Result<()> {
         };
         match link.detach() {
             Ok(()) => {}
-            // Already removed (aya reports it either way).
+            // No such filter (ENOENT), or no clsact qdisc, so no filter either (EINVAL, "Parent
+            // Qdisc doesn't exists"); aya reports either in two shapes.
             Err(
                 ProgramError::NetlinkError(err) | ProgramError::TcError(TcError::NetlinkError(err)),
-            ) if err.raw_os_error() == Some(libc::ENOENT) => {}
+            ) if matches!(err.raw_os_error(), Some(libc::ENOENT | libc::EINVAL)) => {}
             Err(source) => {
                 return Err(DataplaneError::Program {
                     action: format!("removing the seed tc filter of {iface}"),

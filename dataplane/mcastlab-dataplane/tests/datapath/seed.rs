@@ -52,16 +52,18 @@ fn pod_captures(node: &SeedNode) -> Vec<Capture> {
         .collect()
 }
 
-fn is_copy(frame: &Vec<u8>) -> bool {
+fn is_copy(frame: &[u8]) -> bool {
     frame.len() > 34 && frame[30..34] == GROUP.octets()
 }
 
 /// Waits for `capture` to see one copy of the group and returns the copies seen.
 fn copies_at(capture: &Capture) -> Vec<Vec<u8>> {
     capture
-        .until(DELIVERY_DEADLINE, |frames| frames.iter().any(is_copy))
+        .until(DELIVERY_DEADLINE, |frames| {
+            frames.iter().any(|f| is_copy(f))
+        })
         .into_iter()
-        .filter(is_copy)
+        .filter(|f| is_copy(f))
         .collect()
 }
 
@@ -91,7 +93,11 @@ fn seed_clones_to_every_subscriber_but_the_sender_with_the_rfc1112_mac() {
         assert!(copies[0].ends_with(b"payload"), "{pod} payload");
     }
     // Copies are queued in order on this CPU: p1's would have arrived with the others.
-    let back_to_sender: Vec<Vec<u8>> = captures[0].now().into_iter().filter(is_copy).collect();
+    let back_to_sender: Vec<Vec<u8>> = captures[0]
+        .now()
+        .into_iter()
+        .filter(|f| is_copy(f))
+        .collect();
     assert!(back_to_sender.is_empty(), "sender got {back_to_sender:?}");
 }
 
@@ -146,11 +152,11 @@ fn seed_filters_forward_from_a_pod_until_detached() {
         "p2 never saw the marker: {seen:?}"
     );
     assert!(
-        !seen.iter().any(is_copy),
+        !seen.iter().any(|f| is_copy(f)),
         "p2 got a copy after detach: {seen:?}"
     );
     assert!(
-        !captures[2].now().iter().any(is_copy),
+        !captures[2].now().iter().any(|f| is_copy(f)),
         "p3 got a copy after detach"
     );
 }
