@@ -2,8 +2,8 @@
 # Reproduces the results/ folders: installs what the build needs (idempotent), builds mcastlab in
 # release mode and runs the benchmarks. Needs root and 2 CPUs; keep the machine otherwise idle.
 #
-#   scripts/perf.sh            # all of results/README.md, about 18 minutes: the fan-out run
-#                              # (six modes, N = 1..64), the 1024-subscriber point, the control
+#   scripts/perf.sh            # all of results/README.md, about 22 minutes: the fan-out run
+#                              # (seven modes, N = 1..64), the 1024-subscriber point, the control
 #                              # path, sparse cross-node replication
 #   scripts/perf.sh ARGS...    # only `mcastlab bench fanout ARGS...` (see its --help)
 set -euo pipefail
@@ -31,10 +31,10 @@ mcastlab=target/release/mcastlab
 if [ "$#" -gt 0 ]; then
     exec "$mcastlab" bench fanout "$@"
 fi
-echo "== 1/4 fan-out: local and cross-node, six modes, N = 1..64 (about 9 minutes)"
+echo "== 1/4 fan-out: local and cross-node, seven modes, N = 1..64 (about 11 minutes)"
 "$mcastlab" bench fanout
-echo "== 2/4 the 1024-subscriber point at 100 packets/s (about 6 minutes)"
-"$mcastlab" bench fanout --receivers 1021,1024 --modes dataplane,dataplane-napi,bridge --rate 100
+echo "== 2/4 the 1024-subscriber point at 100 packets/s (about 8 minutes)"
+"$mcastlab" bench fanout --receivers 1021,1024 --modes dataplane,dataplane-napi,seed,bridge --rate 100
 echo "== 3/4 the control path (about 1 minute)"
 "$mcastlab" bench control
 echo "== 4/4 sparse cross-node replication, N = 2, 4, 8 (about 2 minutes)"

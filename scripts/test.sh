@@ -56,7 +56,7 @@ if [ "$(id -u)" = 0 ]; then
     step "benchmark smoke run (short windows; numbers are not results)"
     smoke=$(mktemp -d)
     cargo run --quiet -p mcastlab -- bench fanout --receivers 1,2 \
-        --modes dataplane,unicast,cross-node-dataplane,cross-node-bridge \
+        --modes dataplane,seed,unicast,cross-node-dataplane,cross-node-bridge \
         --repetitions 1 --window 0.2 --warmup 0.1 --latency-probes 50 --out "$smoke" >/dev/null
     cargo run --quiet -p mcastlab -- bench control --groups 4 --subscribers 8 --repetitions 2 \
         --out "$smoke" >/dev/null

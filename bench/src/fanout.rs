@@ -1,6 +1,7 @@
 //! Fan-out: delivered copies per second as the number of local receivers grows, for the
-//! dataplane and, in the same run and topology, the kernel's bridge with IGMP snooping and an
-//! application sending one unicast copy per receiver.
+//! dataplane and, in the same run and topology, the design it started from (the seed
+//! baseline), the kernel's bridge with IGMP snooping and an application sending one unicast
+//! copy per receiver.
 //!
 //! Setup per mode (one implementation each in [`crate::modes`]): one node with a sender pod
 //! (p1), receiver pods (p2...) and a spy pod that never joins. A `sendmmsg` sender is pinned to one CPU and a `recvmmsg` collector (one socket
@@ -86,7 +87,8 @@ pub struct Sample {
     pub total_cpu_ns_per_copy: f64,
     /// Per-CPU backlog drops during the window.
     pub backlog_drops: u64,
-    /// Mean run time of mcast_pod_ingress per packet, in ns (dataplane mode only).
+    /// Mean run time per packet of the mode's eBPF program (`FanoutMode::bpf_program`:
+    /// mcast_pod_ingress, or the seed baseline's), in ns; none for modes without one.
     pub bpf_ns_per_packet: Option<f64>,
 }
 
@@ -429,7 +431,10 @@ fn measure(
         received: collector.snapshot(),
         cpu: system::cpu_busy(),
         drops: system::backlog_drops(),
-        bpf: system::pod_ingress_runs(),
+        bpf: mode
+            .bpf_program()
+            .map(system::program_runs)
+            .unwrap_or_default(),
     };
     let start = read();
     thread::sleep(options.window);
@@ -479,8 +484,7 @@ fn measure(
         sender_cpu_ns_per_copy: sender_busy / copies,
         total_cpu_ns_per_copy: total_busy / copies,
         backlog_drops: end.drops - start.drops,
-        bpf_ns_per_packet: (mode.runs_dataplane() && bpf_runs > 0)
-            .then(|| bpf_time.as_nanos() as f64 / bpf_runs as f64),
+        bpf_ns_per_packet: (bpf_runs > 0).then(|| bpf_time.as_nanos() as f64 / bpf_runs as f64),
     };
     Ok((sample, sockets))
 }

@@ -51,6 +51,8 @@ pub struct Ratio {
     pub vs_bridge: Option<f64>,
     /// Delivered copies/s, dataplane / unicast fan-out.
     pub vs_unicast: Option<f64>,
+    /// Delivered copies/s, dataplane / the seed baseline (the design it started from).
+    pub vs_seed: Option<f64>,
     /// Sender-CPU time per copy, dataplane / bridge (below 1 is better).
     pub sender_cpu_vs_bridge: Option<f64>,
     /// Delivered copies/s across nodes, dataplane / bridge + vxlan head-end replication.
@@ -117,6 +119,7 @@ pub fn ratios(points: &[Point]) -> Vec<Ratio> {
                 receivers: n,
                 vs_bridge: over(ours, find(Mode::Bridge, n)),
                 vs_unicast: over(ours, find(Mode::Unicast, n)),
+                vs_seed: over(ours, find(Mode::Seed, n)),
                 sender_cpu_vs_bridge: ours
                     .zip(find(Mode::Bridge, n))
                     .map(|(o, b)| o.sender_cpu_ns_per_copy / b.sender_cpu_ns_per_copy),
@@ -422,8 +425,10 @@ pub fn markdown(
         &[
             "ours/bridge",
             "ours/unicast",
+            "ours/seed",
             "sender ns/copy ours/bridge",
             "eBPF ns/packet",
+            "seed eBPF ns/packet",
         ],
     ));
     let mut counts: Vec<usize> = points.iter().map(|p| p.receivers).collect();
@@ -439,16 +444,18 @@ pub fn markdown(
         let ours = find(Mode::Dataplane, n);
         let _ = writeln!(
             out,
-            "| {n} |{} {} | {} | {} | {} |",
+            "| {n} |{} {} | {} | {} | {} | {} | {} |",
             cells(&local_modes, n),
             number(ratio.and_then(|r| r.vs_bridge), 2),
             number(ratio.and_then(|r| r.vs_unicast), 2),
+            number(ratio.and_then(|r| r.vs_seed), 2),
             number(ratio.and_then(|r| r.sender_cpu_vs_bridge), 2),
             number(
                 ours.or(find(Mode::DataplaneNapi, n))
                     .and_then(|p| p.bpf_ns_per_packet),
                 0
             ),
+            number(find(Mode::Seed, n).and_then(|p| p.bpf_ns_per_packet), 0),
         );
     }
     let cross_modes = columns(true);
@@ -554,7 +561,7 @@ fn plot_ratios(path: &Path, ratios: &[Ratio]) -> Result<(), Box<dyn std::error::
     let x_max = log2_axis(ratios.iter().map(|r| r.receivers));
     let y_max = ratios
         .iter()
-        .flat_map(|r| [r.vs_bridge, r.vs_unicast, r.cross_node_vs_bridge])
+        .flat_map(|r| [r.vs_bridge, r.vs_unicast, r.vs_seed, r.cross_node_vs_bridge])
         .flatten()
         .fold(3.0, f64::max)
         * 1.1;
@@ -573,13 +580,14 @@ fn plot_ratios(path: &Path, ratios: &[Ratio]) -> Result<(), Box<dyn std::error::
         .y_desc("ratio")
         .x_label_formatter(&|x| format!("{}", 2f64.powf(*x).round()))
         .draw()?;
-    let lines: [(&str, RatioOf, RGBColor); 3] = [
+    let lines: [(&str, RatioOf, RGBColor); 4] = [
         ("ours / bridge", |r| r.vs_bridge, mode_color(Mode::Bridge)),
         (
             "ours / unicast",
             |r| r.vs_unicast,
             mode_color(Mode::Unicast),
         ),
+        ("ours / seed", |r| r.vs_seed, mode_color(Mode::Seed)),
         (
             "cross-node: ours / bridge + vxlan",
             |r| r.cross_node_vs_bridge,

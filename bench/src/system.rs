@@ -3,8 +3,6 @@
 
 use std::{collections::BTreeMap, fs, os::fd::OwnedFd, time::Duration};
 
-use mcastlab_common::names::PROG_POD_INGRESS;
-
 /// Busy time of each CPU (user, nice, system, irq, softirq, steal) from /proc/stat.
 pub fn cpu_busy() -> Vec<Duration> {
     // SAFETY: sysconf has no preconditions.
@@ -44,10 +42,11 @@ pub fn enable_bpf_stats() -> Option<OwnedFd> {
     aya::sys::enable_stats(aya::sys::Stats::RunTime).ok()
 }
 
-/// Run time and run count of each loaded `mcast_pod_ingress` program, by program id.
-pub fn pod_ingress_runs() -> BTreeMap<u32, (Duration, u64)> {
+/// Run time and run count of each loaded program named `program` (such as
+/// `mcast_pod_ingress`), by program id.
+pub fn program_runs(program: &str) -> BTreeMap<u32, (Duration, u64)> {
     // The kernel keeps 15 characters of a program name.
-    let name = &PROG_POD_INGRESS[..PROG_POD_INGRESS.len().min(15)];
+    let name = &program[..program.len().min(15)];
     aya::programs::loaded_programs()
         .filter_map(Result::ok)
         .filter(|info| info.name_as_str() == Some(name))
@@ -55,7 +54,7 @@ pub fn pod_ingress_runs() -> BTreeMap<u32, (Duration, u64)> {
         .collect()
 }
 
-/// Run time and run count between two readings of [`pod_ingress_runs`], over the programs
+/// Run time and run count between two readings of [`program_runs`], over the programs
 /// loaded at both: a program loaded or unloaded meanwhile (another lab's) does not count.
 pub fn runs_between(
     start: &BTreeMap<u32, (Duration, u64)>,

@@ -24,7 +24,7 @@ pub use mcastlab_dataplane::netns::{NetnsGuard, netns_path};
 pub use names::{TEST_PREFIXES, unique_name};
 pub use namespace::Namespace;
 pub use skip::{datapath_skip_reason, root_skip_reason};
-pub use test_node::TestNode;
+pub use test_node::{TestNode, run_classifier};
 pub use two_vms::{TwoVms, VM_A_ADDRESS, VM_B_ADDRESS};
 
 /// Returns from the calling test with `SKIPPED: <reason>` printed when the dataplane cannot run

@@ -101,17 +101,7 @@ impl TestNode {
             .expect("program")
             .try_into()
             .expect("a tc program");
-        let _netns = self.node.enter().expect("enter the test node");
-        let ifindex = nix::net::if_::if_nametoindex(iface).expect("interface exists");
-        let ctx = skb_context(ifindex);
-        let result = program
-            .test_run(TestRunOptions {
-                data_in: Some(frame),
-                ctx_in: Some(&ctx),
-                ..TestRunOptions::default()
-            })
-            .expect("BPF_PROG_TEST_RUN");
-        result.return_value
+        run_classifier(program, &self.node, iface, frame)
     }
 
     /// Every reason counter by name.
@@ -123,6 +113,22 @@ impl TestNode {
             .map(|c| (c.name, c.count))
             .collect()
     }
+}
+
+/// Runs loaded tc program `program` once on `frame` as if it entered at `iface` of `node`;
+/// returns the verdict. Copies it redirects really leave through the node's interfaces.
+pub fn run_classifier(program: &SchedClassifier, node: &Node, iface: &str, frame: &[u8]) -> u32 {
+    let _netns = node.enter().expect("enter the test node");
+    let ifindex = nix::net::if_::if_nametoindex(iface).expect("interface exists");
+    let ctx = skb_context(ifindex);
+    let result = program
+        .test_run(TestRunOptions {
+            data_in: Some(frame),
+            ctx_in: Some(&ctx),
+            ..TestRunOptions::default()
+        })
+        .expect("BPF_PROG_TEST_RUN");
+    result.return_value
 }
 
 /// Detaches a node's dataplane when dropped, unless disarmed: the cleanup of a `TestNode` that

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use mcastlab_common::names::PROG_POD_INGRESS;
 use mcastlab_lab::{LabError, Scenario};
 use mcastlab_topology::LabSpec;
 
@@ -56,8 +57,8 @@ impl FanoutMode for Dataplane {
         wait_subscribed(lab, receivers, timeout)
     }
 
-    fn runs_dataplane(&self) -> bool {
-        true
+    fn bpf_program(&self) -> Option<&'static str> {
+        Some(PROG_POD_INGRESS)
     }
 
     fn column(&self) -> Column {

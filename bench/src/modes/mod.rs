@@ -5,11 +5,12 @@
 //! [`Mode::fanout`].
 //!
 //! Every mode's lab is driven through [`Scenario`]: the dataplane's labs deployed with it,
-//! the baselines' labs without it and bridged instead.
+//! the baselines' labs without it, bridged or running the seed baseline instead.
 
 mod bridge;
 mod cross_node;
 mod dataplane;
+mod seed;
 mod unicast;
 
 pub(crate) use bridge::deploy_bridged;
@@ -44,6 +45,10 @@ pub enum Mode {
     /// pod end, TSO off and a pfifo qdisc on the host end): copies wait in each veth's ring
     /// instead of the per-CPU backlog, which holds only netdev_max_backlog packets.
     DataplaneNapi,
+    /// The design mcastlab started from: Cilium PR 29469's replication (a hash of subscriber
+    /// hashes, `bpf_for_each_map_elem`, one clone per subscriber) as the seed baseline program
+    /// on the same veths, its membership written by the bench.
+    Seed,
     /// A Linux bridge with IGMP snooping and a querier.
     Bridge,
     /// The sender sends one unicast datagram per receiver (through a bridge).
@@ -59,9 +64,10 @@ pub enum Mode {
 
 impl Mode {
     /// Every mode, in the order of the reports' columns and plots.
-    pub const ALL: [Mode; 6] = [
+    pub const ALL: [Mode; 7] = [
         Mode::Dataplane,
         Mode::DataplaneNapi,
+        Mode::Seed,
         Mode::Bridge,
         Mode::Unicast,
         Mode::CrossNodeDataplane,
@@ -73,6 +79,7 @@ impl Mode {
         match self {
             Mode::Dataplane => &dataplane::Dataplane { napi: false },
             Mode::DataplaneNapi => &dataplane::Dataplane { napi: true },
+            Mode::Seed => &seed::Seed,
             Mode::Bridge => &bridge::Bridge,
             Mode::Unicast => &unicast::Unicast,
             Mode::CrossNodeDataplane => &cross_node::CrossNodeDataplane,
@@ -167,9 +174,10 @@ pub trait FanoutMode: Sync {
         Ok(())
     }
 
-    /// Whether the time the dataplane's eBPF program spends per packet is the mode's.
-    fn runs_dataplane(&self) -> bool {
-        false
+    /// The eBPF program that replicates the mode's packets on the sender's node, whose run time
+    /// per packet is reported; `None` when no program does.
+    fn bpf_program(&self) -> Option<&'static str> {
+        None
     }
 
     /// The mode's column in the reports.
@@ -274,6 +282,7 @@ mod tests {
             [
                 "benchdp",
                 "benchnapi",
+                "benchseed",
                 "benchbr",
                 "benchuc",
                 "benchxdp",
@@ -315,6 +324,6 @@ mod tests {
             .iter()
             .map(|m| m.fanout().max_receivers())
             .collect();
-        assert_eq!(most, [1024, 1024, 1021, 1021, 1024, 1021]);
+        assert_eq!(most, [1024, 1024, 1024, 1021, 1021, 1024, 1021]);
     }
 }

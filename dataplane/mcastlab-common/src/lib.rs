@@ -19,6 +19,7 @@ pub mod igmp;
 pub mod limits;
 pub mod names;
 pub mod reason;
+pub mod seed;
 pub mod slots;
 pub mod types;
 pub mod wire;

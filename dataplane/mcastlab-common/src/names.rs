@@ -33,6 +33,14 @@ pub const MAPS: [&str; 6] = [
     MAP_V1_HOSTS,
 ];
 
+/// The seed baseline's outer hash-of-maps: group address -> the group's subscriber hash
+/// (benchmarks only, see `docs/datapath.md`). Private to the process that loads it: not in
+/// [`MAPS`], never pinned.
+pub const MAP_SEED_GROUPS: &str = "MCAST_SEED_GRP";
+/// Name given to each of the seed baseline's inner hashes (subscriber address ->
+/// [`crate::seed::SeedSubscriber`], created by userspace).
+pub const MAP_SEED_SUBSCRIBERS: &str = "MCAST_SEED_SUBS";
+
 /// The lab's host-side veth of a pod is this prefix and the pod's name (`veth-p3` is pod
 /// `p3`'s); the membership monitor names pods by it.
 pub const POD_VETH_PREFIX: &str = "veth-";
@@ -41,6 +49,10 @@ pub const POD_VETH_PREFIX: &str = "veth-";
 pub const PROG_POD_INGRESS: &str = "mcast_pod_ingress";
 /// tc program attached at ingress of the node's vxlan device (traffic from the overlay).
 pub const PROG_OVERLAY_INGRESS: &str = "mcast_overlay_ingress";
+
+/// tc program of the seed baseline (Cilium PR 29469's replication, for benchmarks only): never
+/// attached by `mcastlab dataplane attach`.
+pub const PROG_SEED_POD_INGRESS: &str = "mcast_seed_pod_ingress";
 
 /// Name of the eBPF object embedded in the userspace binary.
 pub const OBJECT: &str = "mcastlab";
@@ -51,4 +63,12 @@ const _: () = {
         assert!(MAPS[i].len() <= 15, "map names must fit BPF_OBJ_NAME_LEN");
         i += 1;
     }
+    assert!(
+        MAP_SEED_GROUPS.len() <= 15,
+        "map names must fit BPF_OBJ_NAME_LEN"
+    );
+    assert!(
+        MAP_SEED_SUBSCRIBERS.len() <= 15,
+        "map names must fit BPF_OBJ_NAME_LEN"
+    );
 };

@@ -28,6 +28,7 @@ mod node;
 pub mod object;
 pub mod pins;
 mod pods;
+pub mod seed;
 mod stats;
 mod tc_filter;
 mod tcx;

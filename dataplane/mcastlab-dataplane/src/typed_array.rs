@@ -1,4 +1,5 @@
-//! Creating a group's fan-out list with BTF types for its key (`u32`) and value (`u64`).
+//! Creating inner maps with BTF types for their keys and values: a group's fan-out list (`u32`
+//! keys, `u64` values) and the seed baseline's subscriber hashes (`u32` keys, `u32` arrays).
 //!
 //! The kernel checks an inner map against the group map's BTF-defined template before it takes
 //! it, and before Linux 6.2 that check compares `timer_off`: a map made with BTF and no timer
@@ -17,10 +18,12 @@ use aya::maps::MapData;
 /// `BPF_MAP_CREATE`, `BPF_BTF_LOAD` (include/uapi/linux/bpf.h).
 const BPF_MAP_CREATE: libc::c_long = 0;
 const BPF_BTF_LOAD: libc::c_long = 18;
-/// `BPF_MAP_TYPE_ARRAY`.
+/// `BPF_MAP_TYPE_HASH`, `BPF_MAP_TYPE_ARRAY`.
+const BPF_MAP_TYPE_HASH: u32 = 1;
 const BPF_MAP_TYPE_ARRAY: u32 = 2;
-/// `BTF_KIND_INT`, shifted into `btf_type.info`.
+/// `BTF_KIND_INT`, `BTF_KIND_ARRAY`, shifted into `btf_type.info`.
 const BTF_KIND_INT: u32 = 1 << 24;
+const BTF_KIND_ARRAY: u32 = 3 << 24;
 /// Type id of `u32` and `u64` in [`integer_btf`] (0 is void).
 const U32_TYPE_ID: u32 = 1;
 const U64_TYPE_ID: u32 = 2;
@@ -29,20 +32,85 @@ const U64_TYPE_ID: u32 = 2;
 /// BTF (`u32` keys, `u64` values).
 pub fn create_u64_array(name: &str, max_entries: u32, flags: u32) -> io::Result<MapData> {
     let btf = load_btf(&integer_btf())?;
+    let value_size = size_of::<u64>() as u32;
+    let types = (U32_TYPE_ID, U64_TYPE_ID);
+    create_map(
+        BPF_MAP_TYPE_ARRAY,
+        name,
+        value_size,
+        max_entries,
+        flags,
+        &btf,
+        types,
+    )
+}
+
+/// Creates `BPF_MAP_TYPE_HASH` `name` of up to `max_entries` values of `value_words` `u32`s
+/// with `flags`, typed with BTF (`u32` keys, `u32[value_words]` values): the seed baseline's
+/// subscriber hashes ([`crate::seed`]), equal to their template on every kernel for the same
+/// reason as the arrays.
+pub fn create_u32_keyed_hash(
+    name: &str,
+    value_words: u32,
+    max_entries: u32,
+    flags: u32,
+) -> io::Result<MapData> {
+    let btf = load_btf(&words_btf(value_words))?;
+    let value_size = value_words * size_of::<u32>() as u32;
+    let types = (U32_TYPE_ID, WORDS_TYPE_ID);
+    create_map(
+        BPF_MAP_TYPE_HASH,
+        name,
+        value_size,
+        max_entries,
+        flags,
+        &btf,
+        types,
+    )
+}
+
+/// `BPF_MAP_CREATE` of a map with `u32` keys, typed by `btf`'s (key, value) type ids.
+fn create_map(
+    map_type: u32,
+    name: &str,
+    value_size: u32,
+    max_entries: u32,
+    flags: u32,
+    btf: &OwnedFd,
+    (key_type, value_type): (u32, u32),
+) -> io::Result<MapData> {
     let mut attr = [0u8; 72];
-    put(&mut attr, 0, BPF_MAP_TYPE_ARRAY);
+    put(&mut attr, 0, map_type);
     put(&mut attr, 4, size_of::<u32>() as u32);
-    put(&mut attr, 8, size_of::<u64>() as u32);
+    put(&mut attr, 8, value_size);
     put(&mut attr, 12, max_entries);
     put(&mut attr, 16, flags);
     let name = name.as_bytes();
     let len = name.len().min(15);
     attr[28..28 + len].copy_from_slice(&name[..len]);
     put(&mut attr, 48, btf.as_raw_fd() as u32);
-    put(&mut attr, 52, U32_TYPE_ID);
-    put(&mut attr, 56, U64_TYPE_ID);
+    put(&mut attr, 52, key_type);
+    put(&mut attr, 56, value_type);
     let fd = bpf(BPF_MAP_CREATE, &mut attr)?;
     MapData::from_fd(fd).map_err(io::Error::other)
+}
+
+/// Type id of `u32[value_words]` in [`words_btf`].
+const WORDS_TYPE_ID: u32 = 2;
+
+/// A BTF blob with `u32` (id 1) and an array of `words` of them (id 2).
+fn words_btf(words: u32) -> Vec<u8> {
+    let strings: &[u8] = b"\0u32\0";
+    let mut types = Vec::new();
+    // struct btf_type + its int encoding: "u32", 4 bytes, 32 bits.
+    for word in [1, BTF_KIND_INT, 4, 32] {
+        types.extend_from_slice(&u32::to_ne_bytes(word));
+    }
+    // struct btf_type (anonymous array) + struct btf_array { type, index_type, nelems }.
+    for word in [0, BTF_KIND_ARRAY, 0, U32_TYPE_ID, U32_TYPE_ID, words] {
+        types.extend_from_slice(&u32::to_ne_bytes(word));
+    }
+    btf_blob(&types, strings)
 }
 
 /// A BTF blob with two integer types: `u32` (id 1) and `u64` (id 2).
@@ -54,6 +122,11 @@ fn integer_btf() -> Vec<u8> {
             types.extend_from_slice(&word.to_ne_bytes());
         }
     }
+    btf_blob(&types, strings)
+}
+
+/// A BTF blob: the header, then `types` and `strings`.
+fn btf_blob(types: &[u8], strings: &[u8]) -> Vec<u8> {
     let mut blob = Vec::new();
     blob.extend_from_slice(&0xeb9f_u16.to_ne_bytes()); // magic
     blob.extend_from_slice(&[1, 0]); // version, flags
@@ -66,7 +139,7 @@ fn integer_btf() -> Vec<u8> {
     ] {
         blob.extend_from_slice(&word.to_ne_bytes());
     }
-    blob.extend_from_slice(&types);
+    blob.extend_from_slice(types);
     blob.extend_from_slice(strings);
     blob
 }
@@ -102,7 +175,7 @@ fn bpf(command: libc::c_long, attr: &mut [u8]) -> io::Result<OwnedFd> {
 
 #[cfg(test)]
 mod tests {
-    use super::integer_btf;
+    use super::{integer_btf, words_btf};
 
     #[test]
     fn the_btf_blob_has_a_header_two_ints_and_their_names() {
@@ -110,5 +183,16 @@ mod tests {
         assert_eq!(blob.len(), 24 + 32 + 9);
         assert_eq!(&blob[0..2], &0xeb9f_u16.to_ne_bytes());
         assert_eq!(&blob[blob.len() - 9..], b"\0u32\0u64\0");
+    }
+
+    #[test]
+    fn the_words_btf_has_an_int_and_an_array_of_it() {
+        let blob = words_btf(3);
+        // Header, the int (16 bytes), the array (24 bytes), "\0u32\0".
+        assert_eq!(blob.len(), 24 + 16 + 24 + 5);
+        let word = |at: usize| u32::from_ne_bytes(blob[at..at + 4].try_into().expect("4 bytes"));
+        // The array's btf_type.info, then btf_array { type: 1, index_type: 1, nelems: 3 }.
+        assert_eq!(word(24 + 16 + 4), 3 << 24);
+        assert_eq!([word(52), word(56), word(60)], [1, 1, 3]);
     }
 }

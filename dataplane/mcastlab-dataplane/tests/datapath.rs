@@ -33,6 +33,8 @@ const POD3: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 13);
 mod identity;
 #[path = "datapath/leaves.rs"]
 mod leaves;
+#[path = "datapath/seed.rs"]
+mod seed;
 
 /// How long a copy may take to cross a veth before a test gives up on it.
 const DELIVERY_DEADLINE: Duration = Duration::from_secs(5);

@@ -5,6 +5,9 @@
 //!   local subscribers and, through the tunnel, to remote nodes.
 //! - [`mcast_overlay_ingress`] at ingress of the node's vxlan device: multicast from the overlay
 //!   goes to local subscribers only, never back into the overlay.
+//!
+//! [`mcast_seed_pod_ingress`] is not part of the dataplane: it is the benchmark's baseline of
+//! the reference's own replication ([`seed`]).
 #![no_std]
 #![no_main]
 #![feature(core_intrinsics)]
@@ -23,6 +26,7 @@ mod packet;
 mod pod_identity;
 mod pod_ingress;
 mod replicate;
+mod seed;
 
 use aya_ebpf::{macros::classifier, programs::TcContext};
 
@@ -36,6 +40,13 @@ pub fn mcast_pod_ingress(ctx: TcContext) -> i32 {
 #[classifier]
 pub fn mcast_overlay_ingress(ctx: TcContext) -> i32 {
     overlay_ingress::handle(&ctx)
+}
+
+/// Entry point of the seed baseline (Cilium PR 29469's replication, benchmarks only; see
+/// [`seed`]): attached by the fan-out benchmark's `seed` mode, never by the dataplane's attach.
+#[classifier]
+pub fn mcast_seed_pod_ingress(ctx: TcContext) -> i32 {
+    seed::handle(&ctx)
 }
 
 #[panic_handler]

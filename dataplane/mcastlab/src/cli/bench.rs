@@ -17,12 +17,13 @@ use super::{
 /// Benchmarks.
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchCommand {
-    /// Delivered copies/s and loss for growing numbers of local receivers: the dataplane, a
-    /// bridge with IGMP snooping, and application unicast fan-out, in one run.
+    /// Delivered copies/s and loss for growing numbers of local receivers: the dataplane, the
+    /// design it started from (Cilium PR 29469's replication), a bridge with IGMP snooping, and
+    /// application unicast fan-out, in one run.
     #[command(
         after_help = "Writes results/<date>-<commit>/ with environment, samples.csv, \
                             summary.json, summary.md (the table), fanout.svg and ratios.svg. \
-                            Needs root and 2 CPUs. Takes about 4 minutes with the defaults."
+                            Needs root and 2 CPUs. Takes about 5 minutes with the defaults."
     )]
     Fanout(FanoutArgs),
     /// Join-to-first-packet and leave-to-last-packet times, and the time and kernel memory to
@@ -92,7 +93,7 @@ pub struct FanoutArgs {
         long,
         value_delimiter = ',',
         value_enum,
-        default_value = "dataplane,dataplane-napi,bridge,unicast,cross-node-dataplane,cross-node-bridge"
+        default_value = "dataplane,dataplane-napi,seed,bridge,unicast,cross-node-dataplane,cross-node-bridge"
     )]
     modes: Vec<ModeArg>,
     /// Measured windows per point (medians are reported).
@@ -278,6 +279,9 @@ enum ModeArg {
     Dataplane,
     /// mcastlab's dataplane with the receiver pods on NAPI delivery.
     DataplaneNapi,
+    /// The seed baseline: Cilium PR 29469's replication (hash of subscriber hashes walked per
+    /// packet), the design mcastlab started from.
+    Seed,
     /// A Linux bridge with IGMP snooping and a querier.
     Bridge,
     /// The sender sends one unicast datagram per receiver.
@@ -293,6 +297,7 @@ impl From<ModeArg> for Mode {
         match mode {
             ModeArg::Dataplane => Mode::Dataplane,
             ModeArg::DataplaneNapi => Mode::DataplaneNapi,
+            ModeArg::Seed => Mode::Seed,
             ModeArg::Bridge => Mode::Bridge,
             ModeArg::Unicast => Mode::Unicast,
             ModeArg::CrossNodeDataplane => Mode::CrossNodeDataplane,
