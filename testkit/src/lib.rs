@@ -18,7 +18,7 @@ mod skip;
 mod test_node;
 mod two_vms;
 
-pub use command::{ip, run};
+pub use command::{batch, ip, run};
 pub use counters::{delta, expect};
 pub use mcastlab_dataplane::netns::{NetnsGuard, netns_path};
 pub use names::{TEST_PREFIXES, unique_name};
