@@ -32,11 +32,11 @@ pub const AGENT_SETTINGS: mcastlab_agent::Settings = mcastlab_agent::Settings {
     robustness: 1,
 };
 
-/// Cases that flood the per-CPU backlog hold this exclusively; every other case holds it
-/// shared, so no case loses packets to another case's burst.
+/// Cases that flood the per-CPU backlog hold this exclusively while they do; every other case
+/// holds it shared, so no case loses packets to another case's burst.
 static BACKLOG: RwLock<()> = RwLock::new(());
 
-/// Holds [`BACKLOG`] for the life of a lab.
+/// Holds [`BACKLOG`]: shared for the life of a lab, exclusive around a burst.
 pub enum BacklogGuard {
     Shared(#[allow(dead_code, reason = "held, not read")] RwLockReadGuard<'static, ()>),
     Exclusive(#[allow(dead_code, reason = "held, not read")] RwLockWriteGuard<'static, ()>),
@@ -51,26 +51,34 @@ pub fn backlog_shared() -> BacklogGuard {
     )
 }
 
+/// Holds [`BACKLOG`] exclusively, around a burst of about a thousand copies: waits until no
+/// other case runs, and holds the others off until dropped.
+pub fn backlog_exclusive() -> BacklogGuard {
+    BacklogGuard::Exclusive(
+        BACKLOG
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    )
+}
+
 /// A deployed lab with its dataplane ([`Scenario`]), removed when dropped, with the e2e
 /// deadline on every wait and a panic that says what failed.
 pub struct TestLab {
     pub scenario: Scenario,
-    _backlog: BacklogGuard,
+    _backlog: Option<BacklogGuard>,
 }
 
 impl TestLab {
     /// Deploys a generated lab of `nodes` x `pods`, after `customize` edits its spec.
     pub fn new(nodes: usize, pods: usize, customize: impl FnOnce(&mut LabSpec)) -> Self {
-        Self::deploy(nodes, pods, customize, backlog_shared())
+        Self::deploy(nodes, pods, customize, Some(backlog_shared()))
     }
 
-    /// Like [`TestLab::new`], for a case that sends bursts of about a thousand copies: no
-    /// other case runs meanwhile.
-    pub fn new_exclusive(nodes: usize, pods: usize, customize: impl FnOnce(&mut LabSpec)) -> Self {
-        let guard = BACKLOG
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Self::deploy(nodes, pods, customize, BacklogGuard::Exclusive(guard))
+    /// Like [`TestLab::new`], for a case that sends bursts of about a thousand copies: it
+    /// holds [`backlog_exclusive`] around each burst, and nothing while it sets up or checks,
+    /// so other cases run meanwhile.
+    pub fn new_bursting(nodes: usize, pods: usize, customize: impl FnOnce(&mut LabSpec)) -> Self {
+        Self::deploy(nodes, pods, customize, None)
     }
 
     /// Like [`TestLab::new`], with every node's agent running with [`AGENT_SETTINGS`].
@@ -86,7 +94,7 @@ impl TestLab {
         nodes: usize,
         pods: usize,
         customize: impl FnOnce(&mut LabSpec),
-        backlog: BacklogGuard,
+        backlog: Option<BacklogGuard>,
     ) -> Self {
         let mut spec = LabSpec::generate(&unique_name("e"), nodes, pods).expect("generate lab");
         customize(&mut spec);
