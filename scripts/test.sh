@@ -46,19 +46,22 @@ fi
 
 step "cargo test --workspace (unit, proptest, BPF_PROG_TEST_RUN, topology, e2e)"
 cargo test --workspace
+# The CLI that build made (its integration tests run it). `cargo run -p mcastlab` would build the
+# workspace again: features unify across one package there, across the workspace here.
+mcastlab="${CARGO_TARGET_DIR:-target}/debug/mcastlab"
 
 step "fuzz smoke of the IGMP parser (scripts/fuzz.sh; docs/fuzzing.md has the long run)"
 scripts/fuzz.sh smoke
 
 if [ "$(id -u)" = 0 ]; then
     step "mcastlab demo (the README's main job)"
-    cargo run --quiet -p mcastlab -- demo
+    "$mcastlab" demo
     step "benchmark smoke run (short windows; numbers are not results)"
     smoke=$(mktemp -d)
-    cargo run --quiet -p mcastlab -- bench fanout --receivers 1,2 \
+    "$mcastlab" bench fanout --receivers 1,2 \
         --modes dataplane,seed,unicast,cross-node-dataplane,cross-node-bridge \
         --repetitions 1 --window 0.2 --warmup 0.1 --latency-probes 50 --out "$smoke" >/dev/null
-    cargo run --quiet -p mcastlab -- bench control --groups 4 --subscribers 8 --repetitions 2 \
+    "$mcastlab" bench control --groups 4 --subscribers 8 --repetitions 2 \
         --out "$smoke" >/dev/null
     for file in samples.csv summary.json summary.md fanout.svg ratios.svg; do
         ls "$smoke"/*/"$file" >/dev/null
@@ -72,7 +75,7 @@ if [ "$(id -u)" = 0 ]; then
     pattern=$(awk '!/^#/ && NF >= 2 { printf "%s%s%s", sep, $2, ($1 == "test" ? "[0-9]" : ""); sep = "|" }' \
         testkit/test-prefixes)
     leftovers=$(ip netns list | grep -E "^(${pattern})" || true)
-    agents=$(ls /run/mcastlab/agents 2>/dev/null || true)
+    agents=$(ls /run/mcastlab/agents /run/mcastlab/monitor 2>/dev/null | grep -v -e '^/' -e '^$' || true)
     if [ -n "$leftovers" ] || [ -n "$(ls /sys/fs/bpf/mcastlab 2>/dev/null)" ] || [ -n "$agents" ]; then
         echo "left behind: ${leftovers} $(ls /sys/fs/bpf/mcastlab 2>/dev/null) ${agents}" >&2
         exit 1

@@ -1,6 +1,9 @@
 //! Running `ip` and other commands from tests.
 
-use std::process::Command;
+use std::{
+    io::Write as _,
+    process::{Command, Stdio},
+};
 
 /// Runs `program` with `args`; panics with its stderr unless it succeeds. Returns its stdout.
 pub fn run(program: &str, args: &[&str]) -> String {
@@ -20,4 +23,30 @@ pub fn run(program: &str, args: &[&str]) -> String {
 /// Runs `ip` with `args` (as [`run`]).
 pub fn ip(args: &[&str]) -> String {
     run("ip", args)
+}
+
+/// Runs `commands` in namespace `netns` with one `<program> -n NETNS -batch -` (`program` is
+/// `ip` or `tc`, a command a line, without the program's name): one process for a thousand
+/// links. Panics with its stderr unless every command succeeds.
+pub fn batch(program: &str, netns: &str, commands: &[String]) {
+    let mut child = Command::new(program)
+        .args(["-n", netns, "-batch", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("could not start {program}: {err}"));
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    for command in commands {
+        writeln!(stdin, "{command}").unwrap_or_else(|err| panic!("writing to {program}: {err}"));
+    }
+    drop(stdin);
+    let output = child
+        .wait_with_output()
+        .unwrap_or_else(|err| panic!("waiting for {program}: {err}"));
+    assert!(
+        output.status.success(),
+        "{program} -n {netns} -batch failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

@@ -1,6 +1,7 @@
 //! The test kit of mcastlab's privileged tests (a dev-dependency, as aya's `test-helpers`): one
 //! way to name, enter and remove a test's namespaces, to skip where root or kernel support is
-//! missing, to run `ip`, to build two "VMs" on one machine, and to compare reason counters.
+//! missing, to run `ip` (a command or a batch of them), to build two "VMs" on one machine, and to
+//! compare reason counters.
 #![deny(missing_docs)]
 #![cfg_attr(
     test,
@@ -18,7 +19,7 @@ mod skip;
 mod test_node;
 mod two_vms;
 
-pub use command::{ip, run};
+pub use command::{batch, ip, run};
 pub use counters::{delta, expect};
 pub use mcastlab_dataplane::netns::{NetnsGuard, netns_path};
 pub use names::{TEST_PREFIXES, unique_name};

@@ -876,51 +876,86 @@ fn pod_edits_and_link_local_refusals_say_what_was_done() {
     );
 }
 
+/// Whether process `pid` has `path` open.
+fn has_open(pid: u32, path: &std::path::Path) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == path))
+}
+
 #[test]
-fn concurrent_attach_processes_leave_the_node_attached() {
+fn attach_processes_wait_for_the_node_lock_then_leave_the_node_attached() {
+    use std::time::{Duration, Instant};
+
     require_datapath!();
-    const PROCESSES: usize = 4;
-    // Without the node lock about one round in 15 ends broken (the rate; seen failing
-    // in round 14 with the lock taken out).
-    const ROUNDS: usize = 15;
-    // Given: a node with two pods attached.
+    /// Two writers: each waits while the test holds the lock, then for the other.
+    const PROCESSES: usize = 2;
+    /// How long a process may take to reach the lock (it checks the kernel first).
+    const REACH_LOCK: Duration = Duration::from_secs(30);
+    // Given: a node with two pods, detached, whose writer lock this test holds.
     let node = TestNode::new(2);
     let name = node.node.name().to_owned();
-    let attach = [
-        "dataplane",
-        "attach",
-        "--node",
-        name.as_str(),
-        "--pod-iface",
-        "h1=10.0.0.11,h2=10.0.0.12",
-    ];
-    for round in 0..ROUNDS {
-        // When: four mcastlab processes attach it at once, after a detach.
-        stdout_of(&["dataplane", "detach", "--node", &name]);
-        let children: Vec<std::process::Child> = (0..PROCESSES)
-            .map(|_| {
-                Command::new(env!("CARGO_BIN_EXE_mcastlab"))
-                    .args(attach)
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .expect("spawn mcastlab")
-            })
-            .collect();
-        // Then: every one succeeds and the node ends attached on both pods.
-        for child in children {
-            let output = child.wait_with_output().expect("wait for mcastlab");
+    stdout_of(&["dataplane", "detach", "--node", &name]);
+    let lock = node.node.lock().expect("the node lock");
+    let lock_file = std::path::Path::new(mcastlab_dataplane::lock::LOCK_DIR).join(&name);
+    let holder = format!("pid {}", std::process::id());
+    // When: two mcastlab processes attach it at once.
+    let mut children: Vec<std::process::Child> = (0..PROCESSES)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_mcastlab"))
+                .args([
+                    "dataplane",
+                    "attach",
+                    "--node",
+                    name.as_str(),
+                    "--pod-iface",
+                    "h1=10.0.0.11,h2=10.0.0.12",
+                ])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn mcastlab")
+        })
+        .collect();
+    // Then: each one waits on the node's lock file while the test holds it, and none attaches
+    // or takes the lock meanwhile.
+    let deadline = Instant::now() + REACH_LOCK;
+    for child in &mut children {
+        while !has_open(child.id(), &lock_file) {
+            if let Some(status) = child.try_wait().expect("poll mcastlab") {
+                panic!("an attach ended ({status}) while the test held the node lock");
+            }
             assert!(
-                output.status.success(),
-                "round {round}: {}",
-                stderr(&output)
+                Instant::now() < deadline,
+                "attach process {} did not open {} within {REACH_LOCK:?}",
+                child.id(),
+                lock_file.display()
             );
+            std::thread::sleep(Duration::from_millis(10));
         }
-        let status = json_of(&["dataplane", "status", "--node", &name]);
-        assert_eq!(status["attached"], true, "round {round}: {status}");
-        assert_eq!(node.node.links().expect("links").len(), 2, "round {round}");
-        assert_eq!(node.node.pods().expect("pods").entries().unwrap().len(), 2);
     }
+    assert!(
+        !node.node.pins().is_attached(),
+        "the node was attached while the test held its lock"
+    );
+    let named = std::fs::read_to_string(&lock_file).expect("the lock file");
+    assert_eq!(named.split(" (").next(), Some(holder.as_str()), "{named}");
+    for child in &mut children {
+        assert_eq!(child.try_wait().expect("poll mcastlab"), None);
+    }
+    // And when the test lets go: every one succeeds, one after the other, and the node ends
+    // attached on both pods.
+    drop(lock);
+    for child in children {
+        let output = child.wait_with_output().expect("wait for mcastlab");
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    let status = json_of(&["dataplane", "status", "--node", &name]);
+    assert_eq!(status["attached"], true, "{status}");
+    assert_eq!(node.node.links().expect("links").len(), 2);
+    assert_eq!(node.node.pods().expect("pods").entries().unwrap().len(), 2);
 }
 
 /// Everything `reader` gives until its end, or panics after `timeout`.

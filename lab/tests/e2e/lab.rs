@@ -8,11 +8,15 @@ use std::{
 };
 
 use mcastlab_common::Reason;
-use mcastlab_dataplane::Node;
+use mcastlab_dataplane::{AttachMode, AttachOptions, Node, PodIface};
 use mcastlab_lab::Scenario;
 use mcastlab_testbed::{capture::Capture, receiver::Receiver, sender::SendOptions};
-use mcastlab_testkit::unique_name;
-use mcastlab_topology::{LabSpec, PodSpec};
+use mcastlab_testkit::{Namespace, NetnsGuard, batch, ip, netns_path, unique_name};
+use mcastlab_topology::{
+    LabSpec, PodSpec,
+    model::{POD_IFACE, host_iface},
+    offload::{Offload, set_offload},
+};
 
 /// UDP port of e2e traffic.
 pub const PORT: u16 = 5000;
@@ -38,11 +42,11 @@ pub const FAST_AGENT_SETTINGS: mcastlab_agent::Settings = mcastlab_agent::Settin
     last_member_query_interval: mcastlab_agent::timers::LAST_MEMBER_QUERY_INTERVAL,
 };
 
-/// Cases that flood the per-CPU backlog hold this exclusively; every other case holds it
-/// shared, so no case loses packets to another case's burst.
+/// Cases that flood the per-CPU backlog hold this exclusively while they do; every other case
+/// holds it shared, so no case loses packets to another case's burst.
 static BACKLOG: RwLock<()> = RwLock::new(());
 
-/// Holds [`BACKLOG`] for the life of a lab.
+/// Holds [`BACKLOG`]: shared for the life of a lab, exclusive around a burst.
 pub enum BacklogGuard {
     Shared(#[allow(dead_code, reason = "held, not read")] RwLockReadGuard<'static, ()>),
     Exclusive(#[allow(dead_code, reason = "held, not read")] RwLockWriteGuard<'static, ()>),
@@ -57,26 +61,34 @@ pub fn backlog_shared() -> BacklogGuard {
     )
 }
 
+/// Holds [`BACKLOG`] exclusively, around a burst of about a thousand copies: waits until no
+/// other case runs, and holds the others off until dropped.
+pub fn backlog_exclusive() -> BacklogGuard {
+    BacklogGuard::Exclusive(
+        BACKLOG
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    )
+}
+
 /// A deployed lab with its dataplane ([`Scenario`]), removed when dropped, with the e2e
 /// deadline on every wait and a panic that says what failed.
 pub struct TestLab {
     pub scenario: Scenario,
-    _backlog: BacklogGuard,
+    _backlog: Option<BacklogGuard>,
 }
 
 impl TestLab {
     /// Deploys a generated lab of `nodes` x `pods`, after `customize` edits its spec.
     pub fn new(nodes: usize, pods: usize, customize: impl FnOnce(&mut LabSpec)) -> Self {
-        Self::deploy(nodes, pods, customize, backlog_shared())
+        Self::deploy(nodes, pods, customize, Some(backlog_shared()))
     }
 
-    /// Like [`TestLab::new`], for a case that sends bursts of about a thousand copies: no
-    /// other case runs meanwhile.
-    pub fn new_exclusive(nodes: usize, pods: usize, customize: impl FnOnce(&mut LabSpec)) -> Self {
-        let guard = BACKLOG
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Self::deploy(nodes, pods, customize, BacklogGuard::Exclusive(guard))
+    /// Like [`TestLab::new`], for a case that sends bursts of about a thousand copies: it
+    /// holds [`backlog_exclusive`] around each burst, and nothing while it sets up or checks,
+    /// so other cases run meanwhile.
+    pub fn new_bursting(nodes: usize, pods: usize, customize: impl FnOnce(&mut LabSpec)) -> Self {
+        Self::deploy(nodes, pods, customize, None)
     }
 
     /// Like [`TestLab::new`], with every node's agent running with [`AGENT_SETTINGS`].
@@ -92,7 +104,7 @@ impl TestLab {
         nodes: usize,
         pods: usize,
         customize: impl FnOnce(&mut LabSpec),
-        backlog: BacklogGuard,
+        backlog: Option<BacklogGuard>,
     ) -> Self {
         let mut spec = LabSpec::generate(&unique_name("e"), nodes, pods).expect("generate lab");
         customize(&mut spec);
@@ -227,6 +239,77 @@ impl TestLab {
             .expect("send");
     }
 
+    /// Adds `pods` to node `node` as [`SharedPods`], and attaches the dataplane to their host
+    /// veths beside the node's own pods'. A `napi` pod gets what the lab's deploy gives one
+    /// ([`napi_on`]).
+    pub fn add_shared_pods(&self, node: usize, pods: Vec<PodSpec>) -> SharedPods {
+        let namespace = Namespace::new(&unique_name("e"));
+        let shared = namespace.name().to_owned();
+        let node_spec = self.scenario.node(node);
+        let node_ns = self.scenario.spec().node_netns(node_spec);
+        // IPv6 off, as in the lab's namespaces: no router solicitations or MLD from the links.
+        for key in ["all", "default"] {
+            let setting = format!("net.ipv6.conf.{key}.disable_ipv6=1");
+            ip(&["netns", "exec", &shared, "sysctl", "-qw", &setting]);
+        }
+        let links: Vec<String> = pods
+            .iter()
+            .flat_map(|pod| {
+                let host = host_iface(pod);
+                [
+                    format!(
+                        "link add {host} type veth peer name {} netns {shared}",
+                        pod.name
+                    ),
+                    format!("link set {host} up"),
+                ]
+            })
+            .collect();
+        batch("ip", &node_ns, &links);
+        let ends: Vec<String> = pods
+            .iter()
+            .flat_map(|pod| {
+                [
+                    format!("address add {}/32 dev {}", pod.address, pod.name),
+                    format!("link set {} up", pod.name),
+                ]
+            })
+            .collect();
+        batch("ip", &shared, &ends);
+        let napi: Vec<(&str, &str, String)> = pods
+            .iter()
+            .filter(|pod| pod.napi)
+            .map(|pod| (shared.as_str(), pod.name.as_str(), host_iface(pod)))
+            .collect();
+        napi_on(&node_ns, &napi);
+        let pod_ifaces = node_spec
+            .pods
+            .iter()
+            .chain(&pods)
+            .map(|pod| PodIface::new(host_iface(pod), pod.address))
+            .collect();
+        self.dataplane(node)
+            .attach(&AttachOptions {
+                mode: AttachMode::Auto,
+                pod_ifaces,
+                tunnel: None,
+            })
+            .expect("attach the shared pods");
+        SharedPods { pods, namespace }
+    }
+
+    /// Switches the lab's pods `pods` of node `node` to NAPI delivery ([`napi_on`]).
+    pub fn napi_on(&self, node: usize, pods: &[usize]) {
+        let node_ns = self.scenario.spec().node_netns(self.scenario.node(node));
+        let netns: Vec<String> = pods.iter().map(|&pod| self.pod_netns(node, pod)).collect();
+        let targets: Vec<(&str, &str, String)> = pods
+            .iter()
+            .zip(&netns)
+            .map(|(&pod, netns)| (netns.as_str(), POD_IFACE, host_iface(self.pod(node, pod))))
+            .collect();
+        napi_on(&node_ns, &targets);
+    }
+
     /// Every reason counter of a node by name.
     pub fn counters(&self, node: usize) -> BTreeMap<&'static str, u64> {
         self.scenario.counters(node).expect("counters")
@@ -237,6 +320,97 @@ impl TestLab {
         self.scenario
             .wait_counter(node, reason, at_least, DEADLINE)
             .unwrap_or_else(|err| panic!("{err}"))
+    }
+}
+
+/// Packets the qdisc of a `napi` pod's host veth holds, as the lab's deploy sets it
+/// ([`PodSpec::napi`]).
+const NAPI_QDISC_LIMIT: u32 = 4096;
+
+/// Makes pods receive through their veth's NAPI ring, as the lab's deploy does for a pod with
+/// [`PodSpec::napi`] (at run time, on veths that exist): GRO on the pod end, TSO off and a
+/// pfifo qdisc on the host end. `pods` holds (pod end's namespace, pod end, host end in
+/// `node_ns`).
+pub fn napi_on(node_ns: &str, pods: &[(&str, &str, String)]) {
+    for (netns, pod_end, host) in pods {
+        set_offload(netns, pod_end, Offload::Gro, true).expect("GRO on the pod end");
+        set_offload(node_ns, host, Offload::Tso, false).expect("TSO off on the host end");
+    }
+    let qdiscs: Vec<String> = pods
+        .iter()
+        .map(|(_, _, host)| format!("qdisc replace dev {host} root pfifo limit {NAPI_QDISC_LIMIT}"))
+        .collect();
+    if !qdiscs.is_empty() {
+        batch("tc", node_ns, &qdiscs);
+    }
+}
+
+/// Pods of one node whose pod ends share one namespace: per pod a veth pair, its host end
+/// `veth-<pod>` in the node (the dataplane attached, the pod's address its identity, as for the
+/// lab's own pods) and its pod end `<pod>` in the shared namespace, holding the pod's address.
+/// What the dataplane sees of a pod is its host veth and identity, so a thousand subscribers
+/// cost a thousand veths, not a thousand namespaces. The namespace (and with it every pair) is
+/// deleted when this is dropped.
+pub struct SharedPods {
+    /// The pods, in the order given.
+    pub pods: Vec<PodSpec>,
+    namespace: Namespace,
+}
+
+impl SharedPods {
+    /// The shared namespace.
+    pub fn netns(&self) -> &str {
+        self.namespace.name()
+    }
+
+    /// Switches every pod to NAPI delivery ([`napi_on`]); `node_ns` holds their host ends.
+    pub fn napi_on(&self, node_ns: &str) {
+        let targets: Vec<(&str, &str, String)> = self
+            .pods
+            .iter()
+            .map(|pod| (self.netns(), pod.name.as_str(), host_iface(pod)))
+            .collect();
+        napi_on(node_ns, &targets);
+    }
+
+    /// Sends `frame` from pod `index`'s end (an index into [`SharedPods::pods`]).
+    pub fn send_frame(&self, index: usize, frame: Vec<u8>) {
+        let pod = &self.pods[index].name;
+        mcastlab_testbed::raw::send_frames(self.netns(), pod, &[frame])
+            .unwrap_or_else(|err| panic!("sending from {pod}: {err}"));
+    }
+
+    /// A capture on pod `index`'s end: what reaches the pod at layer 2.
+    pub fn spy(&self, index: usize) -> Capture {
+        Capture::open_in(self.netns(), &self.pods[index].name).expect("capture on a pod end")
+    }
+
+    /// Packets each pod end has received (`rx_packets`), in pod order: one read of the shared
+    /// namespace's `/proc/net/dev`.
+    pub fn received(&self) -> Vec<u64> {
+        let table = {
+            let _netns = NetnsGuard::enter(&netns_path(self.netns())).expect("enter the namespace");
+            // thread-self: /proc/self/net would show the namespace of the process's main thread.
+            std::fs::read_to_string("/proc/thread-self/net/dev").expect("read /proc/net/dev")
+        };
+        // "  <iface>: <rx bytes> <rx packets> ..." after two header lines.
+        let by_name: BTreeMap<&str, u64> = table
+            .lines()
+            .skip(2)
+            .filter_map(|line| {
+                let (name, fields) = line.split_once(':')?;
+                let packets = fields.split_whitespace().nth(1)?.parse().ok()?;
+                Some((name.trim(), packets))
+            })
+            .collect();
+        self.pods
+            .iter()
+            .map(|pod| {
+                *by_name
+                    .get(pod.name.as_str())
+                    .unwrap_or_else(|| panic!("{} is not in /proc/net/dev:\n{table}", pod.name))
+            })
+            .collect()
     }
 }
 

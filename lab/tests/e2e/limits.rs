@@ -7,12 +7,13 @@ use mcastlab_dataplane::DataplaneError;
 use mcastlab_testbed::{
     igmp::{GroupRecord, IgmpMessage},
     raw::send_frames,
+    receiver::Receiver,
 };
 use mcastlab_topology::model::POD_IFACE;
 
 use mcastlab_testkit::require_datapath;
 
-use crate::lab::{DEADLINE, TestLab, receive};
+use crate::lab::{DEADLINE, SharedPods, TestLab, backlog_exclusive, receive};
 
 /// Group number `i` of a block of groups: 239.10.<i / 256>.<i % 256>.
 fn group(i: u32) -> Ipv4Addr {
@@ -104,49 +105,59 @@ fn igmpv3_report_of_24_records_joins_all_and_of_25_joins_none() {
 enum Mode {
     /// The kernel default: veth copies queue on the per-CPU backlog.
     Backlog,
-    /// Every subscriber pod with `napi: true`: copies queue on each veth's ring (see
-    /// PodSpec::napi).
+    /// Every subscriber pod on NAPI (as `napi: true` makes it): copies queue on each veth's
+    /// ring (see PodSpec::napi).
     Napi,
 }
 
-/// One node with `count` pods p1..p<count>, addressed past 250 pods as the bench does:
-/// 10.200.(1 + k / 250).(k % 250 + 1) for pod k (from 0).
-fn many_pods(spec: &mut mcastlab_topology::LabSpec, count: usize, napi: bool) {
+/// Pod `k` (from 0) of a node of many: p<k + 1>, addressed past 250 pods as the bench does,
+/// 10.200.(1 + k / 250).(k % 250 + 1).
+fn pod_spec(spec: &mcastlab_topology::LabSpec, k: usize) -> mcastlab_topology::PodSpec {
     let [a, b, _, _] = spec.pod_cidr.address.octets();
-    spec.nodes[0].pods = (0..count)
-        .map(|k| mcastlab_topology::PodSpec {
-            name: format!("p{}", k + 1),
-            address: Ipv4Addr::new(a, b, (1 + k / 250) as u8, (k % 250 + 1) as u8),
-            igmp_version: None,
-            // p1 sends; the others receive.
-            napi: napi && k > 0,
-        })
-        .collect();
+    mcastlab_topology::PodSpec {
+        name: format!("p{}", k + 1),
+        address: Ipv4Addr::new(a, b, (1 + k / 250) as u8, (k % 250 + 1) as u8),
+        igmp_version: None,
+        napi: false,
+    }
 }
 
-#[rstest::rstest]
-#[case::backlog(Mode::Backlog)]
-#[case::napi(Mode::Napi)]
-fn one_group_holds_1024_subscribers_and_refuses_the_1025th(#[case] mode: Mode) {
+/// Pods with a namespace each in the 1024-subscriber case: p1 sends, p2 and p3 join with real
+/// sockets. The others are [`SharedPods`].
+const OWN_NAMESPACE: usize = 3;
+/// Packets sent per delivery mode in the 1024-subscriber case.
+const PACKETS: u64 = 10;
+
+#[test]
+fn one_group_holds_1024_subscribers_and_refuses_the_1025th() {
     use mcastlab_common::MAX_SUBSCRIBERS_PER_GROUP;
 
     require_datapath!();
-    const PACKETS: u64 = 10;
     let max = u64::from(MAX_SUBSCRIBERS_PER_GROUP);
     let group = Ipv4Addr::new(239, 4, 4, 4);
-    // Given a node with 1026 pods: p1 sends, p2 and p3 join with real sockets, p4..p1025 send
-    // a crafted join each from their own address (a pod holds one slot: 1024 subscribers
-    // are 1024 pods), and p1026 is the 1025th.
+    // Given a node with 1026 pods, each with its own veth and identity: p1 sends, p2 and p3
+    // (a namespace each) join with real sockets, p4..p1025 send a crafted join each from their
+    // own address (a pod holds one slot: 1024 subscribers are 1024 pods), and p1026 is the
+    // 1025th. p4..p1026 are veth pairs whose pod ends share one namespace (SharedPods).
     let pods = max as usize + 2;
-    let lab = TestLab::new_exclusive(1, 0, |spec| {
-        many_pods(spec, pods, matches!(mode, Mode::Napi));
+    let lab = TestLab::new_bursting(1, 0, |spec| {
+        spec.nodes[0].pods = (0..OWN_NAMESPACE).map(|k| pod_spec(spec, k)).collect();
     });
+    let shared = lab.add_shared_pods(
+        1,
+        (OWN_NAMESPACE..pods)
+            .map(|k| pod_spec(lab.scenario.spec(), k))
+            .collect(),
+    );
     lab.configure_group(group);
     let mut receivers = [lab.join(1, 2, group), lab.join(1, 3, group)];
     let crafted_join = |pod: usize| {
-        let address = lab.pod(1, pod).address;
-        let frame = IgmpMessage::V2Report(group).frame(address).to_bytes();
-        send_frames(&lab.pod_netns(1, pod), POD_IFACE, &[frame]).unwrap();
+        let index = shared_index(pod);
+        let address = shared.pods[index].address;
+        shared.send_frame(
+            index,
+            IgmpMessage::V2Report(group).frame(address).to_bytes(),
+        );
     };
     let subscribed_before = lab.counters(1)[Reason::Subscribed.name()];
     // In batches: a burst of a thousand reports would overflow the backlog on the way in.
@@ -175,14 +186,52 @@ fn one_group_holds_1024_subscribers_and_refuses_the_1025th(#[case] mode: Mode) {
         .subscribers_of(group)
         .unwrap();
     assert_eq!(subscribers.len() as u64, max);
-    let last = lab.pod(1, pods).address;
+    let last = shared.pods[shared_index(pods)].address;
     assert!(subscribers.iter().all(|s| s.address != last));
 
-    // When p1 sends, each packet is cloned to all 1024 subscribers.
-    let (first_crafted, last_crafted) = (lab.spy(1, 4), lab.spy(1, pods - 1));
+    // When p1 sends, each packet is cloned to all 1024 subscribers: on the backlog first, then
+    // with every subscriber switched to NAPI.
+    deliver_to_1024(&lab, &shared, &mut receivers, group, Mode::Backlog);
+    lab.napi_on(1, &[2, 3]);
+    shared.napi_on(&lab.scenario.spec().node_netns(lab.scenario.node(1)));
+    deliver_to_1024(&lab, &shared, &mut receivers, group, Mode::Napi);
+}
+
+/// The index into [`SharedPods::pods`] of pod p<pod> (p4 and up) of the 1024-subscriber case.
+fn shared_index(pod: usize) -> usize {
+    pod - OWN_NAMESPACE - 1
+}
+
+/// The 1024-subscriber case's delivery in `mode`: p1 sends [`PACKETS`] packets one at a time
+/// (sequence numbers after those of earlier modes), and every copy is accounted for.
+fn deliver_to_1024(
+    lab: &TestLab,
+    shared: &SharedPods,
+    receivers: &mut [Receiver],
+    group: Ipv4Addr,
+    mode: Mode,
+) {
+    let max = u64::from(mcastlab_common::MAX_SUBSCRIBERS_PER_GROUP);
+    let pods = max as usize + 2;
+    let first_seq = match mode {
+        Mode::Backlog => 0,
+        Mode::Napi => PACKETS,
+    };
+    let (first_crafted, last_crafted) = (
+        shared.spy(shared_index(4)),
+        shared.spy(shared_index(pods - 1)),
+    );
     let backlog = netdev_max_backlog();
+    let received_before = shared.received();
+    let mut received = received_before.clone();
     let mut per_packet = Vec::new();
-    for seq in 0..PACKETS {
+    // Per packet, how many of p4..p1026's pod ends received it (on the backlog, a copy is
+    // counted as it is queued: read at once).
+    let mut crafted_per_packet = Vec::new();
+    // On the backlog no other case may send meanwhile (its packets would meet a full backlog);
+    // on NAPI the copies bypass it.
+    let exclusive = matches!(mode, Mode::Backlog).then(backlog_exclusive);
+    for seq in first_seq..first_seq + PACKETS {
         let before = lab.counters(1);
         lab.send(1, 1, group, 1, seq, 1);
         // One packet at a time: its copies are counted (and queued) before the next is sent.
@@ -190,11 +239,15 @@ fn one_group_holds_1024_subscribers_and_refuses_the_1025th(#[case] mode: Mode) {
         let after = lab.counters(1);
         let change = |reason: Reason| after[reason.name()] - before[reason.name()];
         per_packet.push((change(Reason::CopyLocal), change(Reason::CloneFailed)));
+        let now = shared.received();
+        crafted_per_packet.push(now.iter().zip(&received).filter(|(n, r)| n > r).count() as u64);
+        received = now;
     }
+    drop(exclusive);
     let failed: u64 = per_packet.iter().map(|(_, failed)| failed).sum();
     println!(
-        "1024 subscriber pods, {mode:?} mode, netdev_max_backlog {backlog}: per packet \
-         (clones succeeded, failed) {per_packet:?}"
+        "1024 subscribers, {mode:?} mode, netdev_max_backlog {backlog}: per packet \
+         (clones succeeded, failed) {per_packet:?}; p4..p{pods} reached {crafted_per_packet:?}"
     );
     // Then every attempt is accounted for: one per subscriber, in every packet.
     for (seq, (copied, failed)) in per_packet.iter().enumerate() {
@@ -205,13 +258,34 @@ fn one_group_holds_1024_subscribers_and_refuses_the_1025th(#[case] mode: Mode) {
         );
     }
     let packets = PACKETS as usize;
+    // What each of p4..p1026 received in this mode, once each has at least `expected(i)` or the
+    // deadline passed.
+    let delivered = |expected: &dyn Fn(usize) -> u64| -> Vec<u64> {
+        let deadline = std::time::Instant::now() + DEADLINE;
+        loop {
+            let now: Vec<u64> = shared
+                .received()
+                .iter()
+                .zip(&received_before)
+                .map(|(now, before)| now - before)
+                .collect();
+            let done = now.iter().enumerate().all(|(i, got)| *got >= expected(i));
+            if done || std::time::Instant::now() >= deadline {
+                return now;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    let refused = shared_index(pods);
+    // The real sockets count every distinct probe since they joined.
+    let so_far = first_seq + PACKETS;
     match mode {
         Mode::Napi => {
             // Nothing is lost: every clone succeeds and every pod gets every packet, the last
-            // in slot order too.
+            // in slot order too; the refused pod gets none.
             assert_eq!(failed, 0);
-            for receiver in &mut receivers {
-                assert_eq!(receive(receiver, PACKETS), PACKETS);
+            for receiver in receivers.iter_mut() {
+                assert_eq!(receive(receiver, so_far), so_far);
             }
             assert_eq!(
                 first_crafted.wait_count_to(group, packets, DEADLINE),
@@ -221,6 +295,10 @@ fn one_group_holds_1024_subscribers_and_refuses_the_1025th(#[case] mode: Mode) {
                 last_crafted.wait_count_to(group, packets, DEADLINE),
                 packets
             );
+            let expected = |i: usize| if i == refused { 0 } else { PACKETS };
+            let got = delivered(&expected);
+            let want: Vec<u64> = (0..got.len()).map(expected).collect();
+            assert_eq!(got, want, "packets per pod end, p4..p{pods}");
         }
         Mode::Backlog => {
             // The copies of one packet all queue on this CPU's backlog, which takes a packet
@@ -233,14 +311,27 @@ fn one_group_holds_1024_subscribers_and_refuses_the_1025th(#[case] mode: Mode) {
                     *copied <= room,
                     "packet {seq}: {copied} clones succeeded, the backlog takes at most {room}"
                 );
+                // Each clone that succeeded reached a subscriber of its own: p2, p3 and one
+                // pod end each.
+                assert_eq!(
+                    crafted_per_packet[seq] + 2,
+                    *copied,
+                    "packet {seq}: pod ends reached against clones that succeeded"
+                );
             }
             // Slots are walked in order: the early subscribers get every packet.
-            for receiver in &mut receivers {
-                assert_eq!(receive(receiver, PACKETS), PACKETS);
+            for receiver in receivers.iter_mut() {
+                assert_eq!(receive(receiver, so_far), so_far);
             }
             assert_eq!(
                 first_crafted.wait_count_to(group, packets, DEADLINE),
                 packets
+            );
+            let got = delivered(&|_| 0);
+            assert_eq!(got[refused], 0, "the refused pod p{pods} received");
+            assert!(
+                got.iter().all(|got| *got <= PACKETS),
+                "a pod end received more than one copy of a packet: {got:?}"
             );
         }
     }
