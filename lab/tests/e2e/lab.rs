@@ -293,6 +293,7 @@ impl TestLab {
                 mode: AttachMode::Auto,
                 pod_ifaces,
                 tunnel: None,
+                max_records: None,
             })
             .expect("attach the shared pods");
         SharedPods { pods, namespace }
