@@ -11,7 +11,8 @@ pub struct Environment {
     pub date: String,
     /// `uname -r`.
     pub kernel: String,
-    /// The commit of the code (with `-dirty` when the tree had changes).
+    /// The commit the benchmark was built from ([`build_commit`]'s suffixes say when the
+    /// checkout it ran in differs).
     pub commit: String,
     /// CPU model.
     pub cpu: String,
@@ -43,6 +44,26 @@ fn command_line(program: &str, args: &[&str]) -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
+/// The commit the benchmark was built from, with `-dirty` when it runs in that commit's
+/// checkout and the checkout has changes; with `-other-checkout` when it runs in a checkout of
+/// another commit (whose changes cannot be told apart).
+fn build_commit() -> String {
+    let mut commit = env!("MCASTLAB_BUILD_COMMIT").to_owned();
+    if commit == "unknown" {
+        return commit;
+    }
+    let checkout = command_line("git", &["rev-parse", "--short=12", "HEAD"]);
+    if checkout == "unknown" {
+        return commit;
+    }
+    if checkout != commit {
+        commit.push_str("-other-checkout");
+    } else if !command_line("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty() {
+        commit.push_str("-dirty");
+    }
+    commit
+}
+
 impl Environment {
     /// Reads the environment now.
     pub fn read() -> Self {
@@ -58,12 +79,7 @@ impl Environment {
             .find_map(|line| line.strip_prefix("MemTotal:"))
             .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
             .unwrap_or(0);
-        let mut commit = command_line("git", &["rev-parse", "--short=12", "HEAD"]);
-        if !command_line("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty()
-            && commit != "unknown"
-        {
-            commit.push_str("-dirty");
-        }
+        let commit = build_commit();
         Self {
             date: command_line("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"]),
             kernel: mcastlab_dataplane::kernel::release(),
