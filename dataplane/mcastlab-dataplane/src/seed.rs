@@ -11,17 +11,12 @@
 //! (`tc filter add dev IF ingress prio 43 handle 0x5345 bpf da ...`), which stay on each veth
 //! until [`detach`] or until the veth is deleted.
 
-use std::{io, net::Ipv4Addr};
+use std::net::Ipv4Addr;
 
 use aya::{
     Ebpf,
     maps::{HashMap, HashOfMaps, Map, MapData, MapError},
-    programs::{
-        Link as _, ProgramError, SchedClassifier, TcAttachType,
-        tc::{
-            NlOptions, SchedClassifierLink, TcAttachOptions, TcError, TcHandle, qdisc_add_clsact,
-        },
-    },
+    programs::SchedClassifier,
     sys::SyscallError,
 };
 use mcastlab_common::{
@@ -187,30 +182,7 @@ impl Seed {
 pub fn detach(node: &Node, ifaces: &[&str]) -> Result<()> {
     let _netns = node.enter()?;
     for iface in ifaces {
-        let Ok(link) = SchedClassifierLink::attached(
-            iface,
-            TcAttachType::Ingress,
-            PRIORITY,
-            TcHandle::new(0, HANDLE),
-            None,
-        ) else {
-            // The interface is gone, and its filters with it.
-            continue;
-        };
-        match link.detach() {
-            Ok(()) => {}
-            // No such filter (ENOENT), or no clsact qdisc, so no filter either (EINVAL, "Parent
-            // Qdisc doesn't exists"); aya reports either in two shapes.
-            Err(
-                ProgramError::NetlinkError(err) | ProgramError::TcError(TcError::NetlinkError(err)),
-            ) if matches!(err.raw_os_error(), Some(libc::ENOENT | libc::EINVAL)) => {}
-            Err(source) => {
-                return Err(DataplaneError::Program {
-                    action: format!("removing the seed tc filter of {iface}"),
-                    source,
-                });
-            }
-        }
+        crate::tc_filter::remove_ingress_filter(iface, PRIORITY, HANDLE)?;
     }
     Ok(())
 }
@@ -219,39 +191,5 @@ pub fn detach(node: &Node, ifaces: &[&str]) -> Result<()> {
 /// IF clsact; tc filter add dev IF ingress prio 43 handle 0x5345 bpf da ...`). The caller is in
 /// the node's namespace.
 fn attach_filter(program: &mut SchedClassifier, iface: &str) -> Result<()> {
-    match qdisc_add_clsact(iface) {
-        Ok(()) | Err(TcError::AlreadyAttached) => {}
-        Err(TcError::NetlinkError(err)) if err.raw_os_error() == Some(libc::EEXIST) => {}
-        Err(err) => {
-            return Err(DataplaneError::Io {
-                action: "adding the clsact qdisc to",
-                path: iface.into(),
-                source: io::Error::other(err),
-            });
-        }
-    }
-    let context = || format!("attaching {PROG_SEED_POD_INGRESS} to {iface}");
-    let link_id = program
-        .attach_with_options(
-            iface,
-            TcAttachType::Ingress,
-            TcAttachOptions::Netlink(NlOptions {
-                priority: PRIORITY,
-                handle: TcHandle::new(0, HANDLE),
-                classid: None,
-            }),
-        )
-        .map_err(|source| DataplaneError::Program {
-            action: context(),
-            source,
-        })?;
-    let link = program
-        .take_link(link_id)
-        .map_err(|source| DataplaneError::Program {
-            action: context(),
-            source,
-        })?;
-    // Dropping the link would remove the filter: it must outlive the `Seed`.
-    std::mem::forget(link);
-    Ok(())
+    crate::tc_filter::add_ingress_filter(program, iface, PRIORITY, HANDLE)
 }

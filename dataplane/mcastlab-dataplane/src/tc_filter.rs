@@ -86,6 +86,52 @@ fn records(node: &str) -> Result<Vec<(LinkKind, String, PathBuf)>> {
     link_files(&records_dir(node))
 }
 
+/// Adds a clsact qdisc to `iface` if it has none and `program` as its ingress filter with
+/// `priority` and `handle` (`tc filter add dev IF ingress prio P handle H bpf da ...`). The
+/// filter outlives this process; the caller is in the interface's namespace.
+pub(crate) fn add_ingress_filter(
+    program: &mut SchedClassifier,
+    iface: &str,
+    priority: u16,
+    handle: u16,
+) -> Result<()> {
+    match qdisc_add_clsact(iface) {
+        Ok(()) | Err(TcError::AlreadyAttached) => {}
+        Err(TcError::NetlinkError(err)) if err.raw_os_error() == Some(libc::EEXIST) => {}
+        Err(err) => {
+            return Err(DataplaneError::Io {
+                action: "adding the clsact qdisc to",
+                path: iface.into(),
+                source: io::Error::other(err),
+            });
+        }
+    }
+    let context = || format!("attaching a tc filter to {iface}");
+    let link_id = program
+        .attach_with_options(
+            iface,
+            TcAttachType::Ingress,
+            TcAttachOptions::Netlink(NlOptions {
+                priority,
+                handle: TcHandle::new(0, handle),
+                classid: None,
+            }),
+        )
+        .map_err(|source| DataplaneError::Program {
+            action: context(),
+            source,
+        })?;
+    let link = program
+        .take_link(link_id)
+        .map_err(|source| DataplaneError::Program {
+            action: context(),
+            source,
+        })?;
+    // Dropping the link would remove the filter: it must outlive this process.
+    std::mem::forget(link);
+    Ok(())
+}
+
 /// Attaches `program` at ingress of `iface` as a tc filter, replacing mcastlab's filter there
 /// if one is recorded. The caller is in the node's namespace.
 fn attach(
@@ -101,40 +147,7 @@ fn attach(
     } else {
         LinkAction::Attached
     };
-    let context = || format!("attaching a tc filter to {iface}");
-    match qdisc_add_clsact(iface) {
-        Ok(()) | Err(TcError::AlreadyAttached) => {}
-        Err(TcError::NetlinkError(err)) if err.raw_os_error() == Some(libc::EEXIST) => {}
-        Err(err) => {
-            return Err(DataplaneError::Io {
-                action: "adding the clsact qdisc to",
-                path: iface.into(),
-                source: io::Error::other(err),
-            });
-        }
-    }
-    let link_id = program
-        .attach_with_options(
-            iface,
-            TcAttachType::Ingress,
-            TcAttachOptions::Netlink(NlOptions {
-                priority: PRIORITY,
-                handle: TcHandle::new(0, HANDLE),
-                classid: None,
-            }),
-        )
-        .map_err(|source| DataplaneError::Program {
-            action: context(),
-            source,
-        })?;
-    let link = program
-        .take_link(link_id)
-        .map_err(|source| DataplaneError::Program {
-            action: context(),
-            source,
-        })?;
-    // Dropping the link would remove the filter: it must outlive this command.
-    std::mem::forget(link);
+    add_ingress_filter(program, iface, PRIORITY, HANDLE)?;
     let dir = records_dir(node);
     fs::create_dir_all(&dir).map_err(|source| io_error("creating", &dir, source))?;
     fs::write(&record, format!("{PRIORITY} {HANDLE}\n"))
@@ -150,11 +163,18 @@ fn attach(
 /// 0x4d43 bpf`); a filter or interface that is gone already is fine. The caller is in the
 /// node's namespace.
 fn detach_filter(iface: &str) -> Result<()> {
+    remove_ingress_filter(iface, PRIORITY, HANDLE)
+}
+
+/// Removes the ingress filter of `iface` with `priority` and `handle` (`tc filter del dev IF
+/// ingress prio P handle H bpf`); an interface without one, or gone, is fine. The caller is in
+/// the interface's namespace.
+pub(crate) fn remove_ingress_filter(iface: &str, priority: u16, handle: u16) -> Result<()> {
     let Ok(link) = SchedClassifierLink::attached(
         iface,
         TcAttachType::Ingress,
-        PRIORITY,
-        TcHandle::new(0, HANDLE),
+        priority,
+        TcHandle::new(0, handle),
         None,
     ) else {
         // The interface is gone, and its filters with it.
@@ -162,12 +182,11 @@ fn detach_filter(iface: &str) -> Result<()> {
     };
     match link.detach() {
         Ok(()) => Ok(()),
-        // Already removed: nothing to do.
-        Err(ProgramError::TcError(TcError::NetlinkError(err)))
-            if err.raw_os_error() == Some(libc::ENOENT) =>
-        {
-            Ok(())
-        }
+        // No such filter (ENOENT), or no clsact qdisc, so no filter either (EINVAL, "Parent
+        // Qdisc doesn't exists"); aya reports either in two shapes.
+        Err(
+            ProgramError::NetlinkError(err) | ProgramError::TcError(TcError::NetlinkError(err)),
+        ) if matches!(err.raw_os_error(), Some(libc::ENOENT | libc::EINVAL)) => Ok(()),
         Err(source) => Err(DataplaneError::Program {
             action: format!("removing the tc filter of {iface}"),
             source,
