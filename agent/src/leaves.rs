@@ -104,12 +104,10 @@ impl PendingLeaves {
 /// Sends one Group-Specific Query for `pending` into its veth. A veth that is gone is
 /// skipped (its pod cannot answer; the dead-pod sweep removes the member).
 fn send_query(node: &Node, querier: &Querier, settings: &Settings, pending: &Pending) {
-    let Some(iface) = node.interface_name(pending.ifindex) else {
-        return;
-    };
     let frame = group_query_frame(settings, pending.group);
-    if let Err(err) = querier.send(&iface, &frame) {
-        tracing::debug!(node = node.name(), iface, %err, "group-specific query not sent");
+    if let Err(err) = querier.send_to(pending.ifindex, &frame) {
+        let ifindex = pending.ifindex;
+        tracing::debug!(node = node.name(), ifindex, %err, "group-specific query not sent");
     }
 }
 
@@ -120,11 +118,14 @@ fn confirm(node: &Node, pending: &Pending) -> Result<Option<ConfirmedLeave>, Age
         Err(DataplaneError::NotAttached { .. }) => return Ok(None),
         Err(err) => return Err(err.into()),
     };
-    let member = table.heard_members()?.into_iter().find(|heard| {
-        heard.group == pending.group
-            && !heard.member.is_remote()
-            && heard.member.target == pending.ifindex
-    });
+    let heard = match table.heard_members_of(pending.group) {
+        Ok(heard) => heard,
+        Err(DataplaneError::GroupNotFound { .. }) => return Ok(None),
+        Err(err) => return Err(err.into()),
+    };
+    let member = heard
+        .into_iter()
+        .find(|heard| !heard.member.is_remote() && heard.member.target == pending.ifindex);
     let Some(member) = member else {
         return Ok(None);
     };

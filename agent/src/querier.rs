@@ -114,6 +114,11 @@ impl Querier {
             let _inside = NetnsGuard::enter(&netns_path(&self.node))?;
             nix::net::if_::if_nametoindex(iface).map_err(io::Error::from)?
         };
+        self.send_to(ifindex, frame)
+    }
+
+    /// Sends `frame` out of the node's interface with index `ifindex`.
+    pub fn send_to(&self, ifindex: u32, frame: &[u8]) -> io::Result<()> {
         // SAFETY: all-zero sockaddr_ll is valid.
         let mut address: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         address.sll_family = libc::AF_PACKET as u16;

@@ -429,19 +429,15 @@ impl GroupTable {
     pub fn heard_members(&self) -> Result<Vec<HeardMember>> {
         let mut heard = Vec::new();
         for (group, mapped) in self.mapped_groups()? {
-            for (slot, member) in mapped.slots().members() {
-                let heard_ns = mapped.last_heard(slot);
-                if heard_ns != NEVER_HEARD {
-                    heard.push(HeardMember {
-                        group,
-                        slot,
-                        member,
-                        heard_ns,
-                    });
-                }
-            }
+            heard.extend(heard_in(group, &mapped));
         }
         Ok(heard)
+    }
+
+    /// The members of `group` that were heard, with when (as [`GroupTable::heard_members`]).
+    pub fn heard_members_of(&self, group: Ipv4Addr) -> Result<Vec<HeardMember>> {
+        require_multicast(group)?;
+        Ok(heard_in(group, &self.mapped(group)?).collect())
     }
 
     /// Removes `heard.member` from its slot if it is still there (not left, replaced or moved
@@ -701,4 +697,21 @@ fn make_room_for(capacity: u32) {
             "could not raise net.core.netdev_max_backlog: copies beyond it are dropped"
         ),
     }
+}
+
+/// The heard members of `group`'s fan-out list `mapped`.
+fn heard_in(group: Ipv4Addr, mapped: &MappedGroup) -> impl Iterator<Item = HeardMember> + '_ {
+    mapped
+        .slots()
+        .members()
+        .into_iter()
+        .filter_map(move |(slot, member)| {
+            let heard_ns = mapped.last_heard(slot);
+            (heard_ns != NEVER_HEARD).then_some(HeardMember {
+                group,
+                slot,
+                member,
+                heard_ns,
+            })
+        })
 }

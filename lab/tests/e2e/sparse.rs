@@ -8,7 +8,7 @@ use std::{
 };
 
 use mcastlab_common::Reason;
-use mcastlab_dataplane::SubscriberOrigin;
+use mcastlab_dataplane::{SubscriberEntry, SubscriberOrigin};
 use mcastlab_testbed::capture::{Capture, is_vxlan_to};
 use mcastlab_testkit::{delta, require_datapath};
 use mcastlab_topology::model::{UNDERLAY_IFACE, VXLAN_PORT};
@@ -37,8 +37,8 @@ fn underlay_capture(lab: &TestLab, node: usize) -> Capture {
     Capture::open_in(&netns, UNDERLAY_IFACE).expect("capture on ul0")
 }
 
-/// The origin of `remote` (a node) among the subscribers of `group` on `node`, if it is one.
-fn origin_on(lab: &TestLab, node: usize, remote: usize) -> Option<SubscriberOrigin> {
+/// `remote` (a node) among the subscribers of `GROUP` on `node`, if it is one.
+fn entry_on(lab: &TestLab, node: usize, remote: usize) -> Option<SubscriberEntry> {
     let address = lab.scenario.node(remote).underlay_address;
     lab.dataplane(node)
         .groups()
@@ -46,19 +46,16 @@ fn origin_on(lab: &TestLab, node: usize, remote: usize) -> Option<SubscriberOrig
         .expect("subscribers")
         .into_iter()
         .find(|s| s.address == address)
-        .map(|s| s.origin)
+}
+
+/// The origin of `remote` (a node) among the subscribers of `GROUP` on `node`, if it is one.
+fn origin_on(lab: &TestLab, node: usize, remote: usize) -> Option<SubscriberOrigin> {
+    entry_on(lab, node, remote).map(|s| s.origin)
 }
 
 /// Whole seconds since `node` last heard `remote` announce `GROUP`, if it is a subscriber.
 fn age_on(lab: &TestLab, node: usize, remote: usize) -> Option<u64> {
-    let address = lab.scenario.node(remote).underlay_address;
-    lab.dataplane(node)
-        .groups()
-        .and_then(|table| table.subscribers_of(GROUP))
-        .expect("subscribers")
-        .into_iter()
-        .find(|s| s.address == address)
-        .and_then(|s| s.age_s)
+    entry_on(lab, node, remote).and_then(|s| s.age_s)
 }
 
 /// Waits until `done` holds, or panics with `what` after the e2e deadline.
