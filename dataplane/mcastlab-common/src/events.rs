@@ -82,7 +82,8 @@ impl EventKind {
             | Reason::SubscriberUpdateFailed
             | Reason::SpoofedSource
             | Reason::NoPodIdentity
-            | Reason::LinkLocalGroup => EventKind::Refused,
+            | Reason::LinkLocalGroup
+            | Reason::SsmAnySourceIgnored => EventKind::Refused,
             _ => EventKind::Other,
         }
     }

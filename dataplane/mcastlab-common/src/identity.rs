@@ -41,6 +41,14 @@ pub const fn is_link_local_group(group: u32) -> bool {
     a == 224 && b == 0 && c == 0
 }
 
+/// Whether `group` (a map key, [`crate::addr_key`]) lies in 232.0.0.0/8, the source-specific
+/// multicast range (RFC 4607 section 1): its members name their sources, so any-source
+/// memberships are refused there (RFC 4604 section 2.2.1).
+#[inline(always)]
+pub const fn is_ssm_group(group: u32) -> bool {
+    group.to_ne_bytes()[0] == 232
+}
+
 #[cfg(test)]
 mod tests {
     use core::net::Ipv4Addr;

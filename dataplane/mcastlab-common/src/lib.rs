@@ -21,6 +21,7 @@ pub mod names;
 pub mod reason;
 pub mod seed;
 pub mod slots;
+pub mod sources;
 pub mod types;
 pub mod wire;
 

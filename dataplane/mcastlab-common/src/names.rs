@@ -23,14 +23,19 @@ pub const MAP_EVENTS: &str = "MCAST_EVENTS";
 /// ([`crate::V1HostKey`]); leaves from that veth are ignored while it is recent.
 pub const MAP_V1_HOSTS: &str = "MCAST_V1_HOSTS";
 
+/// Hash: (group, subscriber) -> the member's source filter ([`crate::sources`]); a member
+/// without an entry takes every source.
+pub const MAP_SOURCES: &str = "MCAST_SOURCES";
+
 /// Every map of the object, for pinning (and removal at detach).
-pub const MAPS: [&str; 6] = [
+pub const MAPS: [&str; 7] = [
     MAP_GROUPS,
     MAP_REASONS,
     MAP_CONFIG,
     MAP_PODS,
     MAP_EVENTS,
     MAP_V1_HOSTS,
+    MAP_SOURCES,
 ];
 
 /// The seed baseline's outer hash-of-maps: group address -> the group's subscriber hash

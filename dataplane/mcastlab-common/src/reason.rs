@@ -101,11 +101,23 @@ pub enum Reason {
     /// A leave ignored because an IGMPv1 host behind the same veth reported the group within
     /// the Older Host Present Interval (RFC 2236 section 4): v1 hosts cannot leave.
     LeaveIgnoredV1Host = 37,
+    /// A copy not sent: the packet's source does not pass the member's source filter
+    /// (`mcastlab_common::sources`), e.g. a source an INCLUDE member did not ask for.
+    SourceFiltered = 38,
+    /// An any-source membership refused in the source-specific range 232.0.0.0/8 (RFC 4607):
+    /// an IGMPv1/v2 report or leave, or a record that leaves the member in EXCLUDE mode
+    /// (RFC 4604 section 2.2.1).
+    SsmAnySourceIgnored = 39,
+    /// A member's source list grew past `MAX_SOURCES_PER_MEMBER`: the member gets every source
+    /// (EXCLUDE{}) until a report fits the bound again.
+    SourceListOverflow = 40,
+    /// The source filter map is full: a member that asked for a filter gets every source.
+    SourceFiltersFull = 41,
 }
 
 impl Reason {
     /// Every reason, in code order.
-    pub const ALL: [Reason; 38] = [
+    pub const ALL: [Reason; 42] = [
         Reason::IgmpHandled,
         Reason::Subscribed,
         Reason::JoinRefreshed,
@@ -144,6 +156,10 @@ impl Reason {
         Reason::LeavePending,
         Reason::LeaveConfirmed,
         Reason::LeaveIgnoredV1Host,
+        Reason::SourceFiltered,
+        Reason::SsmAnySourceIgnored,
+        Reason::SourceListOverflow,
+        Reason::SourceFiltersFull,
     ];
 
     /// Whether only userspace (the node agent) counts this reason, never a program: its
@@ -218,6 +234,10 @@ impl Reason {
             Reason::LeavePending => "leave_pending",
             Reason::LeaveConfirmed => "leave_confirmed",
             Reason::LeaveIgnoredV1Host => "leave_ignored_v1_host",
+            Reason::SourceFiltered => "source_filtered",
+            Reason::SsmAnySourceIgnored => "ssm_any_source_ignored",
+            Reason::SourceListOverflow => "source_list_overflow",
+            Reason::SourceFiltersFull => "source_filters_full",
         }
     }
 }

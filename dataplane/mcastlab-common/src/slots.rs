@@ -64,6 +64,12 @@ pub const fn heard_index(slot: u32) -> u32 {
     GROUP_SLOTS + slot
 }
 
+/// The index of the word that says whether the group ever had a member with a source filter
+/// (non-zero), the header slot's unused last-heard word. The eBPF programs set it before they
+/// write the first filter of the group and nothing clears it, so replication looks up
+/// filters (`crate::sources`) only for groups that have had one.
+pub const SOURCE_FILTERS_INDEX: u32 = heard_index(HEADER_SLOT);
+
 /// The index of the word that counts the copies delivered to the member in `slot`.
 pub const fn packets_index(slot: u32) -> u32 {
     2 * GROUP_SLOTS + slot

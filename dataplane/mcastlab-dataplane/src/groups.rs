@@ -6,15 +6,16 @@
 use std::net::Ipv4Addr;
 
 use aya::{
-    maps::{HashOfMaps, Map, MapData, MapError},
+    maps::{HashMap, HashOfMaps, Map, MapData, MapError},
     sys::SyscallError,
 };
 use mcastlab_common::{
     CONFIG_KEY, MAX_GROUPS, MAX_SUBSCRIBERS_PER_GROUP, NodeConfig, addr_key,
     identity::is_link_local_group,
     key_addr,
-    names::{MAP_CONFIG, MAP_GROUPS, MAP_SUBSCRIBERS},
+    names::{MAP_CONFIG, MAP_GROUPS, MAP_SOURCES, MAP_SUBSCRIBERS},
     slots::{GROUP_ARRAY_LEN, GROUP_MAP_FLAGS, Member, NEVER_HEARD},
+    sources::{SourceFilter, SourceKey},
 };
 
 use super::{
@@ -64,6 +65,71 @@ pub enum SubscriberOrigin {
     Learned,
 }
 
+/// Whether a member's listed sources are the ones it wants or the ones it refuses
+/// (`mcastlab_common::sources`, RFC 3376 section 3.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FilterMode {
+    /// Only the listed sources.
+    Include,
+    /// Every source but the listed ones.
+    Exclude,
+}
+
+/// A member's source filter, as `subscriber list` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct MemberFilter {
+    /// Include or exclude the listed sources.
+    pub mode: FilterMode,
+    /// The listed sources, sorted.
+    pub sources: Vec<Ipv4Addr>,
+}
+
+impl MemberFilter {
+    /// `EXCLUDE{}`: every source (a member without a filter entry).
+    pub fn any_source() -> Self {
+        Self {
+            mode: FilterMode::Exclude,
+            sources: Vec::new(),
+        }
+    }
+
+    /// Whether the filter lets every source through.
+    pub fn is_any_source(&self) -> bool {
+        self.mode == FilterMode::Exclude && self.sources.is_empty()
+    }
+}
+
+impl From<SourceFilter> for MemberFilter {
+    fn from(filter: SourceFilter) -> Self {
+        let mut sources: Vec<Ipv4Addr> = filter.listed().iter().copied().map(key_addr).collect();
+        sources.sort();
+        Self {
+            mode: if filter.is_include() {
+                FilterMode::Include
+            } else {
+                FilterMode::Exclude
+            },
+            sources,
+        }
+    }
+}
+
+impl std::fmt::Display for MemberFilter {
+    /// `any`, or the mode and the sources: `include 10.0.0.1,10.0.0.2`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_any_source() {
+            return f.write_str("any");
+        }
+        let mode = match self.mode {
+            FilterMode::Include => "include",
+            FilterMode::Exclude => "exclude",
+        };
+        let sources: Vec<String> = self.sources.iter().map(Ipv4Addr::to_string).collect();
+        write!(f, "{mode} {}", sources.join(","))
+    }
+}
+
 /// What [`GroupTable::learn_remote`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Learned {
@@ -97,6 +163,8 @@ pub struct SubscriberEntry {
     /// The bytes of those copies: each copy's length as replicated (the Ethernet frame, before
     /// any tunnel header).
     pub bytes: u64,
+    /// Which sources' traffic the subscriber gets (`EXCLUDE{}`: every source).
+    pub filter: MemberFilter,
 }
 
 /// The interface label of a remote member's copies in [`MemberDelivery::iface`].
@@ -166,6 +234,7 @@ pub struct GroupTable {
     owner: Node,
     groups_pin: std::path::PathBuf,
     groups: HashOfMaps<MapData, u32, MapData>,
+    sources: HashMap<MapData, SourceKey, SourceFilter>,
     config: NodeConfig,
 }
 
@@ -184,11 +253,16 @@ impl GroupTable {
         let config = config
             .get(&CONFIG_KEY, 0)
             .map_err(|source| map_error(format!("reading {MAP_CONFIG}"), source))?;
+        let sources = MapData::from_pin(pins.map(MAP_SOURCES))
+            .and_then(Map::from_map_data)
+            .and_then(HashMap::try_from)
+            .map_err(|source| map_error(format!("opening {MAP_SOURCES}"), source))?;
         Ok(Self {
             node: node.name().to_owned(),
             owner: node.clone(),
             groups_pin,
             groups,
+            sources,
             config,
         })
     }
@@ -247,7 +321,17 @@ impl GroupTable {
             .map_err(|err| match errno(&err) {
                 Some(libc::ENOENT) => self.group_not_found(group),
                 _ => map_error(format!("deleting group {group}"), err),
-            })
+            })?;
+        let filters: Vec<SourceKey> = self
+            .sources
+            .keys()
+            .filter_map(std::result::Result::ok)
+            .filter(|key| key.group == addr_key(group))
+            .collect();
+        for key in filters {
+            self.forget_filter_key(key);
+        }
+        Ok(())
     }
 
     /// Every configured group with its subscriber counts, sorted by address.
@@ -381,7 +465,11 @@ impl GroupTable {
         if found.word != member.word() || mapped.last_heard(found.slot) == NEVER_HEARD {
             return Ok(false);
         }
-        Ok(mapped.slots().remove_at(found.slot, member))
+        let removed = mapped.slots().remove_at(found.slot, member);
+        if removed {
+            self.forget_filter(group, member);
+        }
+        Ok(removed)
     }
 
     /// The groups that have at least one local subscriber, sorted: what the node announces.
@@ -399,7 +487,10 @@ impl GroupTable {
         require_multicast(group)?;
         let _lock = self.owner.lock()?;
         match self.mapped(group)?.slots().remove(addr_key(address)) {
-            Some(_) => Ok(()),
+            Some(member) => {
+                self.forget_filter(group, member);
+                Ok(())
+            }
             None => Err(DataplaneError::SubscriberNotFound {
                 node: self.node.clone(),
                 group,
@@ -413,13 +504,10 @@ impl GroupTable {
     pub fn delete_subscribers_behind(&mut self, ifindex: u32) -> Result<Vec<(Ipv4Addr, Ipv4Addr)>> {
         let mut removed = Vec::new();
         for (group, mapped) in self.mapped_groups()? {
-            removed.extend(
-                mapped
-                    .slots()
-                    .remove_behind(ifindex)
-                    .into_iter()
-                    .map(|member| (group, key_addr(member.address))),
-            );
+            for member in mapped.slots().remove_behind(ifindex) {
+                self.forget_filter(group, member);
+                removed.push((group, key_addr(member.address)));
+            }
         }
         Ok(removed)
     }
@@ -444,7 +532,13 @@ impl GroupTable {
     /// since it was read); returns whether it did.
     pub fn remove_heard(&mut self, heard: &HeardMember) -> Result<bool> {
         match self.mapped(heard.group) {
-            Ok(mapped) => Ok(mapped.slots().remove_at(heard.slot, heard.member)),
+            Ok(mapped) => {
+                let removed = mapped.slots().remove_at(heard.slot, heard.member);
+                if removed {
+                    self.forget_filter(heard.group, heard.member);
+                }
+                Ok(removed)
+            }
             Err(DataplaneError::GroupNotFound { .. }) => Ok(false),
             Err(err) => Err(err),
         }
@@ -501,6 +595,7 @@ impl GroupTable {
                 age_s: (heard != NEVER_HEARD).then(|| now.saturating_sub(heard) / 1_000_000_000),
                 packets: delivered.packets,
                 bytes: delivered.bytes,
+                filter: self.filter_of(group, member),
             })
             .collect();
         entries.sort_by_key(|entry| entry.address);
@@ -520,6 +615,38 @@ impl GroupTable {
             }
         }
         Ok(entries)
+    }
+
+    /// How many members of the node have a source filter (entries of the source map, at most
+    /// `mcastlab_common::sources::MAX_SOURCE_FILTERS`).
+    pub fn source_filter_count(&self) -> usize {
+        self.sources
+            .keys()
+            .filter(std::result::Result::is_ok)
+            .count()
+    }
+
+    /// `member`'s source filter in `group`: its entry in the source map, or every source.
+    fn filter_of(&self, group: Ipv4Addr, member: Member) -> MemberFilter {
+        self.sources
+            .get(&SourceKey::new(addr_key(group), member), 0)
+            .map_or_else(|_| MemberFilter::any_source(), MemberFilter::from)
+    }
+
+    /// Removes the source filter of a member that was removed from `group`. The datapath
+    /// replaces a filter at the member's next join, so one left behind (a removal that failed)
+    /// only holds an entry of the map.
+    fn forget_filter(&mut self, group: Ipv4Addr, member: Member) {
+        self.forget_filter_key(SourceKey::new(addr_key(group), member));
+    }
+
+    /// Removes the filter at `key`, if there is one.
+    fn forget_filter_key(&mut self, key: SourceKey) {
+        match self.sources.remove(&key) {
+            Ok(()) => {}
+            Err(err) if errno(&err) == Some(libc::ENOENT) => {}
+            Err(err) => tracing::warn!(%err, "could not remove a source filter"),
+        }
     }
 
     /// Kernel memory charged to the group map and every group's subscriber map, in bytes (the

@@ -38,8 +38,8 @@ pub use attach::{AttachMode, AttachOptions, AttachReport, DetachReport, TunnelOp
 pub use error::DataplaneError;
 pub use events::EventReader;
 pub use groups::{
-    GroupEntry, GroupTable, HeardMember, Learned, MemberDelivery, SubscriberEntry, SubscriberKind,
-    SubscriberOrigin, TUNNEL_IFACE, monotonic_ns,
+    FilterMode, GroupEntry, GroupTable, HeardMember, Learned, MemberDelivery, MemberFilter,
+    SubscriberEntry, SubscriberKind, SubscriberOrigin, TUNNEL_IFACE, monotonic_ns,
 };
 pub use link::{LinkAction, LinkKind, LinkReport};
 pub use node::Node;

@@ -35,6 +35,8 @@ mod identity;
 mod leaves;
 #[path = "datapath/seed.rs"]
 mod seed;
+#[path = "datapath/sources.rs"]
+mod sources;
 
 /// How long a copy may take to cross a veth before a test gives up on it.
 const DELIVERY_DEADLINE: Duration = Duration::from_secs(5);
@@ -140,7 +142,7 @@ fn repeated_report_refreshes_and_a_leave_of_a_stranger_changes_nothing() {
 }
 
 #[test]
-fn igmpv3_records_join_and_leave_as_rfc3376_means_for_any_source_members() {
+fn igmpv3_records_join_and_leave_as_rfc3376_means() {
     require_datapath!();
     let node = TestNode::new(1);
     let groups: Vec<Ipv4Addr> = (1..=6).map(|i| Ipv4Addr::new(239, 3, 0, i)).collect();

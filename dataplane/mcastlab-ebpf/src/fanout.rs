@@ -136,6 +136,21 @@ fn add(group: &GroupSlots, index: u32, value: u64) {
     }
 }
 
+/// Whether a member of the group ever had a source filter (`slots::SOURCE_FILTERS_INDEX`).
+#[inline(always)]
+pub fn has_source_filters(group: &GroupSlots) -> bool {
+    Words(group).load(slots::SOURCE_FILTERS_INDEX).unwrap_or(0) != 0
+}
+
+/// Marks that a member of the group has a source filter: from now on replication looks its
+/// members' filters up. Set before the filter is written, never cleared.
+#[inline(always)]
+pub fn mark_source_filters(group: &GroupSlots) {
+    if !has_source_filters(group) {
+        Words(group).store(slots::SOURCE_FILTERS_INDEX, 1);
+    }
+}
+
 /// Replaces the word of `found` with `new` if nobody changed it since it was read.
 #[inline(always)]
 pub fn replace(group: &GroupSlots, found: Found, new: u64) -> bool {

@@ -1,5 +1,6 @@
-//! IGMP from pods: v1/v2 reports join, v2 leaves leave, v3 reports are applied record by record
-//! (RFC 1112, RFC 2236, RFC 3376). Every IGMP message is consumed: the caller drops it. A report
+//! IGMP from pods: v1/v2 reports join every source, v2 leaves leave, v3 reports are applied
+//! record by record to the member's source filter (RFC 1112, RFC 2236, RFC 3376,
+//! `mcastlab_common::sources`). Every IGMP message is consumed: the caller drops it. A report
 //! or leave changes only the membership of the pod behind the veth it arrived on, and only if
 //! its source is that pod's address or 0.0.0.0 (`pod_identity`).
 //!
@@ -11,8 +12,8 @@ use core::ffi::c_void;
 use aya_ebpf::{bindings::__sk_buff, programs::TcContext};
 use mcastlab_common::{
     CONFIG_KEY, NodeConfig, Reason,
-    igmp::RecordEffect,
     slots::Member,
+    sources::RecordUpdate,
     wire::{
         igmp::{IgmpHeader, IgmpType, V3RecordHeader},
         ipv4::Ipv4Header,
@@ -25,7 +26,7 @@ use crate::{
     events::emit,
     fanout::{CONTINUE, STOP, run},
     maps::MCAST_CONFIG,
-    membership::{join, leave, v1_host_heard},
+    membership::{self, join, leave, v1_host_heard},
     packet::{ETH_HLEN, ifindex, payload_offset},
     pod_identity,
 };
@@ -174,7 +175,8 @@ extern "C" fn check_step(_index: u64, context: *mut Records) -> i64 {
     }
 }
 
-/// Second pass: applies the record at `at` (checked by the first) and moves past it.
+/// Second pass: applies the record at `at` (checked by the first) to the member's source
+/// filter for its group, and moves past it. The record's sources are read by a third loop.
 extern "C" fn apply_step(_index: u64, context: *mut Records) -> i64 {
     // SAFETY: bpf_loop passes our context, which outlives the loop.
     let pass = unsafe { &mut *context };
@@ -183,11 +185,62 @@ extern "C" fn apply_step(_index: u64, context: *mut Records) -> i64 {
         pass.failed = Some(Reason::Malformed);
         return STOP;
     };
-    match record.effect() {
-        RecordEffect::Join => join(record.group_key(), pass.member),
-        RecordEffect::Leave => leave(record.group_key(), pass.member),
-        RecordEffect::NoEffect => count(Reason::RecordNoEffect),
+    let group = record.group_key();
+    let current = membership::current_filter(group, pass.member);
+    match RecordUpdate::begin(record.record_type(), current) {
+        Some(update) => {
+            let mut sources = Sources {
+                skb: pass.skb,
+                at: pass.at + V3RecordHeader::LEN as u32,
+                update,
+            };
+            run(
+                u32::from(record.num_sources()),
+                source_step as *mut c_void,
+                &mut sources,
+            );
+            if sources.update.overflowed() {
+                count(Reason::SourceListOverflow);
+            }
+            if sources.update.has_no_effect() {
+                count(Reason::RecordNoEffect);
+            } else {
+                membership::apply_filter(group, pass.member, sources.update.filter());
+            }
+        }
+        None => count(Reason::RecordNoEffect),
     }
     pass.at = next;
     CONTINUE
 }
+
+/// A record's sources being applied to a member's filter, shared by the `bpf_loop` steps.
+#[repr(C)]
+struct Sources {
+    /// The program's context pointer.
+    skb: *mut __sk_buff,
+    /// Offset of the next source address.
+    at: u32,
+    /// The filter being built.
+    update: RecordUpdate,
+}
+
+/// Applies the source address at `at` (inside the record, checked by the first pass) and moves
+/// past it; stops once the list overflowed (later sources change nothing).
+extern "C" fn source_step(_index: u64, context: *mut Sources) -> i64 {
+    // SAFETY: bpf_loop passes our context, which outlives the loop.
+    let sources = unsafe { &mut *context };
+    let Ok(source) = TcContext::new(sources.skb).load::<[u8; 4]>(sources.at as usize) else {
+        return STOP;
+    };
+    sources.update.source(u32::from_ne_bytes(source));
+    sources.at += SOURCE_LEN;
+    if sources.update.overflowed() {
+        STOP
+    } else {
+        CONTINUE
+    }
+}
+
+/// Length of a source address in a group record (RFC 3376 section 4.2.4).
+const SOURCE_LEN: u32 = 4;

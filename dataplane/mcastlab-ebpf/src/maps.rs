@@ -9,6 +9,7 @@ use mcastlab_common::{
     MAX_GROUPS, MAX_PODS, NodeConfig, PodIdentity, REASON_SLOTS, V1HostKey,
     events::{EVENT_RING_BYTES, MembershipEvent},
     slots::{GROUP_ARRAY_LEN, GROUP_MAP_FLAGS},
+    sources::{MAX_SOURCE_FILTERS, SourceFilter, SourceKey},
 };
 
 /// Inner map of a group: its fan-out list (`mcastlab_common::slots`), slot index -> slot word,
@@ -41,3 +42,10 @@ pub static MCAST_EVENTS: RingBuf<MembershipEvent, { EVENT_RING_BYTES as usize }>
 /// dataplane forget a v1 host early (and honour a leave it would have ignored).
 #[btf_map]
 pub static MCAST_V1_HOSTS: LruHashMap<V1HostKey, u64, { MAX_PODS as usize }> = LruHashMap::new();
+
+/// (group, subscriber) -> the member's source filter (`mcastlab_common::sources`). Written by
+/// the IGMP handler (IGMPv3 records with sources) and userspace (member removal); read by
+/// replication for groups whose `SOURCE_FILTERS_INDEX` word is set. No entry: every source.
+#[btf_map]
+pub static MCAST_SOURCES: HashMap<SourceKey, SourceFilter, { MAX_SOURCE_FILTERS as usize }> =
+    HashMap::new();

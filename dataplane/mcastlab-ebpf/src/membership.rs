@@ -1,38 +1,129 @@
-//! Joins and leaves of local subscribers (pods) in configured groups. A pod is its host-side
-//! veth: it holds at most one slot of a group, and a leave frees only that slot.
+//! Joins and leaves of local subscribers (pods) in configured groups, with their source
+//! filters (`mcastlab_common::sources`). A pod is its host-side veth: it holds at most one slot
+//! of a group, and a leave frees only that slot.
 
 use mcastlab_common::{
     CONFIG_KEY, NodeConfig, Reason, V1HostKey,
-    identity::is_link_local_group,
+    identity::{is_link_local_group, is_ssm_group},
     slots::{Join, Member, join_decision},
+    sources::{SourceFilter, SourceKey},
 };
 
 use crate::{
     counters::count,
     events::emit,
     fanout::{self, Claim},
-    maps::{MCAST_CONFIG, MCAST_GROUPS, MCAST_V1_HOSTS},
+    maps::{GroupSlots, MCAST_CONFIG, MCAST_GROUPS, MCAST_SOURCES, MCAST_V1_HOSTS},
 };
 
-/// Subscribes `member` (a pod behind its veth, its address checked) to `group`, if the group is
-/// configured and not link-local.
+/// Subscribes `member` (a pod behind its veth, its address checked) to every source of `group`
+/// (an IGMPv1/v2 report), if the group is configured, not link-local and not source-specific.
 #[inline(always)]
 pub fn join(group: u32, member: Member) {
-    let reason = join_reason(group, member);
+    let reason = if is_ssm_group(group) {
+        Reason::SsmAnySourceIgnored
+    } else {
+        join_filtered(group, member, SourceFilter::ANY_SOURCE)
+    };
+    report(reason, group, member);
+}
+
+/// Applies what an IGMPv3 record left of `member`'s filter for `group` (`sources`): a filter
+/// that wants nothing is a leave; an any-source filter (EXCLUDE mode) in the source-specific
+/// range is refused; any other subscribes or refreshes the member with that filter.
+#[inline(always)]
+pub fn apply_filter(group: u32, member: Member, filter: SourceFilter) {
+    if filter.wants_nothing() {
+        leave_member(group, member);
+        return;
+    }
+    let reason = if is_ssm_group(group) && !filter.is_include() {
+        Reason::SsmAnySourceIgnored
+    } else {
+        join_filtered(group, member, filter)
+    };
+    report(reason, group, member);
+}
+
+/// The filter `member` has for `group` now: `INCLUDE{}` when it is not subscribed (or the group
+/// is not configured), its entry in the source map, or `EXCLUDE{}` (any source) without one.
+#[inline(always)]
+pub fn current_filter(group: u32, member: Member) -> SourceFilter {
+    let Ok(slots) = group_slots(group) else {
+        return SourceFilter::NO_SOURCE;
+    };
+    let high_water = fanout::header(slots).map_or(0, |h| h.high_water);
+    if fanout::find(slots, high_water, member).is_none() {
+        return SourceFilter::NO_SOURCE;
+    }
+    // SAFETY: the value is copied out at once.
+    unsafe { MCAST_SOURCES.get(SourceKey::new(group, member)) }
+        .copied()
+        .unwrap_or(SourceFilter::ANY_SOURCE)
+}
+
+/// Counts `reason` and reports it to the monitor.
+#[inline(always)]
+fn report(reason: Reason, group: u32, member: Member) {
     count(reason);
     emit(reason, group, member.address, member.target);
 }
 
-/// Applies a join; returns what it did.
+/// The fan-out list of `group`, or why a membership of it cannot change.
 #[inline(always)]
-fn join_reason(group: u32, member: Member) -> Reason {
+fn group_slots(group: u32) -> Result<&'static GroupSlots, Reason> {
     if is_link_local_group(group) {
-        return Reason::LinkLocalGroup;
+        return Err(Reason::LinkLocalGroup);
     }
     // SAFETY: the inner map is only used through helpers and atomics.
-    let Some(slots) = (unsafe { MCAST_GROUPS.get(&group) }) else {
-        return Reason::IgnoredGroup;
+    unsafe { MCAST_GROUPS.get(&group) }.ok_or(Reason::IgnoredGroup)
+}
+
+/// Subscribes or refreshes `member` with source filter `filter`; returns what it did. The
+/// filter is written before the member's slot, so a new member never gets a copy its filter
+/// refuses; it is taken back if the member could not be added.
+#[inline(always)]
+fn join_filtered(group: u32, member: Member, filter: SourceFilter) -> Reason {
+    let slots = match group_slots(group) {
+        Ok(slots) => slots,
+        Err(reason) => return reason,
     };
+    set_filter(slots, group, member, filter);
+    let reason = join_slots(slots, member);
+    if !matches!(reason, Reason::Subscribed | Reason::JoinRefreshed) {
+        forget_filter(group, member);
+    }
+    reason
+}
+
+/// Writes `member`'s filter: an any-source filter is no entry.
+#[inline(always)]
+fn set_filter(slots: &GroupSlots, group: u32, member: Member, filter: SourceFilter) {
+    if filter.is_any_source() {
+        forget_filter(group, member);
+        return;
+    }
+    fanout::mark_source_filters(slots);
+    if MCAST_SOURCES
+        .insert(SourceKey::new(group, member), filter, 0)
+        .is_err()
+    {
+        // No entry: the member gets every source, which loses nothing it asked for.
+        forget_filter(group, member);
+        count(Reason::SourceFiltersFull);
+    }
+}
+
+/// Removes `member`'s filter entry, if it has one.
+#[inline(always)]
+fn forget_filter(group: u32, member: Member) {
+    // No entry is the state wanted either way.
+    let _ = MCAST_SOURCES.remove(SourceKey::new(group, member));
+}
+
+/// Subscribes or refreshes `member` in a group's fan-out list; returns what it did.
+#[inline(always)]
+fn join_slots(slots: &GroupSlots, member: Member) -> Reason {
     let Some(header) = fanout::header(slots) else {
         return Reason::SubscriberUpdateFailed;
     };
@@ -94,27 +185,37 @@ fn v1_host_present(group: u32, member: Member, config: &NodeConfig) -> bool {
     now.saturating_sub(heard) < config.older_host_present_ns()
 }
 
-/// Removes `member`'s pod (the slot its veth holds) from `group`. Remote subscribers and other
-/// veths' pods are never removed by IGMP. An IGMPv1 host behind the veth that reported the
-/// group recently keeps it (RFC 2236 section 4); with fast leave off the member stays and the
-/// leave is pending until the node agent's Group-Specific Queries go unanswered.
+/// Removes `member`'s pod from every source of `group` (an IGMPv2 leave); a leave of a
+/// source-specific group is refused, as its any-source join was.
 #[inline(always)]
 pub fn leave(group: u32, member: Member) {
-    let reason = leave_reason(group, member);
-    count(reason);
-    emit(reason, group, member.address, member.target);
+    if is_ssm_group(group) {
+        report(Reason::SsmAnySourceIgnored, group, member);
+    } else {
+        leave_member(group, member);
+    }
 }
 
-/// Applies a leave; returns what it did.
+/// Removes `member`'s pod (the slot its veth holds) from `group`, and its source filter with
+/// it. Remote subscribers and other veths' pods are never removed by IGMP. An IGMPv1 host
+/// behind the veth that reported the group recently keeps it (RFC 2236 section 4); with fast
+/// leave off the member stays and the leave is pending until the node agent's Group-Specific
+/// Queries go unanswered.
 #[inline(always)]
-fn leave_reason(group: u32, member: Member) -> Reason {
-    if is_link_local_group(group) {
-        return Reason::LinkLocalGroup;
-    }
-    // SAFETY: as in `join`.
-    let Some(slots) = (unsafe { MCAST_GROUPS.get(&group) }) else {
-        return Reason::IgnoredGroup;
+fn leave_member(group: u32, member: Member) {
+    let reason = match group_slots(group) {
+        Ok(slots) => leave_slots(slots, group, member),
+        Err(reason) => reason,
     };
+    if reason == Reason::Left {
+        forget_filter(group, member);
+    }
+    report(reason, group, member);
+}
+
+/// Applies a leave to a group's fan-out list; returns what it did.
+#[inline(always)]
+fn leave_slots(slots: &GroupSlots, group: u32, member: Member) -> Reason {
     let config = MCAST_CONFIG
         .get(CONFIG_KEY)
         .copied()

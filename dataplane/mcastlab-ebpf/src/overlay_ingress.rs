@@ -28,7 +28,7 @@ pub fn handle(ctx: &TcContext) -> i32 {
         count(Reason::OverlayForeignVni);
         return TC_ACT_OK;
     }
-    replicate::to_subscribers_or_pass(ctx, ip.destination_key(), Scope::LocalOnly)
+    replicate::to_subscribers_or_pass(ctx, &ip, Scope::LocalOnly)
 }
 
 /// Whether the tunnel metadata of the packet names the node's VNI.

@@ -26,5 +26,5 @@ pub fn handle(ctx: &TcContext) -> i32 {
     if !is_multicast(ip.destination_key()) {
         return TC_ACT_OK;
     }
-    replicate::to_subscribers_or_pass(ctx, ip.destination_key(), Scope::LocalAndRemote)
+    replicate::to_subscribers_or_pass(ctx, &ip, Scope::LocalAndRemote)
 }

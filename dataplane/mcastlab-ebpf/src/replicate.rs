@@ -1,7 +1,9 @@
 //! Replication: one `bpf_clone_redirect` per subscriber of a group, walked with
 //! `bpf_for_each_map_elem` over the group's fan-out list (as Cilium's
-//! `mcast_send_to_subscribers`), stopping at the list's high-water mark. Each copy that left is
-//! counted to its member (`fanout::delivered`): one packet and the packet's length in bytes.
+//! `mcast_send_to_subscribers`), stopping at the list's high-water mark. A member whose source
+//! filter refuses the packet's source gets no copy (looked up only in groups that have had a
+//! filter). Each copy that left is counted to its member (`fanout::delivered`): one packet and
+//! the packet's length in bytes.
 
 use core::ffi::c_void;
 
@@ -14,13 +16,15 @@ use mcastlab_common::{
     CONFIG_KEY, NodeConfig, Reason,
     igmp::group_mac,
     slots::{HEADER_SLOT, Member},
+    sources::SourceKey,
+    wire::ipv4::Ipv4Header,
 };
 
 use crate::{
     atomic,
     counters::count,
     fanout,
-    maps::{GroupSlots, MCAST_CONFIG, MCAST_GROUPS},
+    maps::{GroupSlots, MCAST_CONFIG, MCAST_GROUPS, MCAST_SOURCES},
     packet::ifindex,
 };
 
@@ -44,6 +48,12 @@ struct Delivery {
     high_water: u32,
     /// The packet's length (`skb->len`: the Ethernet frame), counted to each member per copy.
     len: u32,
+    /// The group, for its members' source filters.
+    group: u32,
+    /// The packet's IPv4 source, as a map key.
+    source: u32,
+    /// Non-zero when a member of the group has had a source filter: each member's is looked up.
+    filtered: u32,
 }
 
 /// Which subscribers get a copy.
@@ -58,7 +68,8 @@ pub enum Scope {
 /// Replicates the packet to the subscribers of `group` and returns the verdict for the original,
 /// or `None` when the group is not configured (the packet is not ours and passes untouched).
 #[inline(always)]
-fn to_subscribers(ctx: &TcContext, group: u32, scope: Scope) -> Option<i32> {
+fn to_subscribers(ctx: &TcContext, ip: &Ipv4Header, scope: Scope) -> Option<i32> {
+    let group = ip.destination_key();
     // SAFETY: the inner map is only used through helpers and atomics.
     let slots = unsafe { MCAST_GROUPS.get(&group) }?;
     let high_water = fanout::header(slots).map_or(0, |header| header.high_water);
@@ -80,6 +91,9 @@ fn to_subscribers(ctx: &TcContext, group: u32, scope: Scope) -> Option<i32> {
         local_only: u32::from(scope == Scope::LocalOnly),
         high_water,
         len: ctx.len(),
+        group,
+        source: ip.source_key(),
+        filtered: u32::from(fanout::has_source_filters(slots)),
     };
     // SAFETY: the map pointer comes from the outer lookup; the callback has the signature
     // bpf_for_each_map_elem expects and only reads `delivery`, which outlives the call.
@@ -99,11 +113,12 @@ fn to_subscribers(ctx: &TcContext, group: u32, scope: Scope) -> Option<i32> {
     Some(TC_ACT_SHOT)
 }
 
-/// Replicates the packet to the subscribers of `group`, or lets it pass untouched (counted)
-/// when the group is not configured. Returns the verdict for the original.
+/// Replicates the packet (IPv4 header `ip`) to the subscribers of its destination group, or
+/// lets it pass untouched (counted) when the group is not configured. Returns the verdict for
+/// the original.
 #[inline(always)]
-pub fn to_subscribers_or_pass(ctx: &TcContext, group: u32, scope: Scope) -> i32 {
-    match to_subscribers(ctx, group, scope) {
+pub fn to_subscribers_or_pass(ctx: &TcContext, ip: &Ipv4Header, scope: Scope) -> i32 {
+    match to_subscribers(ctx, ip, scope) {
         Some(verdict) => verdict,
         None => {
             count(Reason::UnconfiguredPassed);
@@ -133,6 +148,10 @@ extern "C" fn deliver_one(
     let Some(member) = Member::from_word(unsafe { atomic::load(word) }) else {
         return 0;
     };
+    if delivery.filtered != 0 && !wants_source(delivery, member) {
+        count(Reason::SourceFiltered);
+        return 0;
+    }
     let sent = if member.is_remote() {
         delivery.local_only == 0 && to_remote(delivery, member.address)
     } else {
@@ -145,6 +164,17 @@ extern "C" fn deliver_one(
         fanout::delivered(group, slot, delivery.len);
     }
     0
+}
+
+/// Whether `member`'s source filter for the group lets the packet's source through (no filter:
+/// every source).
+#[inline(always)]
+fn wants_source(delivery: &Delivery, member: Member) -> bool {
+    // SAFETY: the value is read at once.
+    match unsafe { MCAST_SOURCES.get(SourceKey::new(delivery.group, member)) } {
+        Some(filter) => filter.passes(delivery.source),
+        None => true,
+    }
 }
 
 /// Sends one copy to the pod behind host-side veth `ifindex`; returns whether it left.

@@ -616,7 +616,7 @@ fn stats_in_prometheus_format_parse_with_a_prometheus_parser() {
             );
         }
     }
-    assert_eq!(reasons.len(), 38, "{text}");
+    assert_eq!(reasons.len(), 42, "{text}");
     assert_eq!(reasons["igmp_handled"], 1.0, "{text}");
     assert_eq!(reasons["subscribed"], 1.0, "{text}");
     assert_eq!(reasons["copy_local"], 1.0, "{text}");
@@ -658,7 +658,7 @@ fn subscriber_list_and_stats_members_show_what_each_member_got() {
         serde_json::json!([{
             "group": "239.1.1.1", "address": "10.0.0.12", "kind": "local",
             "ifindex": listed[0]["ifindex"], "origin": "igmp", "age_s": "any",
-            "packets": 1, "bytes": 100,
+            "packets": 1, "bytes": 100, "filter": {"mode": "exclude", "sources": []},
         }])
     );
     let lines: Vec<Vec<&str>> = table
@@ -666,8 +666,8 @@ fn subscriber_list_and_stats_members_show_what_each_member_got() {
         .map(|line| line.split_whitespace().collect())
         .collect();
     assert_eq!(lines.len(), 2, "{table}");
-    assert_eq!(lines[0][6..], ["PACKETS", "BYTES"], "{table}");
-    assert_eq!(lines[1][6..], ["1", "100"], "{table}");
+    assert_eq!(lines[0][6..], ["SOURCES", "PACKETS", "BYTES"], "{table}");
+    assert_eq!(lines[1][6..], ["any", "1", "100"], "{table}");
     assert_eq!(
         stats["members"],
         serde_json::json!([{

@@ -246,6 +246,7 @@ pub fn run_subscriber(command: SubscriberCommand) -> anyhow::Result<()> {
                                     SubscriberOrigin::Learned => "learned".to_owned(),
                                 },
                                 s.age_s.map_or("-".to_owned(), |age| format!("{age}s")),
+                                s.filter.to_string(),
                                 s.packets.to_string(),
                                 s.bytes.to_string(),
                             ]
@@ -259,6 +260,7 @@ pub fn run_subscriber(command: SubscriberCommand) -> anyhow::Result<()> {
                             "IFACE",
                             "ORIGIN",
                             "AGE",
+                            "SOURCES",
                             "PACKETS",
                             "BYTES",
                         ],
