@@ -203,6 +203,19 @@ impl Scenario {
         Receiver::join(&self.pod_netns(node, pod), group, port).map_err(LabError::Io)
     }
 
+    /// Joins `group` on `port` from a pod for datagrams from `source` only (a source-specific
+    /// join: the pod's kernel reports INCLUDE{source}), without waiting for the dataplane.
+    pub fn join_source_socket(
+        &self,
+        node: usize,
+        pod: usize,
+        source: Ipv4Addr,
+        group: Ipv4Addr,
+        port: u16,
+    ) -> Result<Receiver> {
+        Receiver::join_source(&self.pod_netns(node, pod), source, group, port).map_err(LabError::Io)
+    }
+
     /// Binds `address:port` in a pod without joining: a multicast `address` receives only what
     /// reaches the pod unasked (until [`Receiver::rejoin`] joins), a unicast one (the pod's
     /// own) what is sent to the pod.

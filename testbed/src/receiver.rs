@@ -92,6 +92,8 @@ impl ReceiveReport {
 pub struct Receiver {
     socket: Socket,
     group: Ipv4Addr,
+    /// The one source the socket asks for (a source-specific join), or `None` for every source.
+    source: Option<Ipv4Addr>,
     report: ReceiveReport,
 }
 
@@ -99,6 +101,21 @@ impl Receiver {
     /// In namespace `netns`: binds `group:port` and joins `group` (the kernel reports it).
     pub fn join(netns: &str, group: Ipv4Addr, port: u16) -> io::Result<Self> {
         let receiver = Self::bind(netns, group, port)?;
+        receiver.rejoin()?;
+        Ok(receiver)
+    }
+
+    /// In namespace `netns`: binds `group:port` and joins `group` for datagrams from `source`
+    /// only (`IP_ADD_SOURCE_MEMBERSHIP`, RFC 3678): the kernel reports INCLUDE{source} (an
+    /// IGMPv3 `ALLOW_NEW_SOURCES` record, or `CHANGE_TO_INCLUDE_MODE` after other sources).
+    pub fn join_source(
+        netns: &str,
+        source: Ipv4Addr,
+        group: Ipv4Addr,
+        port: u16,
+    ) -> io::Result<Self> {
+        let mut receiver = Self::bind(netns, group, port)?;
+        receiver.source = Some(source);
         receiver.rejoin()?;
         Ok(receiver)
     }
@@ -115,20 +132,34 @@ impl Receiver {
         Ok(Self {
             socket,
             group,
+            source: None,
             report: ReceiveReport::default(),
         })
     }
 
-    /// Drops the membership: the kernel sends a leave (v2) or a TO_IN{} report (v3).
+    /// Drops the membership: the kernel sends a leave (v2) or a TO_IN{} report (v3); for a
+    /// source-specific join, a BLOCK{source} report when it was the interface's last source.
     pub fn leave(&self) -> io::Result<()> {
-        self.socket
-            .leave_multicast_v4(&self.group, &Ipv4Addr::UNSPECIFIED)
+        match self.source {
+            Some(source) => self
+                .socket
+                .leave_ssm_v4(&source, &self.group, &Ipv4Addr::UNSPECIFIED),
+            None => self
+                .socket
+                .leave_multicast_v4(&self.group, &Ipv4Addr::UNSPECIFIED),
+        }
     }
 
-    /// Joins the group (again, after [`Receiver::leave`]).
+    /// Joins the group (again, after [`Receiver::leave`]), for its one source if it has one.
     pub fn rejoin(&self) -> io::Result<()> {
-        self.socket
-            .join_multicast_v4(&self.group, &Ipv4Addr::UNSPECIFIED)
+        match self.source {
+            Some(source) => self
+                .socket
+                .join_ssm_v4(&source, &self.group, &Ipv4Addr::UNSPECIFIED),
+            None => self
+                .socket
+                .join_multicast_v4(&self.group, &Ipv4Addr::UNSPECIFIED),
+        }
     }
 
     /// Reads datagrams until `done(report)` holds or `timeout` passes; returns the report of

@@ -193,6 +193,23 @@ impl TestLab {
             .expect("join with a socket")
     }
 
+    /// Joins `group` from a pod for `source`'s datagrams only, and waits until the dataplane
+    /// has the pod as a member.
+    pub fn join_source(
+        &self,
+        node: usize,
+        pod: usize,
+        source: Ipv4Addr,
+        group: Ipv4Addr,
+    ) -> Receiver {
+        let receiver = self
+            .scenario
+            .join_source_socket(node, pod, source, group, PORT)
+            .expect("source-specific join with a socket");
+        self.wait_subscribed(node, pod, group);
+        receiver
+    }
+
     /// Waits until pod (node, pod) subscribes to `group` in its node's dataplane.
     pub fn wait_subscribed(&self, node: usize, pod: usize, group: Ipv4Addr) {
         self.scenario

@@ -14,5 +14,6 @@ mod lab;
 mod limits;
 mod membership;
 mod records;
+mod sources;
 mod sparse;
 mod two_vms;
