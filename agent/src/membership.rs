@@ -32,10 +32,8 @@ use std::{
 
 use mcastlab_common::{
     Reason,
-    wire::membership::{
-        self, FLAG_SOLICIT, MAX_MEMBERSHIP_LEN, MAX_MEMBERSHIP_RECORDS, MEMBERSHIP_PORT,
-        MembershipRecord, record,
-    },
+    sources::SourceFilter,
+    wire::membership::{self, FLAG_SOLICIT, GroupState, MAX_MEMBERSHIP_LEN, MEMBERSHIP_PORT},
 };
 use mcastlab_dataplane::{
     DataplaneError, Learned, Node, monotonic_ns,
@@ -72,8 +70,9 @@ pub struct Exchange {
     socket: Arc<UdpSocket>,
     /// Peers heard from that were not known at start, with when they were last heard.
     heard_peers: BTreeMap<Ipv4Addr, Instant>,
-    /// The groups announced as having members, as of the last announcement.
-    announced: BTreeSet<Ipv4Addr>,
+    /// The groups announced as having members, with what their members want, as of the last
+    /// announcement.
+    announced: BTreeMap<Ipv4Addr, SourceFilter>,
 }
 
 /// What one received message did, for the caller's log and tests.
@@ -100,7 +99,7 @@ impl Exchange {
             peering,
             socket: Arc::new(UdpSocket::from_std(socket)?),
             heard_peers: BTreeMap::new(),
-            announced: BTreeSet::new(),
+            announced: BTreeMap::new(),
         })
     }
 
@@ -122,13 +121,14 @@ impl Exchange {
             return Ok(());
         };
         // Every group with members, and those announced before that have none any more.
-        let records: Vec<MembershipRecord> = groups
+        let records: Vec<GroupState> = groups
             .iter()
-            .map(|group| MembershipRecord::new(record::HAS_MEMBERS, group.octets()))
+            .map(|(group, filter)| has_members(*group, *filter))
             .chain(
                 self.announced
-                    .difference(&groups)
-                    .map(|group| MembershipRecord::new(record::NO_MEMBERS, group.octets())),
+                    .keys()
+                    .filter(|group| !groups.contains_key(group))
+                    .map(|group| no_members(*group)),
             )
             .collect();
         self.announced = groups;
@@ -139,8 +139,8 @@ impl Exchange {
         Ok(())
     }
 
-    /// Announces the groups that got their first local member or lost their last one since
-    /// the previous announcement, if any did.
+    /// Announces the groups that got their first local member, lost their last one, or whose
+    /// members want other sources since the previous announcement, if any did.
     pub async fn announce_changes(&mut self, node: &Node) -> Result<(), DataplaneError> {
         let Some((vni, groups)) = local_groups(node)? else {
             return Ok(());
@@ -148,13 +148,15 @@ impl Exchange {
         if groups == self.announced {
             return Ok(());
         }
-        let records: Vec<MembershipRecord> = groups
-            .difference(&self.announced)
-            .map(|group| MembershipRecord::new(record::HAS_MEMBERS, group.octets()))
+        let records: Vec<GroupState> = groups
+            .iter()
+            .filter(|(group, filter)| self.announced.get(group) != Some(filter))
+            .map(|(group, filter)| has_members(*group, *filter))
             .chain(
                 self.announced
-                    .difference(&groups)
-                    .map(|group| MembershipRecord::new(record::NO_MEMBERS, group.octets())),
+                    .keys()
+                    .filter(|group| !groups.contains_key(group))
+                    .map(|group| no_members(*group)),
             )
             .collect();
         tracing::info!(
@@ -228,10 +230,10 @@ impl Exchange {
         let now = monotonic_ns();
         let mut received = Received::default();
         let mut ignored = 0;
-        for (group, has_members) in parsed.records() {
-            let group = Ipv4Addr::from(group);
-            let outcome = if has_members {
-                table.learn_remote(group, sender, now).map(|learned| {
+        for state in parsed.records() {
+            let group = Ipv4Addr::from(state.group);
+            let outcome = if let Some(filter) = state.members {
+                table.learn_remote(group, sender, filter, now).map(|learned| {
                     if learned == Learned::Added {
                         tracing::info!(node = node.name(), %group, remote = %sender, "learned a remote subscriber");
                         received.learned += 1;
@@ -265,10 +267,10 @@ impl Exchange {
             }
         }
         if header.solicits() {
-            let groups = table.groups_with_local_members()?;
-            let records: Vec<MembershipRecord> = groups
-                .iter()
-                .map(|group| MembershipRecord::new(record::HAS_MEMBERS, group.octets()))
+            let records: Vec<GroupState> = table
+                .local_member_filters()?
+                .into_iter()
+                .map(|(group, filter)| has_members(group, filter))
                 .collect();
             self.send(vni, 0, &records, sender).await;
         }
@@ -276,11 +278,15 @@ impl Exchange {
     }
 
     /// Sends `records` to `peer` in as many messages as they need (at least one: a hello).
-    async fn send(&self, vni: u32, flags: u8, records: &[MembershipRecord], peer: Ipv4Addr) {
+    async fn send(&self, vni: u32, flags: u8, records: &[GroupState], peer: Ipv4Addr) {
         let mut buffer = [0u8; MAX_MEMBERSHIP_LEN];
-        let mut chunks: Vec<&[MembershipRecord]> = records
-            .chunks(usize::from(MAX_MEMBERSHIP_RECORDS))
-            .collect();
+        let mut chunks: Vec<&[GroupState]> = Vec::new();
+        let mut rest = records;
+        while !rest.is_empty() {
+            let (chunk, after) = rest.split_at(membership::fitting(rest).max(1));
+            chunks.push(chunk);
+            rest = after;
+        }
         if chunks.is_empty() {
             chunks.push(&[]);
         }
@@ -301,13 +307,30 @@ impl Exchange {
     }
 }
 
-/// The node's VNI and its groups with local members, or `None` while it has no dataplane.
-fn local_groups(node: &Node) -> Result<Option<(u32, BTreeSet<Ipv4Addr>)>, DataplaneError> {
+/// The record saying the node has members of `group` that want what `filter` lets through.
+fn has_members(group: Ipv4Addr, filter: SourceFilter) -> GroupState {
+    GroupState {
+        group: group.octets(),
+        members: Some(filter),
+    }
+}
+
+/// The record saying the node has no members of `group` any more.
+fn no_members(group: Ipv4Addr) -> GroupState {
+    GroupState {
+        group: group.octets(),
+        members: None,
+    }
+}
+
+/// What the node announces: its groups with local members, each with what those members want,
+/// or `None` while it has no dataplane.
+type LocalGroups = Option<(u32, BTreeMap<Ipv4Addr, SourceFilter>)>;
+
+/// The node's VNI and its groups with local members ([`LocalGroups`]).
+fn local_groups(node: &Node) -> Result<LocalGroups, DataplaneError> {
     match node.groups() {
-        Ok(table) => Ok(Some((
-            table.config().vni,
-            table.groups_with_local_members()?.into_iter().collect(),
-        ))),
+        Ok(table) => Ok(Some((table.config().vni, table.local_member_filters()?))),
         Err(DataplaneError::NotAttached { .. }) => Ok(None),
         Err(err) => Err(err),
     }

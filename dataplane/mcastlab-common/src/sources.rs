@@ -167,6 +167,62 @@ impl SourceFilter {
     }
 }
 
+impl SourceFilter {
+    /// A filter in `mode` listing `sources` (up to [`MAX_SOURCES_PER_MEMBER`]; `None` for more,
+    /// or a mode that is neither [`MODE_INCLUDE`] nor [`MODE_EXCLUDE`]).
+    pub fn new(mode: u32, sources: &[u32]) -> Option<Self> {
+        if !(mode == MODE_INCLUDE || mode == MODE_EXCLUDE) {
+            return None;
+        }
+        let mut filter = Self::empty(mode);
+        for &source in sources {
+            if !filter.add(source) {
+                return None;
+            }
+        }
+        Some(filter)
+    }
+
+    /// The filter of an interface whose members have filters `self` and `other`: the merge of
+    /// RFC 3376 section 3.2, applied to a node's members to say what the node wants. Any member
+    /// in EXCLUDE mode makes it EXCLUDE(the sources every EXCLUDE member refuses and no INCLUDE
+    /// member asks for); only INCLUDE members make it INCLUDE(every source one asks for), or
+    /// `EXCLUDE{}` when that is more than [`MAX_SOURCES_PER_MEMBER`] (every source, which loses
+    /// nothing).
+    pub fn merge(self, other: SourceFilter) -> SourceFilter {
+        match (self.is_include(), other.is_include()) {
+            (true, true) => {
+                let mut union = self;
+                for &source in other.listed() {
+                    if !union.add(source) {
+                        return Self::ANY_SOURCE;
+                    }
+                }
+                union
+            }
+            (false, false) => {
+                let mut both = Self::ANY_SOURCE;
+                for &source in self.listed() {
+                    if other.contains(source) {
+                        both.add(source);
+                    }
+                }
+                both
+            }
+            (true, false) => other.without(&self),
+            (false, true) => self.without(&other),
+        }
+    }
+
+    /// `self` (EXCLUDE mode) without the sources `include` lists.
+    fn without(mut self, include: &SourceFilter) -> SourceFilter {
+        for &source in include.listed() {
+            self.remove(source);
+        }
+        self
+    }
+}
+
 /// What each source of a record does to the filter being built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Step {
@@ -406,6 +462,54 @@ mod tests {
         assert!(exclude(&[S1]).passes(S2));
         assert!(SourceFilter::ANY_SOURCE.passes(S3));
         assert!(!SourceFilter::NO_SOURCE.passes(S3));
+    }
+
+    #[test]
+    fn merging_members_follows_rfc3376_section_3_2() {
+        // INCLUDE + INCLUDE: the union.
+        assert_eq!(
+            sorted(include(&[S1]).merge(include(&[S2, S1]))),
+            (MODE_INCLUDE, vec![S1, S2])
+        );
+        // EXCLUDE + EXCLUDE: what both refuse.
+        assert_eq!(
+            sorted(exclude(&[S1, S2]).merge(exclude(&[S2, S3]))),
+            (MODE_EXCLUDE, vec![S2])
+        );
+        // INCLUDE + EXCLUDE: what the EXCLUDE member refuses and the INCLUDE one does not ask.
+        assert_eq!(
+            sorted(include(&[S1]).merge(exclude(&[S1, S2]))),
+            (MODE_EXCLUDE, vec![S2])
+        );
+        assert_eq!(
+            sorted(exclude(&[S1, S2]).merge(include(&[S2]))),
+            (MODE_EXCLUDE, vec![S1])
+        );
+        // Not a member (INCLUDE{}) changes nothing; any source wins.
+        assert_eq!(
+            SourceFilter::NO_SOURCE.merge(include(&[S1])),
+            include(&[S1])
+        );
+        assert!(
+            SourceFilter::ANY_SOURCE
+                .merge(include(&[S1]))
+                .is_any_source()
+        );
+        // A union past the bound is every source.
+        let eight: Vec<u32> = (1..=8)
+            .map(|i| addr_key(Ipv4Addr::new(10, 0, 0, i)))
+            .collect();
+        assert!(include(&eight).merge(include(&[S1])).is_any_source());
+    }
+
+    #[test]
+    fn new_refuses_more_than_the_bound_and_unknown_modes() {
+        assert_eq!(SourceFilter::new(MODE_INCLUDE, &[S1]), Some(include(&[S1])));
+        assert_eq!(SourceFilter::new(3, &[S1]), None);
+        let nine: Vec<u32> = (1..=9)
+            .map(|i| addr_key(Ipv4Addr::new(10, 0, 0, i)))
+            .collect();
+        assert_eq!(SourceFilter::new(MODE_EXCLUDE, &nine), None);
     }
 
     #[test]

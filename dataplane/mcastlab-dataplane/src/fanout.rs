@@ -13,7 +13,7 @@ use std::{
 use aya::maps::MapData;
 use mcastlab_common::slots::{
     self, Dedup, FREE, Found, GROUP_ARRAY_LEN, GROUP_SLOTS, GroupHeader, HEADER_SLOT, Member,
-    bytes_index, heard_index, packets_index,
+    SOURCE_FILTERS_INDEX, bytes_index, heard_index, packets_index,
 };
 
 /// The words of one group's array.
@@ -297,6 +297,12 @@ impl MappedGroup {
         self.words()[heard_index(slot) as usize]
             .compare_exchange(old, heard_ns, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
+    }
+
+    /// Marks that a member of the group has a source filter, so replication looks its
+    /// members' filters up ([`mcastlab_common::slots::SOURCE_FILTERS_INDEX`]); never cleared.
+    pub fn mark_source_filters(&self) {
+        self.words()[SOURCE_FILTERS_INDEX as usize].store(1, Ordering::SeqCst);
     }
 
     /// Every word of the array.

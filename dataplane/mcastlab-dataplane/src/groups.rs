@@ -3,7 +3,7 @@
 //! nodes, added by address: static ones by the operator (never aged), learned ones by the node
 //! agent from the other nodes' membership messages (stamped when heard, aged like local ones).
 
-use std::net::Ipv4Addr;
+use std::{collections::BTreeMap, net::Ipv4Addr};
 
 use aya::{
     maps::{HashMap, HashOfMaps, Map, MapData, MapError},
@@ -408,12 +408,16 @@ impl GroupTable {
     }
 
     /// Adds the node at `address` as a learned remote subscriber of `group` heard at
-    /// `now_ns` (`CLOCK_MONOTONIC`, [`monotonic_ns`]), or refreshes it; a static subscriber at
-    /// that address stays static.
+    /// `now_ns` (`CLOCK_MONOTONIC`, [`monotonic_ns`]) that wants the sources `filter` lets
+    /// through (what the node's members want, from its membership message), or refreshes it
+    /// with that filter; a static subscriber at that address stays static (and takes every
+    /// source). A new member's filter is written before its slot, so it never gets a copy the
+    /// filter refuses.
     pub fn learn_remote(
         &mut self,
         group: Ipv4Addr,
         address: Ipv4Addr,
+        filter: SourceFilter,
         now_ns: u64,
     ) -> Result<Learned> {
         require_multicast(group)?;
@@ -428,27 +432,36 @@ impl GroupTable {
         let slots = mapped.slots();
         let found = match slots.find(member.address) {
             Some(found) => found,
-            None => match slots.add(member) {
-                Ok(slot) => {
-                    let old = mapped.last_heard(slot);
-                    mapped.set_last_heard(slot, old, now_ns);
-                    return Ok(Learned::Added);
+            None => {
+                self.set_filter(&mapped, group, member, filter)?;
+                match slots.add(member) {
+                    Ok(slot) => {
+                        let old = mapped.last_heard(slot);
+                        mapped.set_last_heard(slot, old, now_ns);
+                        return Ok(Learned::Added);
+                    }
+                    // Added by another writer meanwhile: refresh it below.
+                    Err(AddError::Present(_)) => match slots.find(member.address) {
+                        Some(found) => found,
+                        None => return Ok(Learned::Static),
+                    },
+                    Err(err) => {
+                        self.forget_filter(group, member);
+                        return Err(self.subscriber_add_error(group, address, err));
+                    }
                 }
-                // Added by another writer meanwhile: refresh it below.
-                Err(AddError::Present(_)) => match slots.find(member.address) {
-                    Some(found) => found,
-                    None => return Ok(Learned::Static),
-                },
-                Err(err) => return Err(self.subscriber_add_error(group, address, err)),
-            },
+            }
         };
         if found.word != member.word() {
             return Ok(Learned::Static);
         }
         let old = mapped.last_heard(found.slot);
         if old == NEVER_HEARD {
+            // A static subscriber: every source, whatever a filter written above said.
+            self.forget_filter(group, member);
             return Ok(Learned::Static);
         }
+        self.set_filter(&mapped, group, member, filter)?;
         mapped.set_last_heard(found.slot, old, now_ns.max(old));
         Ok(Learned::Refreshed)
     }
@@ -472,14 +485,22 @@ impl GroupTable {
         Ok(removed)
     }
 
-    /// The groups that have at least one local subscriber, sorted: what the node announces.
-    pub fn groups_with_local_members(&self) -> Result<Vec<Ipv4Addr>> {
-        Ok(self
-            .groups()?
-            .into_iter()
-            .filter(|entry| entry.local_subscribers > 0)
-            .map(|entry| entry.group)
-            .collect())
+    /// The groups that have at least one local subscriber, with what their local subscribers
+    /// want together (the merge of their source filters, RFC 3376 section 3.2): what the node
+    /// announces.
+    pub fn local_member_filters(&self) -> Result<BTreeMap<Ipv4Addr, SourceFilter>> {
+        let mut wanted = BTreeMap::new();
+        for (group, mapped) in self.mapped_groups()? {
+            for (_, member) in mapped.slots().members() {
+                if member.is_remote() {
+                    continue;
+                }
+                let filter = self.source_filter(group, member);
+                let merged = wanted.entry(group).or_insert(SourceFilter::NO_SOURCE);
+                *merged = merged.merge(filter);
+            }
+        }
+        Ok(wanted)
     }
 
     /// Removes subscriber `address` (local or remote) from `group`. Holds the node's lock.
@@ -626,11 +647,47 @@ impl GroupTable {
             .count()
     }
 
-    /// `member`'s source filter in `group`: its entry in the source map, or every source.
+    /// `member`'s source filter in `group`, as shown.
     fn filter_of(&self, group: Ipv4Addr, member: Member) -> MemberFilter {
+        MemberFilter::from(self.source_filter(group, member))
+    }
+
+    /// `member`'s source filter in `group`: its entry in the source map, or every source.
+    fn source_filter(&self, group: Ipv4Addr, member: Member) -> SourceFilter {
         self.sources
             .get(&SourceKey::new(addr_key(group), member), 0)
-            .map_or_else(|_| MemberFilter::any_source(), MemberFilter::from)
+            .unwrap_or(SourceFilter::ANY_SOURCE)
+    }
+
+    /// Writes `member`'s source filter in `group` (whose array is `mapped`): an any-source
+    /// filter is no entry; any other marks the group as filtered first.
+    fn set_filter(
+        &mut self,
+        mapped: &MappedGroup,
+        group: Ipv4Addr,
+        member: Member,
+        filter: SourceFilter,
+    ) -> Result<()> {
+        if filter.is_any_source() {
+            self.forget_filter(group, member);
+            return Ok(());
+        }
+        mapped.mark_source_filters();
+        match self
+            .sources
+            .insert(SourceKey::new(addr_key(group), member), filter, 0)
+        {
+            Ok(()) => Ok(()),
+            // Full: no entry, so the member gets every source, which loses nothing it wants.
+            Err(err) if errno(&err) == Some(libc::E2BIG) => {
+                tracing::warn!(%group, "the source filter map is full: the member gets every source");
+                Ok(())
+            }
+            Err(err) => Err(map_error(
+                format!("writing a source filter of {group}"),
+                err,
+            )),
+        }
     }
 
     /// Removes the source filter of a member that was removed from `group`. The datapath

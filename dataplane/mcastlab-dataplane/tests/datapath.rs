@@ -11,6 +11,7 @@ use std::{net::Ipv4Addr, time::Duration};
 use mcastlab_common::{
     MAX_IGMPV3_RECORDS_PER_MTU, Reason,
     igmp::{IPPROTO_IGMP, record},
+    sources::SourceFilter,
     wire::igmp::fill_checksum,
 };
 use mcastlab_dataplane::{AttachMode, PodIface, SubscriberEntry, SubscriberKind};
@@ -975,7 +976,9 @@ fn learned_remotes_are_stamped_and_static_ones_never_even_in_a_slot_a_member_lef
         .expect("static add");
     let now = monotonic_ns();
     assert_eq!(
-        table.learn_remote(GROUP, LEARNED, now).expect("learn"),
+        table
+            .learn_remote(GROUP, LEARNED, SourceFilter::ANY_SOURCE, now)
+            .expect("learn"),
         Learned::Added
     );
     // Then the static one is never heard, the learned one is, with an age.
@@ -992,12 +995,14 @@ fn learned_remotes_are_stamped_and_static_ones_never_even_in_a_slot_a_member_lef
     // When both are announced again and then withdrawn.
     assert_eq!(
         table
-            .learn_remote(GROUP, LEARNED, now + 1)
+            .learn_remote(GROUP, LEARNED, SourceFilter::ANY_SOURCE, now + 1)
             .expect("refresh"),
         Learned::Refreshed
     );
     assert_eq!(
-        table.learn_remote(GROUP, STATIC, now + 1).expect("static"),
+        table
+            .learn_remote(GROUP, STATIC, SourceFilter::ANY_SOURCE, now + 1)
+            .expect("static"),
         Learned::Static
     );
     assert!(

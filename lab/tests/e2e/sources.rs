@@ -1,13 +1,15 @@
 //! Source filters on real sockets: a pod that joins a group for one source (the pod's kernel
 //! reports INCLUDE{S1}) gets that source's datagrams and nothing of another source's on its wire,
-//! while an any-source member of the group gets both; its last source's BLOCK leaves; and in the
-//! source-specific range an any-source join is refused.
+//! while an any-source member of the group gets both; its last source's BLOCK leaves; in the
+//! source-specific range an any-source join is refused; and between nodes a source's traffic
+//! crosses only to a node whose members want it.
 
 use std::net::Ipv4Addr;
 
 use mcastlab_common::Reason;
-use mcastlab_testbed::capture::{Capture, is_ipv4_to};
+use mcastlab_testbed::capture::{Capture, is_ipv4_to, is_vxlan_to};
 use mcastlab_testkit::{delta, require_datapath};
+use mcastlab_topology::model::{UNDERLAY_IFACE, VXLAN_PORT};
 
 use crate::lab::{DEADLINE, TestLab, receive};
 
@@ -128,4 +130,62 @@ fn in_the_source_specific_range_an_any_source_join_is_refused_and_a_source_join_
         .map(|s| s.address)
         .collect();
     assert_eq!(members, [lab.pod(1, 3).address]);
+}
+
+/// The vxlan packets among `frames` (captured on an underlay leg) that carry a datagram from
+/// `source` to `group`: outer Ethernet, IPv4 (no options, as the kernel's vxlan sends) and UDP
+/// to the vxlan port, the vxlan header, then the inner frame, whose IPv4 source is at 76.
+fn vxlan_from(frames: &[Vec<u8>], source: Ipv4Addr, group: Ipv4Addr) -> usize {
+    const INNER_SOURCE: std::ops::Range<usize> = 76..80;
+    frames
+        .iter()
+        .filter(|frame| {
+            is_vxlan_to(frame, VXLAN_PORT, group)
+                && frame.get(INNER_SOURCE) == Some(&source.octets()[..])
+        })
+        .count()
+}
+
+#[test]
+fn over_two_nodes_a_source_crosses_only_to_the_node_whose_member_wants_it() {
+    require_datapath!();
+    // Given two nodes with agents and GROUP on both: on n1, p1 and p2 send (S1, S2); on n2, p1
+    // joins GROUP for S1 only; a capture on n2's underlay leg.
+    let lab = TestLab::with_agents(2, 2, |_| {});
+    lab.add_group(GROUP);
+    let s1 = lab.pod(1, 1).address;
+    let s2 = lab.pod(1, 2).address;
+    let n2_underlay = {
+        let netns = lab.scenario.spec().node_netns(lab.scenario.node(2));
+        Capture::open_in(&netns, UNDERLAY_IFACE).expect("capture on ul0")
+    };
+    let mut receiver = lab.join_source(2, 1, s1, GROUP);
+    // Then n1 learns n2 with the filter of n2's member: S1 only.
+    lab.wait_learned(1, GROUP, 2);
+    let n2 = lab.scenario.node(2).underlay_address;
+    let learned = lab
+        .dataplane(1)
+        .groups()
+        .expect("group table")
+        .subscribers_of(GROUP)
+        .expect("subscribers")
+        .into_iter()
+        .find(|s| s.address == n2)
+        .expect("n2 is a subscriber on n1");
+    assert_eq!(learned.filter.to_string(), format!("include {s1}"));
+    // When S2 sends, then S1.
+    lab.send(1, 2, GROUP, 2, 0, COUNT);
+    lab.send(1, 1, GROUP, 1, 0, COUNT);
+    // Then the pod on n2 gets S1's datagrams, and n2's underlay carried S1's and none of S2's
+    // (sent first).
+    assert_eq!(receive(&mut receiver, COUNT), COUNT, "S1's datagrams on n2");
+    let frames = n2_underlay.until(DEADLINE, |frames| {
+        vxlan_from(frames, s1, GROUP) as u64 >= COUNT
+    });
+    assert_eq!(
+        vxlan_from(&frames, s1, GROUP) as u64,
+        COUNT,
+        "S1 over the underlay"
+    );
+    assert_eq!(vxlan_from(&frames, s2, GROUP), 0, "S2 over the underlay");
 }

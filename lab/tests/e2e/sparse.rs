@@ -267,8 +267,9 @@ fn learned_entries_survive_an_agent_restart() {
 
 #[test]
 fn messages_of_another_lab_a_spoofed_node_or_garbage_are_counted_and_teach_nothing() {
-    use mcastlab_common::wire::membership::{
-        MAX_MEMBERSHIP_LEN, MEMBERSHIP_PORT, MembershipRecord, emit, record,
+    use mcastlab_common::{
+        sources::SourceFilter,
+        wire::membership::{GroupState, MAX_MEMBERSHIP_LEN, MEMBERSHIP_PORT, emit},
     };
     require_datapath!();
     // Given two nodes with agents and the group; nobody joined.
@@ -277,8 +278,13 @@ fn messages_of_another_lab_a_spoofed_node_or_garbage_are_counted_and_teach_nothi
     let vni = lab.scenario.spec().vni;
     let n1 = lab.scenario.node(1).underlay_address;
     let n2 = lab.scenario.node(2).underlay_address;
-    let has = |group: Ipv4Addr| [MembershipRecord::new(record::HAS_MEMBERS, group.octets())];
-    let message = |lab_id: u32, node: Ipv4Addr, records: &[MembershipRecord]| {
+    let has = |group: Ipv4Addr| {
+        [GroupState {
+            group: group.octets(),
+            members: Some(SourceFilter::ANY_SOURCE),
+        }]
+    };
+    let message = |lab_id: u32, node: Ipv4Addr, records: &[GroupState]| {
         let mut out = [0u8; MAX_MEMBERSHIP_LEN];
         let len = emit(lab_id, node.octets(), 0, records, &mut out).expect("room");
         out[..len].to_vec()

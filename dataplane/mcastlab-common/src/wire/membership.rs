@@ -1,10 +1,11 @@
 //! The node membership message: how one node's agent tells the other nodes of its lab which
-//! groups it has local members for (docs/cross-node.md). mcastlab's own format, in the spirit
-//! of an IGMPv3 report (RFC 3376 section 4.2) sent by a node rather than a host: a header
-//! naming the lab and the node, then one fixed-size record per group. It travels as the payload
-//! of a UDP datagram from the node's underlay address to port [`MEMBERSHIP_PORT`] of each other
-//! node's underlay address; the receiver makes the sender a remote subscriber of each group it
-//! has members for, and removes it from each group it has none for any more.
+//! groups it has local members for, and from which sources they want traffic
+//! (docs/cross-node.md). mcastlab's own format, in the spirit of an IGMPv3 report (RFC 3376
+//! section 4.2) sent by a node rather than a host: a header naming the lab and the node, then
+//! one record per group with the node's merged source filter. It travels as the payload of a UDP
+//! datagram from the node's underlay address to port [`MEMBERSHIP_PORT`] of each other node's
+//! underlay address; the receiver makes the sender a remote subscriber of each group it has
+//! members for, with that filter, and removes it from each group it has none for any more.
 //!
 //! ```text
 //!  0                   1                   2                   3
@@ -17,53 +18,67 @@
 //! |                 Lab Id (the lab's VNI, 24 bits)               |
 //! +---------------------------------------------------------------+
 //! |                Node Address (the sender's underlay)           |
-//! +---------------+-----------------------------------------------+
-//! |  Record Type  |                 Reserved                      |  one record
-//! +---------------+-----------------------------------------------+
+//! +---------------+---------------+-------------------------------+
+//! |  Record Type  |   Reserved    |       Number of Sources       |  one record
+//! +---------------+---------------+-------------------------------+
 //! |                       Multicast Address                       |
+//! +---------------------------------------------------------------+
+//! |                  Source Address [1 .. Number of Sources]      |
 //! +---------------------------------------------------------------+
 //! ```
 //!
-//! All fields are in network byte order. A message of zero records is a hello: it makes the
-//! sender known as a peer (a node added to a running lab announces itself this way). A message
-//! with [`FLAG_SOLICIT`] asks each receiver to answer at once with its own groups, as a General
-//! Query does (RFC 3376 section 4.1.9): an agent that starts, or whose dataplane starts anew,
-//! learns the other nodes' members without waiting for their next refresh. Answers never
-//! solicit.
+//! All fields are in network byte order. A record lists at most
+//! [`crate::sources::MAX_SOURCES_PER_MEMBER`] sources (the bound of the filter the receiver
+//! keeps). A message of zero records is a hello: it makes the sender known as a peer (a node
+//! added to a running lab announces itself this way). A message with [`FLAG_SOLICIT`] asks each
+//! receiver to answer at once with its own groups, as a General Query does (RFC 3376 section
+//! 4.1.9): an agent that starts, or whose dataplane starts anew, learns the other nodes'
+//! members without waiting for their next refresh. Answers never solicit.
 //!
 //! The checks ([`parse`]) return the reason a message is dropped: `MembershipMalformed`
 //! for anything that is not exactly this layout. The receiver checks the rest (the lab id,
 //! that the node address is the datagram's source and inside the lab's underlay prefix).
 
-use crate::{Reason, igmp::is_multicast_octet};
+use crate::{
+    Reason,
+    igmp::is_multicast_octet,
+    sources::{MAX_SOURCES_PER_MEMBER, MODE_EXCLUDE, MODE_INCLUDE, SourceFilter},
+};
 
 /// UDP port the node agents send membership messages to and receive them on, on each node's
 /// underlay address. IANA lists 4791 for RoCEv2, which a lab underlay does not carry; an
 /// underlay that does would need another port here.
 pub const MEMBERSHIP_PORT: u16 = 4791;
 
-/// Most records one message carries: 16 + 128 x 8 = 1040 bytes, one unfragmented datagram on
-/// a 1500-byte underlay. A node with members for more groups sends more messages.
+/// Most records one message carries. A node with members for more groups sends more messages.
 pub const MAX_MEMBERSHIP_RECORDS: u16 = 128;
+
+/// Longest message: what one UDP datagram carries unfragmented on a 1500-byte underlay
+/// (1500 - 20 bytes of IPv4 header - 8 of UDP). Senders split their records to fit.
+pub const MAX_MEMBERSHIP_LEN: usize = 1472;
 
 /// The magic that starts every message: "MCLM".
 pub const MAGIC: [u8; 4] = *b"MCLM";
 
-/// The version of the format described here.
-pub const VERSION: u8 = 1;
+/// The version of the format described here. Version 1 had no sources; its messages are
+/// malformed to a version 2 receiver.
+pub const VERSION: u8 = 2;
 
 /// Flags bit: "answer me with your groups now".
 pub const FLAG_SOLICIT: u8 = 0x01;
 
 /// Record types: what the sending node says about one group.
 pub mod record {
-    /// The node has at least one local member of the group: add or refresh it as a remote
-    /// subscriber (the node's IGMPv3 `MODE_IS_EXCLUDE` with no sources, RFC 3376 section
-    /// 4.2.12).
+    /// The node has local members that want every source but the listed ones (none listed:
+    /// every source): add or refresh it as a remote subscriber with that filter (the node's
+    /// IGMPv3 `MODE_IS_EXCLUDE`, RFC 3376 section 4.2.12).
     pub const HAS_MEMBERS: u8 = 1;
     /// The node's last local member of the group left: remove it as a remote subscriber (the
-    /// node's `CHANGE_TO_INCLUDE_MODE` with no sources, RFC 3376 section 4.2.12).
+    /// node's `CHANGE_TO_INCLUDE_MODE` with no sources). Lists no sources.
     pub const NO_MEMBERS: u8 = 2;
+    /// The node has local members that want only the listed sources (at least one): add or
+    /// refresh it as a remote subscriber with that filter (the node's `MODE_IS_INCLUDE`).
+    pub const HAS_SOURCE_MEMBERS: u8 = 3;
 }
 
 /// Byte ranges of the fields.
@@ -78,8 +93,29 @@ mod field {
     pub const NODE: Range<usize> = 12..16;
 
     pub const RECORD_TYPE: usize = 0;
+    pub const RECORD_NUM_SOURCES: Range<usize> = 2..4;
     pub const RECORD_GROUP: Range<usize> = 4..8;
 }
+
+/// What a node says about one group: its members' merged source filter, or no members.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GroupState {
+    /// The group, as wire octets.
+    pub group: [u8; 4],
+    /// What the node's members want (RFC 3376 section 3.2's merge of their filters), or `None`
+    /// when it has none left.
+    pub members: Option<SourceFilter>,
+}
+
+impl GroupState {
+    /// Length of this group's record: the record header and its sources.
+    pub fn record_len(&self) -> usize {
+        MembershipRecord::LEN + SOURCE_LEN * self.members.map_or(0, |f| f.listed().len())
+    }
+}
+
+/// Length of a source address in a record.
+const SOURCE_LEN: usize = 4;
 
 /// The header of a membership message, as it sits on the wire.
 #[repr(C)]
@@ -145,7 +181,8 @@ impl MembershipHeader {
     }
 }
 
-/// One record of a membership message, as it sits on the wire.
+/// The fixed part of one record of a membership message (its sources follow), as it sits on
+/// the wire.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MembershipRecord(pub [u8; MembershipRecord::LEN]);
@@ -153,18 +190,26 @@ pub struct MembershipRecord(pub [u8; MembershipRecord::LEN]);
 const _: () = assert!(core::mem::size_of::<MembershipRecord>() == MembershipRecord::LEN);
 
 impl MembershipRecord {
-    /// Length of a record.
+    /// Length of a record's fixed part.
     pub const LEN: usize = 8;
 
-    /// A record of `record_type` ([`record`]) for `group` (wire octets).
-    pub const fn new(record_type: u8, group: [u8; 4]) -> Self {
+    /// A record of `record_type` ([`record`]) for `group` (wire octets), followed by
+    /// `num_sources` sources.
+    pub const fn new(record_type: u8, group: [u8; 4], num_sources: u16) -> Self {
         let [g0, g1, g2, g3] = group;
-        Self([record_type, 0, 0, 0, g0, g1, g2, g3])
+        let [n0, n1] = num_sources.to_be_bytes();
+        Self([record_type, 0, n0, n1, g0, g1, g2, g3])
     }
 
-    /// Record Type: [`record::HAS_MEMBERS`] or [`record::NO_MEMBERS`].
+    /// Record Type: one of [`record`].
     pub fn record_type(&self) -> u8 {
         self.0[field::RECORD_TYPE]
+    }
+
+    /// Number of Sources that follow.
+    pub fn num_sources(&self) -> u16 {
+        let b = &self.0[field::RECORD_NUM_SOURCES];
+        u16::from_be_bytes([b[0], b[1]])
     }
 
     /// Multicast Address, as its wire octets.
@@ -173,15 +218,21 @@ impl MembershipRecord {
         [b[0], b[1], b[2], b[3]]
     }
 
-    /// Whether the sender has local members of the group; `Malformed` for an unknown record
-    /// type or a group that is not multicast.
-    pub fn check(&self) -> Result<bool, Reason> {
-        if !is_multicast_octet(self.0[field::RECORD_GROUP.start]) {
+    /// The filter mode the record's sources are in ([`MODE_INCLUDE`], [`MODE_EXCLUDE`]), or
+    /// `None` for [`record::NO_MEMBERS`]; `Malformed` for an unknown record type, a group that
+    /// is not multicast, more sources than [`MAX_SOURCES_PER_MEMBER`], sources on a
+    /// `NO_MEMBERS` record or none on a `HAS_SOURCE_MEMBERS` one.
+    pub fn check(&self) -> Result<Option<u32>, Reason> {
+        let sources = u32::from(self.num_sources());
+        if !is_multicast_octet(self.0[field::RECORD_GROUP.start])
+            || sources > MAX_SOURCES_PER_MEMBER
+        {
             return Err(Reason::MembershipMalformed);
         }
-        match self.record_type() {
-            record::HAS_MEMBERS => Ok(true),
-            record::NO_MEMBERS => Ok(false),
+        match (self.record_type(), sources) {
+            (record::HAS_MEMBERS, _) => Ok(Some(MODE_EXCLUDE)),
+            (record::HAS_SOURCE_MEMBERS, 1..) => Ok(Some(MODE_INCLUDE)),
+            (record::NO_MEMBERS, 0) => Ok(None),
             _ => Err(Reason::MembershipMalformed),
         }
     }
@@ -200,23 +251,51 @@ impl<'a> Membership<'a> {
         self.header
     }
 
-    /// Each record's group (wire octets) with whether the sender has members of it, in message
-    /// order; every record was checked by [`parse`].
-    pub fn records(&self) -> impl Iterator<Item = ([u8; 4], bool)> + 'a {
-        self.records
-            .chunks_exact(MembershipRecord::LEN)
-            .map(|bytes| {
-                let mut record = MembershipRecord([0; MembershipRecord::LEN]);
-                record.0.copy_from_slice(bytes);
-                (record.group(), record.check() == Ok(true))
-            })
+    /// Each record's group state, in message order; every record was checked by [`parse`].
+    pub fn records(&self) -> impl Iterator<Item = GroupState> + 'a {
+        let mut rest = self.records;
+        core::iter::from_fn(move || {
+            let (state, after) = split_record(rest).ok()?;
+            rest = after;
+            Some(state)
+        })
     }
+}
+
+/// The record at the start of `bytes`, checked, and the bytes after it.
+fn split_record(bytes: &[u8]) -> Result<(GroupState, &[u8]), Reason> {
+    let (fixed, rest) = bytes
+        .split_first_chunk::<{ MembershipRecord::LEN }>()
+        .ok_or(Reason::MembershipMalformed)?;
+    let record = MembershipRecord(*fixed);
+    let mode = record.check()?;
+    let (sources, rest) = rest
+        .split_at_checked(usize::from(record.num_sources()) * SOURCE_LEN)
+        .ok_or(Reason::MembershipMalformed)?;
+    let members = match mode {
+        None => None,
+        Some(mode) => {
+            let mut keys = [0u32; MAX_SOURCES_PER_MEMBER as usize];
+            for (key, source) in keys.iter_mut().zip(sources.chunks_exact(SOURCE_LEN)) {
+                *key = u32::from_ne_bytes([source[0], source[1], source[2], source[3]]);
+            }
+            let listed = &keys[..usize::from(record.num_sources())];
+            Some(SourceFilter::new(mode, listed).ok_or(Reason::MembershipMalformed)?)
+        }
+    };
+    Ok((
+        GroupState {
+            group: record.group(),
+            members,
+        },
+        rest,
+    ))
 }
 
 /// Checks `message` (a UDP payload) and returns it, or the reason it is dropped whole:
 /// `MembershipMalformed` when it is shorter than its header, carries another magic or version,
-/// more than [`MAX_MEMBERSHIP_RECORDS`] records, a length other than its records', a record of
-/// an unknown type or a group outside 224.0.0.0/4.
+/// more than [`MAX_MEMBERSHIP_RECORDS`] records or bytes than [`MAX_MEMBERSHIP_LEN`], a length
+/// other than its records', or a record that is not one ([`MembershipRecord::check`]).
 pub fn parse(message: &[u8]) -> Result<Membership<'_>, Reason> {
     let Some((header, records)) = message.split_first_chunk::<{ MembershipHeader::LEN }>() else {
         return Err(Reason::MembershipMalformed);
@@ -225,92 +304,166 @@ pub fn parse(message: &[u8]) -> Result<Membership<'_>, Reason> {
     if header.magic() != MAGIC
         || header.version() != VERSION
         || header.num_records() > MAX_MEMBERSHIP_RECORDS
-        || records.len() != usize::from(header.num_records()) * MembershipRecord::LEN
+        || message.len() > MAX_MEMBERSHIP_LEN
     {
         return Err(Reason::MembershipMalformed);
     }
-    for bytes in records.chunks_exact(MembershipRecord::LEN) {
-        let mut record = MembershipRecord([0; MembershipRecord::LEN]);
-        record.0.copy_from_slice(bytes);
-        record.check()?;
+    let mut rest = records;
+    for _ in 0..header.num_records() {
+        rest = split_record(rest)?.1;
+    }
+    if !rest.is_empty() {
+        return Err(Reason::MembershipMalformed);
     }
     Ok(Membership { header, records })
 }
 
-/// Writes a message from `node` in lab `lab_id` with `flags` and `records` (at most
-/// [`MAX_MEMBERSHIP_RECORDS`]; more are left out) into `out`; returns its length, or `None`
-/// when `out` is too short.
+/// Writes a message from `node` in lab `lab_id` with `flags` and the records of `groups` into
+/// `out`; returns its length, or `None` when `out` is too short, there are more than
+/// [`MAX_MEMBERSHIP_RECORDS`] groups or the message would be longer than
+/// [`MAX_MEMBERSHIP_LEN`] (split with [`fitting`] first).
 pub fn emit(
     lab_id: u32,
     node: [u8; 4],
     flags: u8,
-    records: &[MembershipRecord],
+    groups: &[GroupState],
     out: &mut [u8],
 ) -> Option<usize> {
-    let records = &records[..records.len().min(usize::from(MAX_MEMBERSHIP_RECORDS))];
-    let len = MembershipHeader::LEN + records.len() * MembershipRecord::LEN;
+    if groups.len() > usize::from(MAX_MEMBERSHIP_RECORDS) {
+        return None;
+    }
+    let len = MembershipHeader::LEN + groups.iter().map(GroupState::record_len).sum::<usize>();
+    if len > MAX_MEMBERSHIP_LEN {
+        return None;
+    }
     let out = out.get_mut(..len)?;
     out[..MembershipHeader::LEN]
-        .copy_from_slice(&MembershipHeader::new(lab_id, node, flags, records.len() as u16).0);
-    for (record, bytes) in records
-        .iter()
-        .zip(out[MembershipHeader::LEN..].chunks_exact_mut(MembershipRecord::LEN))
-    {
-        bytes.copy_from_slice(&record.0);
+        .copy_from_slice(&MembershipHeader::new(lab_id, node, flags, groups.len() as u16).0);
+    let mut at = MembershipHeader::LEN;
+    for state in groups {
+        let (record_type, listed): (u8, &[u32]) = match &state.members {
+            None => (record::NO_MEMBERS, &[]),
+            Some(filter) if filter.is_include() => (record::HAS_SOURCE_MEMBERS, filter.listed()),
+            Some(filter) => (record::HAS_MEMBERS, filter.listed()),
+        };
+        let fixed = MembershipRecord::new(record_type, state.group, listed.len() as u16);
+        out[at..at + MembershipRecord::LEN].copy_from_slice(&fixed.0);
+        at += MembershipRecord::LEN;
+        for source in listed {
+            out[at..at + SOURCE_LEN].copy_from_slice(&source.to_ne_bytes());
+            at += SOURCE_LEN;
+        }
     }
     Some(len)
 }
 
-/// Longest message: header and [`MAX_MEMBERSHIP_RECORDS`] records.
-pub const MAX_MEMBERSHIP_LEN: usize =
-    MembershipHeader::LEN + MAX_MEMBERSHIP_RECORDS as usize * MembershipRecord::LEN;
+/// How many of `groups`, from the first, fit one message (at least one when there are any:
+/// every record fits alone).
+pub fn fitting(groups: &[GroupState]) -> usize {
+    let mut len = MembershipHeader::LEN;
+    let mut count = 0;
+    for state in groups.iter().take(usize::from(MAX_MEMBERSHIP_RECORDS)) {
+        len += state.record_len();
+        if len > MAX_MEMBERSHIP_LEN {
+            break;
+        }
+        count += 1;
+    }
+    count
+}
+
+const _: () = assert!(
+    MembershipHeader::LEN
+        + MAX_MEMBERSHIP_RECORDS as usize
+            * (MembershipRecord::LEN + SOURCE_LEN * MAX_SOURCES_PER_MEMBER as usize)
+        > MAX_MEMBERSHIP_LEN,
+    "records with sources need splitting by length, not only by count"
+);
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
+    use std::vec::Vec;
+
     use super::*;
 
-    /// Lab 42, node 172.31.255.2, members of 239.1.1.1, none left of 239.2.2.2.
-    const MESSAGE: [u8; 32] = [
-        b'M', b'C', b'L', b'M', 1, 0, 0, 2, 0, 0, 0, 42, 172, 31, 255, 2, //
+    /// Lab 42, node 172.31.255.2: members of 239.1.1.1 for every source, none left of
+    /// 239.2.2.2, members of 232.3.3.3 for 10.0.0.1 only.
+    const MESSAGE: [u8; 44] = [
+        b'M', b'C', b'L', b'M', 2, 0, 0, 3, 0, 0, 0, 42, 172, 31, 255, 2, //
         1, 0, 0, 0, 239, 1, 1, 1, //
-        2, 0, 0, 0, 239, 2, 2, 2,
+        2, 0, 0, 0, 239, 2, 2, 2, //
+        3, 0, 0, 1, 232, 3, 3, 3, 10, 0, 0, 1,
     ];
 
+    fn states() -> [GroupState; 3] {
+        let source = u32::from_ne_bytes([10, 0, 0, 1]);
+        [
+            GroupState {
+                group: [239, 1, 1, 1],
+                members: Some(SourceFilter::ANY_SOURCE),
+            },
+            GroupState {
+                group: [239, 2, 2, 2],
+                members: None,
+            },
+            GroupState {
+                group: [232, 3, 3, 3],
+                members: SourceFilter::new(MODE_INCLUDE, &[source]),
+            },
+        ]
+    }
+
     #[test]
-    fn a_message_parses_into_its_header_and_records() {
+    fn a_message_parses_into_its_header_and_group_states() {
         let message = parse(&MESSAGE).expect("valid");
         let header = message.header();
         assert_eq!(header.lab_id(), 42);
         assert_eq!(header.node(), [172, 31, 255, 2]);
-        assert_eq!(header.num_records(), 2);
-        let mut records = message.records();
-        assert_eq!(records.next(), Some(([239, 1, 1, 1], true)));
-        assert_eq!(records.next(), Some(([239, 2, 2, 2], false)));
-        assert_eq!(records.next(), None);
+        assert_eq!(header.num_records(), 3);
+        let records: Vec<GroupState> = message.records().collect();
+        assert_eq!(records, states());
     }
 
     #[test]
     fn emit_writes_the_documented_layout() {
         let mut out = [0u8; MAX_MEMBERSHIP_LEN];
-        let records = [
-            MembershipRecord::new(record::HAS_MEMBERS, [239, 1, 1, 1]),
-            MembershipRecord::new(record::NO_MEMBERS, [239, 2, 2, 2]),
-        ];
-        let len = emit(42, [172, 31, 255, 2], 0, &records, &mut out).expect("room");
+        let len = emit(42, [172, 31, 255, 2], 0, &states(), &mut out).expect("room");
         assert_eq!(&out[..len], &MESSAGE);
         assert!(!parse(&out[..len]).expect("valid").header().solicits());
         assert_eq!(
-            emit(42, [172, 31, 255, 2], 0, &records, &mut out[..31]),
+            emit(42, [172, 31, 255, 2], 0, &states(), &mut out[..43]),
             None
         );
         let hello = emit(7, [10, 0, 0, 1], FLAG_SOLICIT, &[], &mut out).expect("room");
         assert_eq!(
             &out[..hello],
-            &[b'M', b'C', b'L', b'M', 1, 1, 0, 0, 0, 0, 0, 7, 10, 0, 0, 1]
+            &[b'M', b'C', b'L', b'M', 2, 1, 0, 0, 0, 0, 0, 7, 10, 0, 0, 1]
         );
         let hello = parse(&out[..hello]).expect("valid");
         assert!(hello.header().solicits());
         assert_eq!(hello.records().count(), 0);
+    }
+
+    #[test]
+    fn records_are_split_to_fit_one_datagram() {
+        let eight: [u32; 8] = core::array::from_fn(|i| u32::from_ne_bytes([10, 0, 0, i as u8 + 1]));
+        let full = GroupState {
+            group: [232, 0, 0, 1],
+            members: SourceFilter::new(MODE_INCLUDE, &eight),
+        };
+        assert_eq!(full.record_len(), 40);
+        // (1472 - 16) / 40 = 36 full records fit one message.
+        let many = [full; 100];
+        assert_eq!(fitting(&many), 36);
+        let mut out = [0u8; MAX_MEMBERSHIP_LEN];
+        let len = emit(1, [10, 0, 0, 1], 0, &many[..36], &mut out).expect("fits");
+        assert_eq!(parse(&out[..len]).expect("valid").records().count(), 36);
+        assert_eq!(emit(1, [10, 0, 0, 1], 0, &many[..37], &mut out), None);
+        // Without sources the count bound comes first.
+        let bare = [states()[0]; 200];
+        assert_eq!(fitting(&bare), usize::from(MAX_MEMBERSHIP_RECORDS));
     }
 
     #[test]
@@ -322,27 +475,35 @@ mod tests {
             message
         };
         assert_eq!(parse(&MESSAGE[..15]), malformed, "shorter than the header");
-        assert_eq!(parse(&MESSAGE[..31]), malformed, "a record cut short");
-        let mut longer = [0u8; 33];
-        longer[..32].copy_from_slice(&MESSAGE);
+        assert_eq!(parse(&MESSAGE[..43]), malformed, "a source cut short");
+        let mut longer = [0u8; 45];
+        longer[..44].copy_from_slice(&MESSAGE);
         assert_eq!(parse(&longer), malformed, "a byte too many");
         assert_eq!(parse(&with(0, b'X')), malformed, "magic");
-        assert_eq!(parse(&with(4, 2)), malformed, "version");
+        assert_eq!(parse(&with(4, 1)), malformed, "version 1");
         assert_eq!(
-            parse(&with(7, 3)),
+            parse(&with(7, 4)),
             malformed,
             "more records declared than sent"
         );
-        assert_eq!(parse(&with(16, 3)), malformed, "unknown record type");
+        assert_eq!(parse(&with(16, 4)), malformed, "unknown record type");
         assert_eq!(
             parse(&with(20, 10)),
             malformed,
             "a group outside 224.0.0.0/4"
         );
+        assert_eq!(parse(&with(27, 1)), malformed, "NO_MEMBERS with a source");
+        assert_eq!(parse(&with(35, 0)), malformed, "HAS_SOURCE_MEMBERS without");
+        assert_eq!(
+            parse(&with(35, 9)),
+            malformed,
+            "more sources than the bound"
+        );
         let mut many = [0u8; MembershipHeader::LEN + 129 * MembershipRecord::LEN];
         many[..16].copy_from_slice(&MembershipHeader::new(42, [10, 0, 0, 1], 0, 129).0);
         for record in many[16..].chunks_exact_mut(8) {
-            record.copy_from_slice(&MembershipRecord::new(record::HAS_MEMBERS, [239, 0, 0, 1]).0);
+            record
+                .copy_from_slice(&MembershipRecord::new(record::HAS_MEMBERS, [239, 0, 0, 1], 0).0);
         }
         assert_eq!(parse(&many), malformed, "more than MAX_MEMBERSHIP_RECORDS");
     }
