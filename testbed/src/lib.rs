@@ -1,6 +1,6 @@
 //! The testbed of mcastlab: pods' senders and receivers on real sockets (a join makes the pod's
-//! kernel send real IGMP), and frames built byte by byte (IGMP of any shape, sent raw from a pod
-//! or fed to `BPF_PROG_TEST_RUN`).
+//! kernel send real IGMP or MLD), and frames built byte by byte (IGMP and MLD of any shape, sent
+//! raw from a pod or fed to `BPF_PROG_TEST_RUN`).
 #![deny(missing_docs)]
 #![cfg_attr(
     test,
@@ -14,6 +14,7 @@ pub mod blast;
 pub mod capture;
 pub mod frame;
 pub mod igmp;
+pub mod mld;
 pub mod netns;
 pub mod probe;
 pub mod raw;

@@ -11,7 +11,7 @@ use serde::Serialize;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::{
-    netns::run_in,
+    netns::{ifindex, run_in},
     probe::{HEADER_LEN, Probe, monotonic_ns},
 };
 
@@ -50,6 +50,21 @@ pub fn sender_socket(netns: &str) -> io::Result<Socket> {
         let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
         socket.set_multicast_ttl_v4(1)?;
         socket.set_multicast_loop_v4(false)?;
+        Ok(socket)
+    })
+}
+
+/// An IPv6 UDP socket for sending from namespace `netns` out of interface `iface`
+/// (`IPV6_MULTICAST_IF`): multicast Hop Limit 1, and no local loopback of multicast, as
+/// [`sender_socket`].
+pub fn sender_socket_v6(netns: &str, iface: &str) -> io::Result<Socket> {
+    run_in(netns, || {
+        let ifindex = ifindex(iface)?;
+        let socket = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
+        socket.set_only_v6(true)?;
+        socket.set_multicast_if_v6(ifindex)?;
+        socket.set_multicast_hops_v6(1)?;
+        socket.set_multicast_loop_v6(false)?;
         Ok(socket)
     })
 }

@@ -50,6 +50,26 @@ pub const REASON_SLOTS: u32 = 64;
 /// 200 bytes; 1480 is everything an unfragmented IGMP message can be on a 1500-byte MTU.
 pub const MAX_IGMP_LEN: u32 = 1480;
 
+/// Longest MLD message (in bytes) whose checksum the dataplane verifies; longer ones are
+/// malformed. Everything an unfragmented MLD message can be on a [`REPORT_MTU`] link: 1500
+/// less the IPv6 header (40, RFC 8200 section 3) and the Hop-by-Hop header with Router Alert
+/// (8, RFC 2711). An MLDv2 report of 24 records with no sources is 488 bytes.
+pub const MAX_MLD_LEN: u32 = REPORT_MTU as u32 - 40 - 8;
+
+const _: () = assert!(MAX_MLD_LEN == 1452);
+
+/// The shortest MLDv2 multicast address record: Record Type, Aux Data Len, Number of Sources
+/// and Multicast Address, with no sources and no auxiliary data (RFC 3810 section 5.2.4).
+pub const MLDV2_MIN_RECORD_LEN: u16 = 20;
+
+/// Most multicast address records one MLDv2 report on a [`REPORT_MTU`] link can hold (the
+/// layout: RFC 3810 section 5.2; a node sends what does not fit in more reports, section
+/// 5.2.15): (1452 - 8) / 20 = 72. A node's record limit above it can never be reached by MLD.
+pub const MAX_MLDV2_RECORDS_PER_MTU: u16 = (MAX_MLD_LEN as u16 - 8) / MLDV2_MIN_RECORD_LEN;
+
+const _: () = assert!(MAX_MLDV2_RECORDS_PER_MTU == 72);
+const _: () = assert!(MAX_IGMPV3_RECORDS <= MAX_MLDV2_RECORDS_PER_MTU);
+
 /// Minimum kernel version of the dataplane: `bpf_loop` (5.17), which the fan-out list's scans
 /// and the IGMPv3 record passes use; atomics on map values (5.12) and `bpf_for_each_map_elem`
 /// (5.13) come before it. Groups are arrays with BTF of their own, so kernels before 6.2 take

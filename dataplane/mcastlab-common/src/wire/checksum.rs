@@ -1,6 +1,8 @@
-//! The Internet checksum (RFC 1071), as IPv4 (RFC 791 section 3.1) and IGMP (RFC 2236 section
-//! 2.3, RFC 3376 section 4.2.3) use it: the 16-bit ones' complement of the ones' complement sum
-//! of the data as big-endian 16-bit words.
+//! The Internet checksum (RFC 1071), as IPv4 (RFC 791 section 3.1), IGMP (RFC 2236 section
+//! 2.3, RFC 3376 section 4.2.3) and ICMPv6 (RFC 4443 section 2.3, so MLD) use it: the 16-bit
+//! ones' complement of the ones' complement sum of the data as big-endian 16-bit words. ICMPv6
+//! sums an IPv6 pseudo-header (RFC 8200 section 8.1) before the message
+//! ([`add_ipv6_pseudo_header`]).
 //!
 //! The arithmetic is shared by both sides. Userspace sums a slice ([`sum`]); the eBPF side, which
 //! cannot hold a slice over packet data, loads 32-bit words and trailing bytes in its own bounded
@@ -56,6 +58,36 @@ pub fn sum(mut sum: u64, bytes: &[u8]) -> u64 {
     sum
 }
 
+/// Adds the IPv6 pseudo-header of an upper-layer message (RFC 8200 section 8.1): Source
+/// Address, Destination Address, the Upper-Layer Packet Length as 32 bits, three zero bytes and
+/// the Next Header of the message (58 for ICMPv6, RFC 4443 section 2.3). `source` and
+/// `destination` are the IPv6 header's (for MLD never a routing header's final destination).
+/// The eBPF side starts its verify loop from this sum; it reads no packet data.
+#[inline(always)]
+pub const fn add_ipv6_pseudo_header(
+    mut sum: u64,
+    source: [u8; 16],
+    destination: [u8; 16],
+    upper_len: u32,
+    next_header: u8,
+) -> u64 {
+    let mut i = 0;
+    while i < 16 {
+        let s = [source[i], source[i + 1], source[i + 2], source[i + 3]];
+        let d = [
+            destination[i],
+            destination[i + 1],
+            destination[i + 2],
+            destination[i + 3],
+        ];
+        sum = add_word(sum, u32::from_be_bytes(s));
+        sum = add_word(sum, u32::from_be_bytes(d));
+        i += 4;
+    }
+    sum = add_word(sum, upper_len);
+    add_word(sum, next_header as u32)
+}
+
 /// The checksum to write into a header whose checksum field is zero so that it verifies.
 pub fn checksum(bytes: &[u8]) -> u16 {
     !fold(sum(0, bytes))
@@ -67,9 +99,36 @@ pub fn verifies(bytes: &[u8]) -> bool {
     fold(sum(0, bytes)) == 0xffff
 }
 
+/// The checksum to write into the zeroed checksum field of an upper-layer `message` of
+/// `next_header` carried from `source` to `destination` in IPv6 (RFC 8200 section 8.1; ICMPv6:
+/// RFC 4443 section 2.3).
+pub fn checksum_ipv6(
+    source: [u8; 16],
+    destination: [u8; 16],
+    next_header: u8,
+    message: &[u8],
+) -> u16 {
+    let len = u32::try_from(message.len()).unwrap_or(u32::MAX);
+    let pseudo = add_ipv6_pseudo_header(0, source, destination, len, next_header);
+    !fold(sum(pseudo, message))
+}
+
+/// Whether an upper-layer `message` of `next_header` from `source` to `destination`, checksum
+/// field included, carries a valid IPv6 checksum (RFC 8200 section 8.1).
+pub fn verifies_ipv6(
+    source: [u8; 16],
+    destination: [u8; 16],
+    next_header: u8,
+    message: &[u8],
+) -> bool {
+    let len = u32::try_from(message.len()).unwrap_or(u32::MAX);
+    let pseudo = add_ipv6_pseudo_header(0, source, destination, len, next_header);
+    fold(sum(pseudo, message)) == 0xffff
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{checksum, fold, verifies};
+    use super::{checksum, checksum_ipv6, fold, verifies, verifies_ipv6};
 
     #[test]
     fn rfc1071_example() {
@@ -100,5 +159,39 @@ mod tests {
         let mut corrupted = bytes;
         corrupted[7] ^= 1;
         assert!(!verifies(&corrupted));
+    }
+    #[test]
+    fn an_icmpv6_checksum_covers_the_pseudo_header() {
+        // An MLDv1 Done for ff0e::1:2 from fe80::1 to ff02::2 (RFC 2710 section 3), as scapy
+        // writes it. Pseudo-header words fe80 + 0001 + ff02 + 0002 + 0018 (length 24) + 003a
+        // (ICMPv6), message words 8400 + ff0e + 0001 + 0002 = 0x380e8, folded 0x80eb,
+        // complement 0x7f14.
+        let mut source = [0u8; 16];
+        source[..2].copy_from_slice(&[0xfe, 0x80]);
+        source[15] = 1;
+        let mut destination = [0u8; 16];
+        destination[..2].copy_from_slice(&[0xff, 0x02]);
+        destination[15] = 2;
+        let mut done = [0u8; 24];
+        done[0] = 0x84;
+        done[8..10].copy_from_slice(&[0xff, 0x0e]);
+        done[21] = 0x01;
+        done[23] = 0x02;
+        assert_eq!(checksum_ipv6(source, destination, 58, &done), 0x7f14);
+        done[2..4].copy_from_slice(&[0x7f, 0x14]);
+        assert!(verifies_ipv6(source, destination, 58, &done));
+        assert!(
+            !verifies_ipv6(source, destination, 17, &done),
+            "next header"
+        );
+        assert!(
+            !verifies_ipv6(destination, source, 58, &done[..23]),
+            "length"
+        );
+        destination[15] = 1;
+        assert!(
+            !verifies_ipv6(source, destination, 58, &done),
+            "destination"
+        );
     }
 }

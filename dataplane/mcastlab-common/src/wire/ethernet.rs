@@ -2,6 +2,8 @@
 
 /// EtherType of IPv4 (RFC 894).
 pub const ETHERTYPE_IPV4: u16 = 0x0800;
+/// EtherType of IPv6 (RFC 2464 section 3).
+pub const ETHERTYPE_IPV6: u16 = 0x86dd;
 /// EtherType of ARP (RFC 826).
 pub const ETHERTYPE_ARP: u16 = 0x0806;
 
@@ -50,7 +52,7 @@ impl EthernetHeader {
         [s[0], s[1], s[2], s[3], s[4], s[5]]
     }
 
-    /// EtherType: 0x0800 for IPv4 (RFC 894).
+    /// EtherType: 0x0800 for IPv4 (RFC 894), 0x86dd for IPv6 (RFC 2464 section 3).
     #[inline(always)]
     pub fn ethertype(&self) -> u16 {
         let t = &self.0[field::ETHERTYPE];
@@ -61,6 +63,12 @@ impl EthernetHeader {
     #[inline(always)]
     pub fn is_ipv4(&self) -> bool {
         self.ethertype() == ETHERTYPE_IPV4
+    }
+
+    /// Whether the frame carries IPv6.
+    #[inline(always)]
+    pub fn is_ipv6(&self) -> bool {
+        self.ethertype() == ETHERTYPE_IPV6
     }
 }
 
@@ -77,6 +85,10 @@ mod tests {
         assert_eq!(header.source(), [2, 0, 0, 0, 0, 1]);
         assert_eq!(header.ethertype(), 0x0800);
         assert!(header.is_ipv4());
+        assert!(!header.is_ipv6());
+        assert!(
+            EthernetHeader::new([0x33, 0x33, 0, 0, 0, 0x16], [2, 0, 0, 0, 0, 1], 0x86dd).is_ipv6()
+        );
         assert_eq!(
             EthernetHeader::new([0x01, 0x00, 0x5e, 1, 1, 1], [2, 0, 0, 0, 0, 1], 0x0800),
             header

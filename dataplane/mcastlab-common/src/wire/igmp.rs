@@ -456,7 +456,7 @@ pub fn parse_with_record_limit(bytes: &[u8], max_records: u16) -> Result<Igmp<'_
     }
 }
 
-/// Why a message could not be emitted.
+/// Why a message (IGMP here, MLD in [`crate::wire::mld`]) could not be emitted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EmitError {
     /// The buffer is shorter than the message.
@@ -476,11 +476,11 @@ impl fmt::Display for EmitError {
         match self {
             Self::BufferTooShort { needed, available } => write!(
                 f,
-                "an IGMP message of {needed} bytes does not fit a buffer of {available}"
+                "a message of {needed} bytes does not fit a buffer of {available}"
             ),
             Self::FieldOverflow => write!(
                 f,
-                "an IGMPv3 record's sources or auxiliary data overflow their length fields"
+                "a group record's sources or auxiliary data overflow their length fields"
             ),
         }
     }
@@ -489,7 +489,7 @@ impl fmt::Display for EmitError {
 impl core::error::Error for EmitError {}
 
 /// Writes `bytes` at `at` of `buf`, or says how long `buf` would have to be.
-fn put(buf: &mut [u8], at: usize, bytes: &[u8]) -> Result<usize, EmitError> {
+pub(crate) fn put(buf: &mut [u8], at: usize, bytes: &[u8]) -> Result<usize, EmitError> {
     let end = at + bytes.len();
     let Some(target) = buf.get_mut(at..end) else {
         return Err(EmitError::BufferTooShort {
