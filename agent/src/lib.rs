@@ -42,7 +42,7 @@ pub mod pods;
 pub mod querier;
 pub mod timers;
 
-use std::{collections::BTreeSet, future::Future, net::Ipv4Addr, time::Duration};
+use std::{collections::BTreeSet, future::Future, net::IpAddr, time::Duration};
 
 use mcastlab_common::{Reason, slots::TARGET_REMOTE};
 use mcastlab_dataplane::{DataplaneError, LinkKind, Node};
@@ -167,7 +167,7 @@ pub async fn run(
                     if let Some(exchange) = exchange.as_mut() {
                         let received = exchange.handle(&node, &buffer[..len], from).await?;
                         for (reason, group, remote) in received.changes {
-                            monitor.publish_own(reason, group, remote, TARGET_REMOTE);
+                            monitor.publish_own(reason, group.into(), remote, TARGET_REMOTE);
                         }
                     }
                 }
@@ -191,7 +191,7 @@ pub async fn run(
             }
             () = sleep_until_due(leaves.next_due()), if leaves.next_due().is_some() => {
                 for left in leaves.run_due(&node, &querier, &settings)? {
-                    monitor.publish_own(Reason::LeaveConfirmed, left.group, left.address, left.ifindex);
+                    monitor.publish_own(Reason::LeaveConfirmed, left.group.into(), left.address, left.ifindex);
                 }
             }
             deleted = links.next_deletion(), if links_open => match deleted {
@@ -257,7 +257,7 @@ async fn receive(
 
 /// The groups configured on the node with the ids of their fan-out lists (none while it has no
 /// dataplane): a new id is a new, empty list, whose members must be asked again.
-fn group_lists(node: &Node) -> Result<BTreeSet<(Ipv4Addr, u32)>, AgentError> {
+fn group_lists(node: &Node) -> Result<BTreeSet<(IpAddr, u32)>, AgentError> {
     match node.groups() {
         Ok(table) => Ok(table.group_lists()?.into_iter().collect()),
         Err(DataplaneError::NotAttached { .. }) => Ok(BTreeSet::new()),

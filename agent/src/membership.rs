@@ -25,7 +25,7 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     io,
-    net::{Ipv4Addr, SocketAddr, SocketAddrV4},
+    net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4},
     sync::Arc,
     time::Duration,
 };
@@ -267,8 +267,7 @@ impl Exchange {
             }
         }
         if header.solicits() {
-            let records: Vec<GroupState> = table
-                .local_member_filters()?
+            let records: Vec<GroupState> = ipv4_only(table.local_member_filters()?)
                 .into_iter()
                 .map(|(group, filter)| has_members(group, filter))
                 .collect();
@@ -307,6 +306,18 @@ impl Exchange {
     }
 }
 
+/// The IPv4 groups of `groups`: membership messages name IPv4 groups only, so IPv6 groups'
+/// remote members are added by hand (`subscriber add`).
+fn ipv4_only(groups: BTreeMap<IpAddr, SourceFilter>) -> BTreeMap<Ipv4Addr, SourceFilter> {
+    groups
+        .into_iter()
+        .filter_map(|(group, filter)| match group {
+            IpAddr::V4(group) => Some((group, filter)),
+            IpAddr::V6(_) => None,
+        })
+        .collect()
+}
+
 /// The record saying the node has members of `group` that want what `filter` lets through.
 fn has_members(group: Ipv4Addr, filter: SourceFilter) -> GroupState {
     GroupState {
@@ -330,7 +341,10 @@ type LocalGroups = Option<(u32, BTreeMap<Ipv4Addr, SourceFilter>)>;
 /// The node's VNI and its groups with local members ([`LocalGroups`]).
 fn local_groups(node: &Node) -> Result<LocalGroups, DataplaneError> {
     match node.groups() {
-        Ok(table) => Ok(Some((table.config().vni, table.local_member_filters()?))),
+        Ok(table) => Ok(Some((
+            table.config().vni,
+            ipv4_only(table.local_member_filters()?),
+        ))),
         Err(DataplaneError::NotAttached { .. }) => Ok(None),
         Err(err) => Err(err),
     }

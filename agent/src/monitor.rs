@@ -13,7 +13,7 @@
 use std::{
     collections::HashMap,
     io::{self, BufRead, BufReader},
-    net::Ipv4Addr,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     os::unix::net::UnixStream,
     path::{Path, PathBuf},
     sync::Arc,
@@ -26,6 +26,7 @@ use mcastlab_common::{
     key_addr,
     names::POD_VETH_PREFIX,
     slots::TARGET_REMOTE,
+    wire::ipv6,
 };
 use mcastlab_dataplane::{EventReader, Node, monotonic_ns};
 use serde::{Deserialize, Serialize};
@@ -62,7 +63,7 @@ pub struct MonitorEvent {
     pub reason: String,
     /// The group; absent when a refused message names none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<Ipv4Addr>,
+    pub group: Option<IpAddr>,
     /// The member's address (a pod's, a remote node's); for a refused report, its source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<Ipv4Addr>,
@@ -197,19 +198,18 @@ impl Monitor {
     }
 
     /// Passes on an event the agent caused itself.
-    pub fn publish_own(
-        &mut self,
-        reason: Reason,
-        group: Ipv4Addr,
-        address: Ipv4Addr,
-        ifindex: u32,
-    ) {
+    pub fn publish_own(&mut self, reason: Reason, group: IpAddr, address: Ipv4Addr, ifindex: u32) {
+        let (group, group6) = match group {
+            IpAddr::V4(group) => (mcastlab_common::addr_key(group), [0; 4]),
+            IpAddr::V6(group) => (0, ipv6::addr_key(group.octets())),
+        };
         let event = MembershipEvent {
             time_ns: monotonic_ns(),
-            group: mcastlab_common::addr_key(group),
+            group,
             address: mcastlab_common::addr_key(address),
             ifindex,
             reason: reason.code(),
+            group6,
         };
         self.publish(&event);
     }
@@ -254,7 +254,7 @@ impl Monitor {
                 .to_owned(),
             reason: reason
                 .map_or_else(|| format!("code_{}", event.reason), |r| r.name().to_owned()),
-            group: (event.group != 0).then(|| key_addr(event.group)),
+            group: event_group(event),
             address: (event.address != 0).then(|| key_addr(event.address)),
             iface,
             ifindex: (!remote).then_some(event.ifindex),
@@ -290,6 +290,18 @@ fn register(reader: EventReader) -> io::Result<AsyncFd<EventReader>> {
 }
 
 /// The wall-clock time of a `CLOCK_MONOTONIC` instant, in milliseconds since the Unix epoch.
+/// The group an event names: its IPv4 group, its IPv6 group, or none (a refused message that
+/// names no single group).
+fn event_group(event: &MembershipEvent) -> Option<IpAddr> {
+    if event.group != 0 {
+        Some(IpAddr::V4(key_addr(event.group)))
+    } else if event.group6 != [0; 4] {
+        Some(IpAddr::V6(Ipv6Addr::from(ipv6::key_addr(event.group6))))
+    } else {
+        None
+    }
+}
+
 fn unix_ms(monotonic: u64) -> u64 {
     let ago = Duration::from_nanos(monotonic_ns().saturating_sub(monotonic));
     SystemTime::now()
@@ -501,7 +513,7 @@ mod tests {
             node: "n1".into(),
             event: "join".into(),
             reason: "subscribed".into(),
-            group: Some(Ipv4Addr::new(239, 1, 1, 1)),
+            group: Some(Ipv4Addr::new(239, 1, 1, 1).into()),
             address: Some(Ipv4Addr::new(10, 200, 1, 2)),
             iface: Some("veth-p2".into()),
             ifindex: Some(7),

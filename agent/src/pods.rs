@@ -4,7 +4,11 @@
 //! agent sweeps when netlink reports a link deleted in the node's namespace, and once per
 //! query interval in case an event was missed (or came while no agent ran).
 
-use std::{collections::BTreeSet, io, net::Ipv4Addr};
+use std::{
+    collections::BTreeSet,
+    io,
+    net::{IpAddr, Ipv4Addr},
+};
 
 use futures::StreamExt as _;
 use mcastlab_common::Reason;
@@ -54,7 +58,7 @@ impl LinkEvents {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GoneMember {
     /// The group.
-    pub group: Ipv4Addr,
+    pub group: IpAddr,
     /// The pod's address.
     pub address: Ipv4Addr,
     /// The veth's ifindex (gone now).

@@ -28,9 +28,12 @@ pub struct MembershipEvent {
     pub ifindex: u32,
     /// The [`Reason`] code of what happened.
     pub reason: u32,
+    /// The group of an IPv6 membership ([`crate::wire::ipv6::Ipv6Key`]), `group` then 0; all
+    /// zero for IPv4.
+    pub group6: [u32; 4],
 }
 
-const _: () = assert!(core::mem::size_of::<MembershipEvent>() == 24);
+const _: () = assert!(core::mem::size_of::<MembershipEvent>() == 40);
 
 impl MembershipEvent {
     /// The event's reason, if its code is known.
@@ -105,7 +108,7 @@ impl EventKind {
 }
 
 #[cfg(feature = "user")]
-// SAFETY: a `#[repr(C)]` struct of integers without implicit padding (24 bytes, pinned above).
+// SAFETY: a `#[repr(C)]` struct of integers without implicit padding (40 bytes, pinned above).
 unsafe impl aya::Pod for MembershipEvent {}
 
 #[cfg(test)]

@@ -18,17 +18,24 @@ pub const UNSPECIFIED: u32 = 0;
 /// - any other source: refused with [`Reason::SpoofedSource`].
 #[inline(always)]
 pub fn member_address(identity: Option<PodIdentity>, source: u32) -> Result<u32, Reason> {
-    let Some(identity) = identity else {
-        return Err(Reason::NoPodIdentity);
-    };
-    if identity.address == UNSPECIFIED {
-        // An entry without an address is no identity (userspace never writes one).
-        return Err(Reason::NoPodIdentity);
-    }
-    if source == identity.address || source == UNSPECIFIED {
-        Ok(identity.address)
+    let address = pod_address(identity)?;
+    if source == address || source == UNSPECIFIED {
+        Ok(address)
     } else {
         Err(Reason::SpoofedSource)
+    }
+}
+
+/// The address of the pod behind a veth, given its identity (`None`: no entry in the pod map),
+/// or [`Reason::NoPodIdentity`]. An MLD report speaks for the pod behind its veth whatever
+/// link-local source it carries (a pod's link-local addresses are its own interface's); the
+/// member is named by the pod's IPv4 address.
+#[inline(always)]
+pub fn pod_address(identity: Option<PodIdentity>) -> Result<u32, Reason> {
+    match identity {
+        // An entry without an address is no identity (userspace never writes one).
+        Some(identity) if identity.address != UNSPECIFIED => Ok(identity.address),
+        _ => Err(Reason::NoPodIdentity),
     }
 }
 

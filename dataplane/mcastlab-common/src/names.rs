@@ -5,6 +5,9 @@
 
 /// Outer hash-of-maps: group address -> the group's fan-out list ([`crate::slots`]).
 pub const MAP_GROUPS: &str = "MCAST_GROUPS";
+/// Outer hash-of-maps of IPv6 groups: group address ([`crate::wire::ipv6::Ipv6Key`]) -> the
+/// group's fan-out list, the same kind of list as an IPv4 group's.
+pub const MAP_GROUPS6: &str = "MCAST_GROUPS6";
 /// Name given to each group's fan-out list (an array created by userspace).
 pub const MAP_SUBSCRIBERS: &str = "MCAST_SUBS";
 /// Per-CPU array of `u64` counters indexed by [`crate::Reason`].
@@ -28,8 +31,9 @@ pub const MAP_V1_HOSTS: &str = "MCAST_V1_HOSTS";
 pub const MAP_SOURCES: &str = "MCAST_SOURCES";
 
 /// Every map of the object, for pinning (and removal at detach).
-pub const MAPS: [&str; 7] = [
+pub const MAPS: [&str; 8] = [
     MAP_GROUPS,
+    MAP_GROUPS6,
     MAP_REASONS,
     MAP_CONFIG,
     MAP_PODS,

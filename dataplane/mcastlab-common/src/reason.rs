@@ -113,11 +113,20 @@ pub enum Reason {
     SourceListOverflow = 40,
     /// The source filter map is full: a member that asked for a filter gets every source.
     SourceFiltersFull = 41,
+    /// An MLD message from a pod, consumed (one per message, whatever it did): the IPv6
+    /// counterpart of `IgmpHandled`.
+    MldHandled = 42,
+    /// An MLD message (ICMPv6 type 130, 131, 132 or 143) without a Hop-by-Hop header carrying
+    /// Router Alert value 0 (RFC 2710 section 3, RFC 3810 section 5): dropped.
+    MldNoRouterAlert = 43,
+    /// An MLD report or done whose IPv6 source is neither link-local nor `::` (RFC 3810
+    /// section 5.2.13, RFC 2710 section 3): dropped.
+    MldSourceNotLinkLocal = 44,
 }
 
 impl Reason {
     /// Every reason, in code order.
-    pub const ALL: [Reason; 42] = [
+    pub const ALL: [Reason; 45] = [
         Reason::IgmpHandled,
         Reason::Subscribed,
         Reason::JoinRefreshed,
@@ -160,6 +169,9 @@ impl Reason {
         Reason::SsmAnySourceIgnored,
         Reason::SourceListOverflow,
         Reason::SourceFiltersFull,
+        Reason::MldHandled,
+        Reason::MldNoRouterAlert,
+        Reason::MldSourceNotLinkLocal,
     ];
 
     /// Whether only userspace (the node agent) counts this reason, never a program: its
@@ -238,6 +250,9 @@ impl Reason {
             Reason::SsmAnySourceIgnored => "ssm_any_source_ignored",
             Reason::SourceListOverflow => "source_list_overflow",
             Reason::SourceFiltersFull => "source_filters_full",
+            Reason::MldHandled => "mld_handled",
+            Reason::MldNoRouterAlert => "mld_no_router_alert",
+            Reason::MldSourceNotLinkLocal => "mld_source_not_link_local",
         }
     }
 }

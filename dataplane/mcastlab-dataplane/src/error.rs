@@ -1,6 +1,10 @@
 //! Everything that can go wrong in the dataplane, each with what the user can do about it.
 
-use std::{io, net::Ipv4Addr, path::PathBuf};
+use std::{
+    io,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    path::PathBuf,
+};
 
 /// An error of a dataplane operation. Nothing was changed unless the variant says otherwise.
 #[derive(Debug, thiserror::Error)]
@@ -52,11 +56,22 @@ pub enum DataplaneError {
         /// What the probe saw.
         detail: String,
     },
-    /// A group address outside 224.0.0.0/4.
-    #[error("{address} is not a multicast group address (groups are in 224.0.0.0/4)")]
+    /// A group address outside 224.0.0.0/4 (IPv4) or ff00::/8 (IPv6).
+    #[error("{address} is not a multicast group address (groups are in 224.0.0.0/4 or ff00::/8)")]
     NotMulticast {
         /// The address given.
-        address: Ipv4Addr,
+        address: IpAddr,
+    },
+    /// An IPv6 group of interface-local or link-local scope, which is never replicated or
+    /// joined.
+    #[error(
+        "{group} has link scope or narrower (ff01::/16, ff02::/16; RFC 4291 section 2.7): such \
+         groups (all-nodes, solicited-node, link protocols) never leave their link, so it cannot \
+         be a configured group; use a wider scope (e.g. ff05:: site, ff0e:: global)"
+    )]
+    LinkScopeGroup {
+        /// The group given.
+        group: Ipv6Addr,
     },
     /// A group in 224.0.0.0/24, which is never replicated or joined.
     #[error(
@@ -162,7 +177,7 @@ pub enum DataplaneError {
         /// The node.
         node: String,
         /// The group.
-        group: Ipv4Addr,
+        group: IpAddr,
     },
     /// An operation on a group that is not configured.
     #[error("group {group} does not exist on node '{node}' (see `mcastlab group list`)")]
@@ -170,7 +185,7 @@ pub enum DataplaneError {
         /// The node.
         node: String,
         /// The group.
-        group: Ipv4Addr,
+        group: IpAddr,
     },
     /// The group holds as many subscribers as its capacity.
     #[error(
@@ -182,7 +197,7 @@ pub enum DataplaneError {
         /// The node.
         node: String,
         /// The group.
-        group: Ipv4Addr,
+        group: IpAddr,
         /// The limit.
         limit: u32,
     },
@@ -190,7 +205,7 @@ pub enum DataplaneError {
     #[error("creating or mapping the fan-out list of group {group} failed")]
     MapMemory {
         /// The group.
-        group: Ipv4Addr,
+        group: IpAddr,
         /// Why.
         source: std::io::Error,
     },
@@ -200,7 +215,7 @@ pub enum DataplaneError {
         /// The node.
         node: String,
         /// The group.
-        group: Ipv4Addr,
+        group: IpAddr,
         /// The subscriber.
         address: Ipv4Addr,
     },
@@ -214,7 +229,7 @@ pub enum DataplaneError {
         /// The node.
         node: String,
         /// The group.
-        group: Ipv4Addr,
+        group: IpAddr,
         /// The subscriber.
         address: Ipv4Addr,
     },
@@ -224,7 +239,7 @@ pub enum DataplaneError {
         /// The node.
         node: String,
         /// The group.
-        group: Ipv4Addr,
+        group: IpAddr,
         /// The subscriber.
         address: Ipv4Addr,
     },

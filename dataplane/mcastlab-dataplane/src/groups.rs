@@ -3,7 +3,10 @@
 //! nodes, added by address: static ones by the operator (never aged), learned ones by the node
 //! agent from the other nodes' membership messages (stamped when heard, aged like local ones).
 
-use std::{collections::BTreeMap, net::Ipv4Addr};
+use std::{
+    collections::BTreeMap,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+};
 
 use aya::{
     maps::{HashMap, HashOfMaps, Map, MapData, MapError},
@@ -13,9 +16,10 @@ use mcastlab_common::{
     CONFIG_KEY, MAX_GROUPS, MAX_SUBSCRIBERS_PER_GROUP, NodeConfig, addr_key,
     identity::is_link_local_group,
     key_addr,
-    names::{MAP_CONFIG, MAP_GROUPS, MAP_SOURCES, MAP_SUBSCRIBERS},
+    names::{MAP_CONFIG, MAP_GROUPS, MAP_GROUPS6, MAP_SOURCES, MAP_SUBSCRIBERS},
     slots::{GROUP_ARRAY_LEN, GROUP_MAP_FLAGS, Member, NEVER_HEARD},
     sources::{SourceFilter, SourceKey},
+    wire::ipv6::{self, Ipv6Key},
 };
 
 use super::{
@@ -32,7 +36,7 @@ const BPF_NOEXIST: u64 = 1;
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct GroupEntry {
     /// The group address.
-    pub group: Ipv4Addr,
+    pub group: IpAddr,
     /// Most subscribers the group holds.
     pub capacity: u32,
     /// Local subscribers (pods that joined with IGMP).
@@ -145,7 +149,7 @@ pub enum Learned {
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct SubscriberEntry {
     /// The group.
-    pub group: Ipv4Addr,
+    pub group: IpAddr,
     /// The subscriber's address (a pod's, or a remote node's).
     pub address: Ipv4Addr,
     /// Local or remote.
@@ -176,7 +180,7 @@ pub const TUNNEL_IFACE: &str = "tunnel";
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct MemberDelivery {
     /// The group.
-    pub group: Ipv4Addr,
+    pub group: IpAddr,
     /// The member's address (a pod's, or a remote node's).
     pub member: Ipv4Addr,
     /// Local or remote.
@@ -219,7 +223,7 @@ impl MemberDelivery {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct HeardMember {
     /// The group.
-    pub group: Ipv4Addr,
+    pub group: IpAddr,
     /// The member's slot in the group's fan-out list.
     pub slot: u32,
     /// The member.
@@ -234,6 +238,7 @@ pub struct GroupTable {
     owner: Node,
     groups_pin: std::path::PathBuf,
     groups: HashOfMaps<MapData, u32, MapData>,
+    groups6: HashOfMaps<MapData, Ipv6Key, MapData>,
     sources: HashMap<MapData, SourceKey, SourceFilter>,
     config: NodeConfig,
 }
@@ -246,6 +251,10 @@ impl GroupTable {
             .and_then(Map::from_map_data)
             .and_then(HashOfMaps::try_from)
             .map_err(|source| map_error(format!("opening {MAP_GROUPS}"), source))?;
+        let groups6 = MapData::from_pin(pins.map(MAP_GROUPS6))
+            .and_then(Map::from_map_data)
+            .and_then(HashOfMaps::try_from)
+            .map_err(|source| map_error(format!("opening {MAP_GROUPS6}"), source))?;
         let config: aya::maps::Array<MapData, NodeConfig> = MapData::from_pin(pins.map(MAP_CONFIG))
             .and_then(Map::from_map_data)
             .and_then(aya::maps::Array::try_from)
@@ -262,24 +271,39 @@ impl GroupTable {
             owner: node.clone(),
             groups_pin,
             groups,
+            groups6,
             sources,
             config,
         })
     }
 
-    /// Configures `group` with no subscribers and room for the most subscribers allowed.
-    pub fn add_group(&mut self, group: Ipv4Addr) -> Result<()> {
+    /// Configures `group` (IPv4 or IPv6) with no subscribers and room for the most subscribers
+    /// allowed.
+    pub fn add_group(&mut self, group: impl Into<IpAddr>) -> Result<()> {
         self.add_group_with_capacity(group, MAX_SUBSCRIBERS_PER_GROUP)
     }
 
     /// Configures `group` with no subscribers and room for `capacity` of them (1 to
     /// `MAX_SUBSCRIBERS_PER_GROUP`). Joins beyond it are refused and counted. The capacity is a
     /// quota, not a cost: replication reads only the slots that were ever used. Groups in
-    /// 224.0.0.0/24 are refused ([`DataplaneError::LinkLocalGroup`]). Holds the node's lock.
-    pub fn add_group_with_capacity(&mut self, group: Ipv4Addr, capacity: u32) -> Result<()> {
+    /// 224.0.0.0/24 are refused ([`DataplaneError::LinkLocalGroup`]), and IPv6 groups of link
+    /// scope or narrower ([`DataplaneError::LinkScopeGroup`]). IPv4 and IPv6 groups are two
+    /// maps of `MAX_GROUPS` each. Holds the node's lock.
+    pub fn add_group_with_capacity(
+        &mut self,
+        group: impl Into<IpAddr>,
+        capacity: u32,
+    ) -> Result<()> {
+        let group = group.into();
         require_multicast(group)?;
-        if is_link_local_group(addr_key(group)) {
-            return Err(DataplaneError::LinkLocalGroup { group });
+        match group {
+            IpAddr::V4(v4) if is_link_local_group(addr_key(v4)) => {
+                return Err(DataplaneError::LinkLocalGroup { group: v4 });
+            }
+            IpAddr::V6(v6) if ipv6::is_link_scope_group(v6.octets()) => {
+                return Err(DataplaneError::LinkScopeGroup { group: v6 });
+            }
+            _ => {}
         }
         let _lock = self.owner.lock()?;
         if !(1..=MAX_SUBSCRIBERS_PER_GROUP).contains(&capacity) {
@@ -296,10 +320,14 @@ impl GroupTable {
             .map_err(|source| DataplaneError::MapMemory { group, source })?
             .slots()
             .start(capacity);
-        match self
-            .groups
-            .insert(addr_key(group), &subscribers, BPF_NOEXIST)
-        {
+        let inserted = match group {
+            IpAddr::V4(v4) => self.groups.insert(addr_key(v4), &subscribers, BPF_NOEXIST),
+            IpAddr::V6(v6) => {
+                self.groups6
+                    .insert(ipv6::addr_key(v6.octets()), &subscribers, BPF_NOEXIST)
+            }
+        };
+        match inserted {
             Ok(()) => {
                 make_room_for(capacity);
                 Ok(())
@@ -313,20 +341,27 @@ impl GroupTable {
     }
 
     /// Removes `group` and all its subscribers. Holds the node's lock.
-    pub fn delete_group(&mut self, group: Ipv4Addr) -> Result<()> {
+    pub fn delete_group(&mut self, group: impl Into<IpAddr>) -> Result<()> {
+        let group = group.into();
         require_multicast(group)?;
         let _lock = self.owner.lock()?;
-        self.groups
-            .remove(&addr_key(group))
-            .map_err(|err| match errno(&err) {
-                Some(libc::ENOENT) => self.group_not_found(group),
-                _ => map_error(format!("deleting group {group}"), err),
-            })?;
+        let removed = match group {
+            IpAddr::V4(v4) => self.groups.remove(&addr_key(v4)),
+            IpAddr::V6(v6) => self.groups6.remove(&ipv6::addr_key(v6.octets())),
+        };
+        removed.map_err(|err| match errno(&err) {
+            Some(libc::ENOENT) => self.group_not_found(group),
+            _ => map_error(format!("deleting group {group}"), err),
+        })?;
+        let IpAddr::V4(v4) = group else {
+            // IPv6 members have no source filters.
+            return Ok(());
+        };
         let filters: Vec<SourceKey> = self
             .sources
             .keys()
             .filter_map(std::result::Result::ok)
-            .filter(|key| key.group == addr_key(group))
+            .filter(|key| key.group == addr_key(v4))
             .collect();
         for key in filters {
             self.forget_filter_key(key);
@@ -354,7 +389,11 @@ impl GroupTable {
 
     /// Adds the node at `address` as a remote subscriber of `group`: copies go to it through
     /// the tunnel.
-    pub fn add_remote_subscriber(&mut self, group: Ipv4Addr, address: Ipv4Addr) -> Result<()> {
+    pub fn add_remote_subscriber(
+        &mut self,
+        group: impl Into<IpAddr>,
+        address: Ipv4Addr,
+    ) -> Result<()> {
         self.add_remote_subscribers(group, &[address])
     }
 
@@ -364,9 +403,10 @@ impl GroupTable {
     /// ([`DataplaneError::OwnUnderlayAddress`]) before anything changes. Holds the node's lock.
     pub fn add_remote_subscribers(
         &mut self,
-        group: Ipv4Addr,
+        group: impl Into<IpAddr>,
         addresses: &[Ipv4Addr],
     ) -> Result<()> {
+        let group = group.into();
         require_multicast(group)?;
         if self.config.tunnel_ifindex == 0 {
             return Err(DataplaneError::NoTunnel {
@@ -415,11 +455,12 @@ impl GroupTable {
     /// filter refuses.
     pub fn learn_remote(
         &mut self,
-        group: Ipv4Addr,
+        group: impl Into<IpAddr>,
         address: Ipv4Addr,
         filter: SourceFilter,
         now_ns: u64,
     ) -> Result<Learned> {
+        let group = group.into();
         require_multicast(group)?;
         require_unicast(address)?;
         if self.config.tunnel_ifindex == 0 {
@@ -468,7 +509,12 @@ impl GroupTable {
 
     /// Removes the learned remote subscriber `address` from `group` (its node has no member
     /// left); returns whether it did. A static subscriber stays.
-    pub fn withdraw_learned(&mut self, group: Ipv4Addr, address: Ipv4Addr) -> Result<bool> {
+    pub fn withdraw_learned(
+        &mut self,
+        group: impl Into<IpAddr>,
+        address: Ipv4Addr,
+    ) -> Result<bool> {
+        let group = group.into();
         require_multicast(group)?;
         let mapped = self.mapped(group)?;
         let member = Member::remote(addr_key(address));
@@ -488,7 +534,7 @@ impl GroupTable {
     /// The groups that have at least one local subscriber, with what their local subscribers
     /// want together (the merge of their source filters, RFC 3376 section 3.2): what the node
     /// announces.
-    pub fn local_member_filters(&self) -> Result<BTreeMap<Ipv4Addr, SourceFilter>> {
+    pub fn local_member_filters(&self) -> Result<BTreeMap<IpAddr, SourceFilter>> {
         let mut wanted = BTreeMap::new();
         for (group, mapped) in self.mapped_groups()? {
             for (_, member) in mapped.slots().members() {
@@ -504,7 +550,8 @@ impl GroupTable {
     }
 
     /// Removes subscriber `address` (local or remote) from `group`. Holds the node's lock.
-    pub fn delete_subscriber(&mut self, group: Ipv4Addr, address: Ipv4Addr) -> Result<()> {
+    pub fn delete_subscriber(&mut self, group: impl Into<IpAddr>, address: Ipv4Addr) -> Result<()> {
+        let group = group.into();
         require_multicast(group)?;
         let _lock = self.owner.lock()?;
         match self.mapped(group)?.slots().remove(addr_key(address)) {
@@ -522,7 +569,7 @@ impl GroupTable {
 
     /// Removes the local subscribers behind host-side veth `ifindex` from every group (the
     /// pod behind it is gone); returns what was removed, as (group, address).
-    pub fn delete_subscribers_behind(&mut self, ifindex: u32) -> Result<Vec<(Ipv4Addr, Ipv4Addr)>> {
+    pub fn delete_subscribers_behind(&mut self, ifindex: u32) -> Result<Vec<(IpAddr, Ipv4Addr)>> {
         let mut removed = Vec::new();
         for (group, mapped) in self.mapped_groups()? {
             for member in mapped.slots().remove_behind(ifindex) {
@@ -544,7 +591,8 @@ impl GroupTable {
     }
 
     /// The members of `group` that were heard, with when (as [`GroupTable::heard_members`]).
-    pub fn heard_members_of(&self, group: Ipv4Addr) -> Result<Vec<HeardMember>> {
+    pub fn heard_members_of(&self, group: impl Into<IpAddr>) -> Result<Vec<HeardMember>> {
+        let group = group.into();
         require_multicast(group)?;
         Ok(heard_in(group, &self.mapped(group)?).collect())
     }
@@ -567,10 +615,9 @@ impl GroupTable {
 
     /// Every group with the id of its fan-out list, unsorted. A group deleted and added
     /// again, and every group of a node attached again, has a new list and so a new id.
-    pub fn group_lists(&self) -> Result<Vec<(Ipv4Addr, u32)>> {
+    pub fn group_lists(&self) -> Result<Vec<(IpAddr, u32)>> {
         let mut lists = Vec::new();
-        for key in self.group_keys()? {
-            let group = key_addr(key);
+        for group in self.group_keys()? {
             let data = match self.subscriber_map_data(group) {
                 Ok(data) => data,
                 // Deleted since it was listed.
@@ -586,7 +633,8 @@ impl GroupTable {
     }
 
     /// The subscribers of `group`, sorted by address.
-    pub fn subscribers_of(&self, group: Ipv4Addr) -> Result<Vec<SubscriberEntry>> {
+    pub fn subscribers_of(&self, group: impl Into<IpAddr>) -> Result<Vec<SubscriberEntry>> {
+        let group = group.into();
         require_multicast(group)?;
         let mapped = self.mapped(group)?;
         let now = monotonic_ns();
@@ -625,7 +673,7 @@ impl GroupTable {
 
     /// The subscribers of every group, sorted by group then address.
     pub fn all_subscribers(&self) -> Result<Vec<SubscriberEntry>> {
-        let mut groups: Vec<Ipv4Addr> = self.group_keys()?.into_iter().map(key_addr).collect();
+        let mut groups: Vec<IpAddr> = self.group_keys()?;
         groups.sort();
         let mut entries = Vec::new();
         for group in groups {
@@ -648,26 +696,34 @@ impl GroupTable {
     }
 
     /// `member`'s source filter in `group`, as shown.
-    fn filter_of(&self, group: Ipv4Addr, member: Member) -> MemberFilter {
+    fn filter_of(&self, group: IpAddr, member: Member) -> MemberFilter {
         MemberFilter::from(self.source_filter(group, member))
     }
 
-    /// `member`'s source filter in `group`: its entry in the source map, or every source.
-    fn source_filter(&self, group: Ipv4Addr, member: Member) -> SourceFilter {
+    /// `member`'s source filter in `group`: its entry in the source map, or every source (no
+    /// entry; IPv6 members always).
+    fn source_filter(&self, group: IpAddr, member: Member) -> SourceFilter {
+        let IpAddr::V4(group) = group else {
+            return SourceFilter::ANY_SOURCE;
+        };
         self.sources
             .get(&SourceKey::new(addr_key(group), member), 0)
             .unwrap_or(SourceFilter::ANY_SOURCE)
     }
 
     /// Writes `member`'s source filter in `group` (whose array is `mapped`): an any-source
-    /// filter is no entry; any other marks the group as filtered first.
+    /// filter is no entry; any other marks the group as filtered first. IPv6 members take
+    /// every source.
     fn set_filter(
         &mut self,
         mapped: &MappedGroup,
-        group: Ipv4Addr,
+        group: IpAddr,
         member: Member,
         filter: SourceFilter,
     ) -> Result<()> {
+        let IpAddr::V4(v4) = group else {
+            return Ok(());
+        };
         if filter.is_any_source() {
             self.forget_filter(group, member);
             return Ok(());
@@ -675,7 +731,7 @@ impl GroupTable {
         mapped.mark_source_filters();
         match self
             .sources
-            .insert(SourceKey::new(addr_key(group), member), filter, 0)
+            .insert(SourceKey::new(addr_key(v4), member), filter, 0)
         {
             Ok(()) => Ok(()),
             // Full: no entry, so the member gets every source, which loses nothing it wants.
@@ -693,8 +749,10 @@ impl GroupTable {
     /// Removes the source filter of a member that was removed from `group`. The datapath
     /// replaces a filter at the member's next join, so one left behind (a removal that failed)
     /// only holds an entry of the map.
-    fn forget_filter(&mut self, group: Ipv4Addr, member: Member) {
-        self.forget_filter_key(SourceKey::new(addr_key(group), member));
+    fn forget_filter(&mut self, group: IpAddr, member: Member) {
+        if let IpAddr::V4(group) = group {
+            self.forget_filter_key(SourceKey::new(addr_key(group), member));
+        }
     }
 
     /// Removes the filter at `key`, if there is one.
@@ -713,7 +771,7 @@ impl GroupTable {
             .map_err(|source| map_error(format!("opening {MAP_GROUPS}"), source))?;
         let mut total = memlock(&outer)?;
         for key in self.group_keys()? {
-            total += memlock(&self.subscriber_map_data(key_addr(key))?)?;
+            total += memlock(&self.subscriber_map_data(key)?)?;
         }
         Ok(total)
     }
@@ -723,29 +781,40 @@ impl GroupTable {
         self.config
     }
 
-    fn group_keys(&self) -> Result<Vec<u32>> {
-        self.groups
+    /// Every configured group, IPv4 then IPv6, unsorted within each.
+    fn group_keys(&self) -> Result<Vec<IpAddr>> {
+        let v4 = self
+            .groups
             .keys()
+            .map(|key| key.map(|key| IpAddr::V4(key_addr(key))))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|source| map_error(format!("listing {MAP_GROUPS}"), source))
+            .map_err(|source| map_error(format!("listing {MAP_GROUPS}"), source))?;
+        let v6 = self
+            .groups6
+            .keys()
+            .map(|key| key.map(|key| IpAddr::V6(Ipv6Addr::from(ipv6::key_addr(key)))))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|source| map_error(format!("listing {MAP_GROUPS6}"), source))?;
+        Ok(v4.into_iter().chain(v6).collect())
     }
 
-    fn subscriber_map_data(&self, group: Ipv4Addr) -> Result<MapData> {
-        self.groups
-            .get(&addr_key(group), 0)
-            .map_err(|err| match err {
-                MapError::KeyNotFound => self.group_not_found(group),
-                err => map_error(format!("opening the subscribers of {group}"), err),
-            })
+    fn subscriber_map_data(&self, group: IpAddr) -> Result<MapData> {
+        let found = match group {
+            IpAddr::V4(v4) => self.groups.get(&addr_key(v4), 0),
+            IpAddr::V6(v6) => self.groups6.get(&ipv6::addr_key(v6.octets()), 0),
+        };
+        found.map_err(|err| match err {
+            MapError::KeyNotFound => self.group_not_found(group),
+            err => map_error(format!("opening the subscribers of {group}"), err),
+        })
     }
 
     /// The fan-out list of `group`, mapped into this process.
     /// Every configured group with its fan-out list mapped, unsorted; a group deleted between
     /// listing and mapping is left out (it is gone).
-    fn mapped_groups(&self) -> Result<Vec<(Ipv4Addr, MappedGroup)>> {
+    fn mapped_groups(&self) -> Result<Vec<(IpAddr, MappedGroup)>> {
         let mut groups = Vec::new();
-        for key in self.group_keys()? {
-            let group = key_addr(key);
+        for group in self.group_keys()? {
             match self.mapped(group) {
                 Ok(mapped) => groups.push((group, mapped)),
                 Err(DataplaneError::GroupNotFound { .. }) => {}
@@ -755,14 +824,14 @@ impl GroupTable {
         Ok(groups)
     }
 
-    fn mapped(&self, group: Ipv4Addr) -> Result<MappedGroup> {
+    fn mapped(&self, group: IpAddr) -> Result<MappedGroup> {
         let map = self.subscriber_map_data(group)?;
         MappedGroup::map(&map).map_err(|source| DataplaneError::MapMemory { group, source })
     }
 
     fn subscriber_add_error(
         &self,
-        group: Ipv4Addr,
+        group: IpAddr,
         address: Ipv4Addr,
         err: AddError,
     ) -> DataplaneError {
@@ -785,14 +854,14 @@ impl GroupTable {
         }
     }
 
-    fn group_exists(&self, group: Ipv4Addr) -> DataplaneError {
+    fn group_exists(&self, group: IpAddr) -> DataplaneError {
         DataplaneError::GroupExists {
             node: self.node.clone(),
             group,
         }
     }
 
-    fn group_not_found(&self, group: Ipv4Addr) -> DataplaneError {
+    fn group_not_found(&self, group: IpAddr) -> DataplaneError {
         DataplaneError::GroupNotFound {
             node: self.node.clone(),
             group,
@@ -828,7 +897,7 @@ fn require_unicast(address: Ipv4Addr) -> Result<()> {
     }
 }
 
-fn require_multicast(group: Ipv4Addr) -> Result<()> {
+fn require_multicast(group: IpAddr) -> Result<()> {
     if group.is_multicast() {
         Ok(())
     } else {
@@ -884,7 +953,7 @@ fn make_room_for(capacity: u32) {
 }
 
 /// The heard members of `group`'s fan-out list `mapped`.
-fn heard_in(group: Ipv4Addr, mapped: &MappedGroup) -> impl Iterator<Item = HeardMember> + '_ {
+fn heard_in(group: IpAddr, mapped: &MappedGroup) -> impl Iterator<Item = HeardMember> + '_ {
     mapped
         .slots()
         .members()

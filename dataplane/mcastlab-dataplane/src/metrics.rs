@@ -177,7 +177,7 @@ mod tests {
 
         use crate::SubscriberKind;
 
-        let group = Ipv4Addr::new(239, 1, 1, 1);
+        let group = Ipv4Addr::new(239, 1, 1, 1).into();
         let members = [
             MemberDelivery {
                 group,

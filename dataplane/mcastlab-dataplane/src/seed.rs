@@ -63,7 +63,9 @@ impl Seed {
     /// subscribers).
     pub fn add_group(&mut self, group: Ipv4Addr) -> Result<()> {
         if !group.is_multicast() {
-            return Err(DataplaneError::NotMulticast { address: group });
+            return Err(DataplaneError::NotMulticast {
+                address: group.into(),
+            });
         }
         let subscribers = create_u32_keyed_hash(
             MAP_SEED_SUBSCRIBERS,
@@ -166,7 +168,7 @@ impl Seed {
         let inner = groups.get(&addr_key(group), 0).map_err(|err| match err {
             MapError::KeyNotFound => DataplaneError::GroupNotFound {
                 node: self.node.name().to_owned(),
-                group,
+                group: group.into(),
             },
             err => map_error(format!("opening the seed subscribers of {group}"), err),
         })?;

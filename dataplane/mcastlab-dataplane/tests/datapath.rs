@@ -34,6 +34,8 @@ const POD3: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 13);
 mod identity;
 #[path = "datapath/leaves.rs"]
 mod leaves;
+#[path = "datapath/mld.rs"]
+mod mld;
 #[path = "datapath/seed.rs"]
 mod seed;
 #[path = "datapath/sources.rs"]

@@ -1,6 +1,7 @@
-//! Verifies the Internet checksum over an IGMP message (RFC 1071; IGMP: RFC 2236 section 2.3,
-//! RFC 3376 section 4.2.3): the ones' complement sum of the whole message, checksum field
-//! included, folds to 0xffff when it verifies. The arithmetic is the common crate's
+//! Verifies the Internet checksum over an IGMP or MLD message (RFC 1071; IGMP: RFC 2236
+//! section 2.3, RFC 3376 section 4.2.3; MLD: ICMPv6, RFC 4443 section 2.3, after the IPv6
+//! pseudo-header): the ones' complement sum of the whole message, checksum field included,
+//! folds to 0xffff when it verifies. The arithmetic is the common crate's
 //! (`mcastlab_common::wire::checksum`); this file only loads the words in a bounded loop.
 
 use aya_ebpf::programs::TcContext;
@@ -18,8 +19,16 @@ const MAX_TAIL: u32 = 3;
 /// `MAX_IGMP_LEN`; a read past the packet fails the check.
 #[inline(always)]
 pub fn verifies(ctx: &TcContext, offset: u32, len: u32) -> bool {
+    verifies_from(ctx, offset, len, 0)
+}
+
+/// Whether the `len` bytes at `offset`, summed after `start` (an ICMPv6 message's
+/// pseudo-header sum, `add_ipv6_pseudo_header`), carry a valid Internet checksum. `len` must
+/// be at most `MAX_IGMP_LEN` (MLD's bound is lower); a read past the packet fails the check.
+#[inline(always)]
+pub fn verifies_from(ctx: &TcContext, offset: u32, len: u32, start: u64) -> bool {
     let words = len / 4;
-    let mut sum: u64 = 0;
+    let mut sum: u64 = start;
     for i in 0..MAX_WORDS {
         if i >= words {
             break;

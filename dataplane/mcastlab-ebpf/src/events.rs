@@ -4,18 +4,22 @@
 
 use mcastlab_common::{Reason, events::MembershipEvent};
 
-use crate::{counters::count, maps::MCAST_EVENTS};
+use crate::{counters::count, group::Group, maps::MCAST_EVENTS};
 
-/// Emits an event: `reason` happened to `address` behind `ifindex` in `group`.
+/// Emits an event: `reason` happened to `address` behind `ifindex` in `group` (`None` when a
+/// refused message as a whole names no single group).
 #[inline(always)]
-pub fn emit(reason: Reason, group: u32, address: u32, ifindex: u32) {
+pub fn emit(reason: Reason, group: Option<Group>, address: u32, ifindex: u32) {
+    let group4 = group.and_then(Group::ipv4_key).unwrap_or(0);
+    let group6 = group.and_then(Group::ipv6_key).unwrap_or([0; 4]);
     let event = MembershipEvent {
         // SAFETY: bpf_ktime_get_ns has no preconditions.
         time_ns: unsafe { aya_ebpf::helpers::bpf_ktime_get_ns() },
-        group,
+        group: group4,
         address,
         ifindex,
         reason: reason.code(),
+        group6,
     };
     if MCAST_EVENTS.output(event, 0).is_err() {
         count(Reason::EventsLost);

@@ -25,6 +25,7 @@ use crate::{
     counters::count,
     events::emit,
     fanout::{CONTINUE, STOP, run},
+    group::Group,
     maps::MCAST_CONFIG,
     membership::{self, join, leave, v1_host_heard},
     packet::{ETH_HLEN, ifindex, payload_offset},
@@ -32,7 +33,8 @@ use crate::{
 };
 
 /// Handles one IGMP message from a pod and counts what it did. The message is always consumed.
-#[inline(always)]
+/// A BPF subprogram of its own (see `pod_ingress.rs`).
+#[inline(never)]
 pub fn consume(ctx: &TcContext, ip: &Ipv4Header) {
     count(Reason::IgmpHandled);
     let offset = payload_offset(ip);
@@ -43,7 +45,7 @@ pub fn consume(ctx: &TcContext, ip: &Ipv4Header) {
     if let Some(reason) = reason {
         count(reason);
         if reason == Reason::TooManyRecords {
-            emit(reason, 0, ip.source_key(), ifindex(ctx));
+            emit(reason, None, ip.source_key(), ifindex(ctx));
         }
     }
 }
@@ -81,8 +83,8 @@ fn apply(ctx: &TcContext, ip: &Ipv4Header, offset: u32, len: u32) -> Option<Reas
         Err(reason) => {
             // An IGMPv3 report names its groups in records; the refusal is the message's.
             let group = match kind {
-                IgmpType::V3Report => 0,
-                _ => header.group_key(),
+                IgmpType::V3Report => None,
+                _ => Some(Group::v4(header.group_key())),
             };
             emit(reason, group, ip.source_key(), veth);
             return Some(reason);
@@ -90,16 +92,16 @@ fn apply(ctx: &TcContext, ip: &Ipv4Header, offset: u32, len: u32) -> Option<Reas
     };
     match kind {
         IgmpType::V1Report => {
-            join(header.group_key(), member);
+            join(Group::v4(header.group_key()), member);
             v1_host_heard(header.group_key(), member);
             None
         }
         IgmpType::V2Report => {
-            join(header.group_key(), member);
+            join(Group::v4(header.group_key()), member);
             None
         }
         IgmpType::V2Leave => {
-            leave(header.group_key(), member);
+            leave(Group::v4(header.group_key()), member);
             None
         }
         IgmpType::V3Report => v3_report(ctx, member, offset, len, header.num_records()),
@@ -185,33 +187,44 @@ extern "C" fn apply_step(_index: u64, context: *mut Records) -> i64 {
         pass.failed = Some(Reason::Malformed);
         return STOP;
     };
-    let group = record.group_key();
-    let current = membership::current_filter(group, pass.member);
-    match RecordUpdate::begin(record.record_type(), current) {
-        Some(update) => {
-            let mut sources = Sources {
-                skb: pass.skb,
-                at: pass.at + V3RecordHeader::LEN as u32,
-                update,
-            };
-            run(
-                u32::from(record.num_sources()),
-                source_step as *mut c_void,
-                &mut sources,
-            );
-            if sources.update.overflowed() {
-                count(Reason::SourceListOverflow);
-            }
-            if sources.update.has_no_effect() {
-                count(Reason::RecordNoEffect);
-            } else {
-                membership::apply_filter(group, pass.member, sources.update.filter());
-            }
-        }
-        None => count(Reason::RecordNoEffect),
-    }
+    apply_record(
+        pass.skb,
+        pass.member,
+        &record,
+        pass.at + V3RecordHeader::LEN as u32,
+    );
     pass.at = next;
     CONTINUE
+}
+
+/// Applies one checked record, whose sources start at `sources_at`, to `member`'s filter for
+/// its group.
+#[inline(always)]
+fn apply_record(skb: *mut __sk_buff, member: Member, record: &V3RecordHeader, sources_at: u32) {
+    let group = record.group_key();
+    let current = membership::current_filter(group, member);
+    let Some(update) = RecordUpdate::begin(record.record_type(), current) else {
+        count(Reason::RecordNoEffect);
+        return;
+    };
+    let mut sources = Sources {
+        skb,
+        at: sources_at,
+        update,
+    };
+    run(
+        u32::from(record.num_sources()),
+        source_step as *mut c_void,
+        &mut sources,
+    );
+    if sources.update.overflowed() {
+        count(Reason::SourceListOverflow);
+    }
+    if sources.update.has_no_effect() {
+        count(Reason::RecordNoEffect);
+    } else {
+        membership::apply_filter(group, member, &sources.update.filter());
+    }
 }
 
 /// A record's sources being applied to a member's filter, shared by the `bpf_loop` steps.

@@ -10,6 +10,7 @@ use mcastlab_common::{
     events::{EVENT_RING_BYTES, MembershipEvent},
     slots::{GROUP_ARRAY_LEN, GROUP_MAP_FLAGS},
     sources::{MAX_SOURCE_FILTERS, SourceFilter, SourceKey},
+    wire::ipv6::Ipv6Key,
 };
 
 /// Inner map of a group: its fan-out list (`mcastlab_common::slots`), slot index -> slot word,
@@ -19,6 +20,12 @@ pub type GroupSlots = Array<u64, { GROUP_ARRAY_LEN as usize }, { GROUP_MAP_FLAGS
 /// Group address -> its fan-out list. Groups are added by userspace only (`mcastlab group add`).
 #[btf_map]
 pub static MCAST_GROUPS: HashOfMaps<u32, GroupSlots, { MAX_GROUPS as usize }> = HashOfMaps::new();
+
+/// IPv6 group address -> its fan-out list (the same protocol as an IPv4 group's). Groups are
+/// added by userspace only.
+#[btf_map]
+pub static MCAST_GROUPS6: HashOfMaps<Ipv6Key, GroupSlots, { MAX_GROUPS as usize }> =
+    HashOfMaps::new();
 
 /// Per-CPU counters indexed by `mcastlab_common::Reason`.
 #[btf_map]

@@ -1,10 +1,13 @@
 //! Joins and leaves of local subscribers (pods) in configured groups, with their source
 //! filters (`mcastlab_common::sources`). A pod is its host-side veth: it holds at most one slot
 //! of a group, and a leave frees only that slot.
+//!
+//! The entry points are BPF subprograms (`#[inline(never)]`): IGMP and MLD call them from
+//! several places, inside `bpf_loop` callbacks too, and one copy each keeps both the verifier's
+//! work and the stack along each call chain (512 bytes at most) small.
 
 use mcastlab_common::{
     CONFIG_KEY, NodeConfig, Reason, V1HostKey,
-    identity::{is_link_local_group, is_ssm_group},
     slots::{Join, Member, join_decision},
     sources::{SourceFilter, SourceKey},
 };
@@ -13,14 +16,16 @@ use crate::{
     counters::count,
     events::emit,
     fanout::{self, Claim},
-    maps::{GroupSlots, MCAST_CONFIG, MCAST_GROUPS, MCAST_SOURCES, MCAST_V1_HOSTS},
+    group::Group,
+    maps::{GroupSlots, MCAST_CONFIG, MCAST_SOURCES, MCAST_V1_HOSTS},
 };
 
-/// Subscribes `member` (a pod behind its veth, its address checked) to every source of `group`
-/// (an IGMPv1/v2 report), if the group is configured, not link-local and not source-specific.
-#[inline(always)]
-pub fn join(group: u32, member: Member) {
-    let reason = if is_ssm_group(group) {
+/// Subscribes `member` (a pod behind its veth, its identity checked) to every source of
+/// `group` (an IGMPv1/v2 report, an MLD report), if the group is configured, not link-local and
+/// not source-specific.
+#[inline(never)]
+pub fn join(group: Group, member: Member) {
+    let reason = if group.refuses_any_source() {
         Reason::SsmAnySourceIgnored
     } else {
         join_filtered(group, member, SourceFilter::ANY_SOURCE)
@@ -28,16 +33,19 @@ pub fn join(group: u32, member: Member) {
     report(reason, group, member);
 }
 
-/// Applies what an IGMPv3 record left of `member`'s filter for `group` (`sources`): a filter
-/// that wants nothing is a leave; an any-source filter (EXCLUDE mode) in the source-specific
-/// range is refused; any other subscribes or refreshes the member with that filter.
+/// Applies what an IGMPv3 record left of `member`'s filter for IPv4 group `group` (`sources`):
+/// a filter that wants nothing is a leave; an any-source filter (EXCLUDE mode) in the
+/// source-specific range is refused; any other subscribes or refreshes the member with that
+/// filter.
 #[inline(always)]
-pub fn apply_filter(group: u32, member: Member, filter: SourceFilter) {
+pub fn apply_filter(group: u32, member: Member, filter: &SourceFilter) {
+    let filter = *filter;
+    let group = Group::v4(group);
     if filter.wants_nothing() {
         leave_member(group, member);
         return;
     }
-    let reason = if is_ssm_group(group) && !filter.is_include() {
+    let reason = if group.refuses_any_source() && !filter.is_include() {
         Reason::SsmAnySourceIgnored
     } else {
         join_filtered(group, member, filter)
@@ -45,11 +53,12 @@ pub fn apply_filter(group: u32, member: Member, filter: SourceFilter) {
     report(reason, group, member);
 }
 
-/// The filter `member` has for `group` now: `INCLUDE{}` when it is not subscribed (or the group
-/// is not configured), its entry in the source map, or `EXCLUDE{}` (any source) without one.
-#[inline(always)]
+/// The filter `member` has for IPv4 group `group` now: `INCLUDE{}` when it is not subscribed
+/// (or the group is not configured), its entry in the source map, or `EXCLUDE{}` (any source)
+/// without one.
+#[inline(never)]
 pub fn current_filter(group: u32, member: Member) -> SourceFilter {
-    let Ok(slots) = group_slots(group) else {
+    let Ok(slots) = Group::v4(group).slots() else {
         return SourceFilter::NO_SOURCE;
     };
     let high_water = fanout::header(slots).map_or(0, |h| h.high_water);
@@ -64,34 +73,29 @@ pub fn current_filter(group: u32, member: Member) -> SourceFilter {
 
 /// Counts `reason` and reports it to the monitor.
 #[inline(always)]
-fn report(reason: Reason, group: u32, member: Member) {
+fn report(reason: Reason, group: Group, member: Member) {
     count(reason);
-    emit(reason, group, member.address, member.target);
+    emit(reason, Some(group), member.address, member.target);
 }
 
-/// The fan-out list of `group`, or why a membership of it cannot change.
+/// Subscribes or refreshes `member` with source filter `filter` (IPv4 groups; IPv6 members
+/// take every source); returns what it did. The filter is written before the member's slot,
+/// so a new member never gets a copy its filter refuses; it is taken back if the member could
+/// not be added.
 #[inline(always)]
-fn group_slots(group: u32) -> Result<&'static GroupSlots, Reason> {
-    if is_link_local_group(group) {
-        return Err(Reason::LinkLocalGroup);
-    }
-    // SAFETY: the inner map is only used through helpers and atomics.
-    unsafe { MCAST_GROUPS.get(&group) }.ok_or(Reason::IgnoredGroup)
-}
-
-/// Subscribes or refreshes `member` with source filter `filter`; returns what it did. The
-/// filter is written before the member's slot, so a new member never gets a copy its filter
-/// refuses; it is taken back if the member could not be added.
-#[inline(always)]
-fn join_filtered(group: u32, member: Member, filter: SourceFilter) -> Reason {
-    let slots = match group_slots(group) {
+fn join_filtered(group: Group, member: Member, filter: SourceFilter) -> Reason {
+    let slots = match group.slots() {
         Ok(slots) => slots,
         Err(reason) => return reason,
     };
-    set_filter(slots, group, member, filter);
+    if let Some(key) = group.ipv4_key() {
+        set_filter(slots, key, member, filter);
+    }
     let reason = join_slots(slots, member);
-    if !matches!(reason, Reason::Subscribed | Reason::JoinRefreshed) {
-        forget_filter(group, member);
+    if let Some(key) = group.ipv4_key()
+        && !matches!(reason, Reason::Subscribed | Reason::JoinRefreshed)
+    {
+        forget_filter(key, member);
     }
     reason
 }
@@ -185,11 +189,11 @@ fn v1_host_present(group: u32, member: Member, config: &NodeConfig) -> bool {
     now.saturating_sub(heard) < config.older_host_present_ns()
 }
 
-/// Removes `member`'s pod from every source of `group` (an IGMPv2 leave); a leave of a
-/// source-specific group is refused, as its any-source join was.
-#[inline(always)]
-pub fn leave(group: u32, member: Member) {
-    if is_ssm_group(group) {
+/// Removes `member`'s pod from every source of `group` (an IGMPv2 leave, an MLD done); a
+/// leave of a source-specific group is refused, as its any-source join was.
+#[inline(never)]
+pub fn leave(group: Group, member: Member) {
+    if group.refuses_any_source() {
         report(Reason::SsmAnySourceIgnored, group, member);
     } else {
         leave_member(group, member);
@@ -197,35 +201,41 @@ pub fn leave(group: u32, member: Member) {
 }
 
 /// Removes `member`'s pod (the slot its veth holds) from `group`, and its source filter with
-/// it. Remote subscribers and other veths' pods are never removed by IGMP. An IGMPv1 host
-/// behind the veth that reported the group recently keeps it (RFC 2236 section 4); with fast
-/// leave off the member stays and the leave is pending until the node agent's Group-Specific
-/// Queries go unanswered.
+/// it. Remote subscribers and other veths' pods are never removed by IGMP or MLD. An IGMPv1
+/// host behind the veth that reported an IPv4 group recently keeps it (RFC 2236 section 4);
+/// with fast leave off the member stays and the leave is pending until the node agent's
+/// Group-Specific Queries go unanswered.
 #[inline(always)]
-fn leave_member(group: u32, member: Member) {
-    let reason = match group_slots(group) {
+fn leave_member(group: Group, member: Member) {
+    let reason = match group.slots() {
         Ok(slots) => leave_slots(slots, group, member),
         Err(reason) => reason,
     };
-    if reason == Reason::Left {
-        forget_filter(group, member);
+    if reason == Reason::Left
+        && let Some(key) = group.ipv4_key()
+    {
+        forget_filter(key, member);
     }
     report(reason, group, member);
 }
 
 /// Applies a leave to a group's fan-out list; returns what it did.
 #[inline(always)]
-fn leave_slots(slots: &GroupSlots, group: u32, member: Member) -> Reason {
+fn leave_slots(slots: &GroupSlots, group: Group, member: Member) -> Reason {
     let config = MCAST_CONFIG
         .get(CONFIG_KEY)
         .copied()
         .unwrap_or(NodeConfig::default());
-    if v1_host_present(group, member, &config) {
+    if let Some(key) = group.ipv4_key()
+        && v1_host_present(key, member, &config)
+    {
         return Reason::LeaveIgnoredV1Host;
     }
     let high_water = fanout::header(slots).map_or(0, |h| h.high_water);
+    // Fast leave off holds IPv4 leaves only: the agent's Group-Specific Queries are IGMP.
+    let pending = !config.fast_leave() && group.ipv4_key().is_some();
     match fanout::find(slots, high_water, member) {
-        Some(_) if !config.fast_leave() => Reason::LeavePending,
+        Some(_) if pending => Reason::LeavePending,
         Some(found) if fanout::free(slots, found) => Reason::Left,
         _ => Reason::LeaveNotSubscribed,
     }

@@ -10,7 +10,7 @@ use mcastlab_common::{CONFIG_KEY, Reason};
 use crate::{
     counters::count,
     maps::MCAST_CONFIG,
-    packet::{self, is_multicast},
+    packet::{self, Network, is_multicast},
     replicate::{self, Scope},
 };
 
@@ -18,17 +18,24 @@ use crate::{
 /// never back into the overlay. Everything else passes untouched.
 #[inline(always)]
 pub fn handle(ctx: &TcContext) -> i32 {
-    let Some(ip) = packet::ipv4(ctx) else {
-        return TC_ACT_OK;
+    let network = packet::network(ctx);
+    let multicast = match &network {
+        Some(Network::V4(ip)) => is_multicast(ip.destination_key()),
+        Some(Network::V6(ip)) => ip.has_multicast_destination(),
+        None => false,
     };
-    if !is_multicast(ip.destination_key()) {
+    if !multicast {
         return TC_ACT_OK;
     }
     if !carries_node_vni(ctx) {
         count(Reason::OverlayForeignVni);
         return TC_ACT_OK;
     }
-    replicate::to_subscribers_or_pass(ctx, &ip, Scope::LocalOnly)
+    match network {
+        Some(Network::V4(ip)) => replicate::to_subscribers_or_pass(ctx, &ip, Scope::LocalOnly),
+        Some(Network::V6(_)) => replicate::ipv6_to_subscribers_or_pass(ctx, Scope::LocalOnly),
+        None => TC_ACT_OK,
+    }
 }
 
 /// Whether the tunnel metadata of the packet names the node's VNI.

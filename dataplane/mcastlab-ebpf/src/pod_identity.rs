@@ -14,3 +14,12 @@ pub fn member_address(ifindex: u32, source: u32) -> Result<u32, Reason> {
     let identity = unsafe { MCAST_PODS.get(ifindex) }.copied();
     identity::member_address(identity, source)
 }
+
+/// The address of the pod behind the veth `ifindex` (the member an MLD report from it
+/// subscribes), or `NoPodIdentity`.
+#[inline(always)]
+pub fn pod_address(ifindex: u32) -> Result<u32, Reason> {
+    // SAFETY: as above.
+    let identity = unsafe { MCAST_PODS.get(ifindex) }.copied();
+    identity::pod_address(identity)
+}

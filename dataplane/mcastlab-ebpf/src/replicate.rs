@@ -17,15 +17,18 @@ use mcastlab_common::{
     igmp::group_mac,
     slots::{HEADER_SLOT, Member},
     sources::SourceKey,
-    wire::ipv4::Ipv4Header,
+    wire::{
+        ipv4::Ipv4Header,
+        ipv6::{self, Ipv6Header},
+    },
 };
 
 use crate::{
     atomic,
     counters::count,
     fanout,
-    maps::{GroupSlots, MCAST_CONFIG, MCAST_GROUPS, MCAST_SOURCES},
-    packet::ifindex,
+    maps::{GroupSlots, MCAST_CONFIG, MCAST_GROUPS, MCAST_GROUPS6, MCAST_SOURCES},
+    packet::{self, ifindex},
 };
 
 /// TTL of the outer header of remote copies.
@@ -65,19 +68,74 @@ pub enum Scope {
     LocalOnly,
 }
 
-/// Replicates the packet to the subscribers of `group` and returns the verdict for the original,
-/// or `None` when the group is not configured (the packet is not ours and passes untouched).
+/// Replicates an IPv4 packet to the subscribers of its destination group and returns the
+/// verdict for the original, or `None` when the group is not configured (the packet is not
+/// ours and passes untouched).
 #[inline(always)]
 fn to_subscribers(ctx: &TcContext, ip: &Ipv4Header, scope: Scope) -> Option<i32> {
     let group = ip.destination_key();
     // SAFETY: the inner map is only used through helpers and atomics.
     let slots = unsafe { MCAST_GROUPS.get(&group) }?;
-    let high_water = fanout::header(slots).map_or(0, |header| header.high_water);
+    let filtering = Filtering {
+        group,
+        source: ip.source_key(),
+        filtered: u32::from(fanout::has_source_filters(slots)),
+    };
+    Some(replicate(
+        ctx,
+        slots,
+        group_mac(group.to_ne_bytes()),
+        filtering,
+        scope,
+    ))
+}
 
-    // RFC 1112 section 6.4 destination, once for all copies.
-    if ctx.store(0, &group_mac(group.to_ne_bytes()), 0).is_err() {
+/// Replicates an IPv6 packet to the subscribers of its destination group, as
+/// [`to_subscribers`]; IPv6 members take every source.
+#[inline(always)]
+fn to_subscribers6(ctx: &TcContext, ip: &Ipv6Header, scope: Scope) -> Option<i32> {
+    // SAFETY: as above.
+    let slots = unsafe { MCAST_GROUPS6.get(&ip.destination_key()) }?;
+    let filtering = Filtering {
+        group: 0,
+        source: 0,
+        filtered: 0,
+    };
+    Some(replicate(
+        ctx,
+        slots,
+        ipv6::group_mac(ip.destination()),
+        filtering,
+        scope,
+    ))
+}
+
+/// Which members' source filters apply to a packet.
+#[derive(Clone, Copy)]
+struct Filtering {
+    /// The IPv4 group, for its members' filters.
+    group: u32,
+    /// The packet's IPv4 source, as a map key.
+    source: u32,
+    /// Non-zero when a member of the group has had a source filter.
+    filtered: u32,
+}
+
+/// Sends one copy of the packet to each subscriber in `slots`, to Ethernet destination `mac`,
+/// and returns the verdict for the original.
+#[inline(always)]
+fn replicate(
+    ctx: &TcContext,
+    slots: &GroupSlots,
+    mac: [u8; 6],
+    filtering: Filtering,
+    scope: Scope,
+) -> i32 {
+    let high_water = fanout::header(slots).map_or(0, |header| header.high_water);
+    // The group's MAC (RFC 1112 section 6.4, RFC 2464 section 7), once for all copies.
+    if ctx.store(0, &mac, 0).is_err() {
         count(Reason::RewriteFailed);
-        return Some(TC_ACT_SHOT);
+        return TC_ACT_SHOT;
     }
     let config = MCAST_CONFIG
         .get(CONFIG_KEY)
@@ -91,11 +149,11 @@ fn to_subscribers(ctx: &TcContext, ip: &Ipv4Header, scope: Scope) -> Option<i32>
         local_only: u32::from(scope == Scope::LocalOnly),
         high_water,
         len: ctx.len(),
-        group,
-        source: ip.source_key(),
-        filtered: u32::from(fanout::has_source_filters(slots)),
+        group: filtering.group,
+        source: filtering.source,
+        filtered: filtering.filtered,
     };
-    // SAFETY: the map pointer comes from the outer lookup; the callback has the signature
+    // SAFETY: the map pointer is the caller's lookup; the callback has the signature
     // bpf_for_each_map_elem expects and only reads `delivery`, which outlives the call.
     unsafe {
         bpf_for_each_map_elem(
@@ -110,21 +168,39 @@ fn to_subscribers(ctx: &TcContext, ip: &Ipv4Header, scope: Scope) -> Option<i32>
         Scope::LocalOnly => Reason::OverlayDelivered,
     });
     // The copies are the delivery; the original is consumed.
-    Some(TC_ACT_SHOT)
+    TC_ACT_SHOT
 }
 
-/// Replicates the packet (IPv4 header `ip`) to the subscribers of its destination group, or
-/// lets it pass untouched (counted) when the group is not configured. Returns the verdict for
-/// the original.
+/// Replicates an IPv6 packet to the subscribers of its destination group, or lets it pass
+/// untouched (counted when it is multicast to a group that is not configured). Returns the
+/// verdict for the original. A subprogram of its own, as `to_subscribers_or_pass`.
+#[inline(never)]
+pub fn ipv6_to_subscribers_or_pass(ctx: &TcContext, scope: Scope) -> i32 {
+    match packet::ipv6(ctx) {
+        Some(ip) if ip.has_multicast_destination() => or_pass(to_subscribers6(ctx, &ip, scope)),
+        _ => TC_ACT_OK,
+    }
+}
+
+/// The verdict of a replication, or the pass verdict (counted) for an unconfigured group.
 #[inline(always)]
-pub fn to_subscribers_or_pass(ctx: &TcContext, ip: &Ipv4Header, scope: Scope) -> i32 {
-    match to_subscribers(ctx, ip, scope) {
+fn or_pass(verdict: Option<i32>) -> i32 {
+    match verdict {
         Some(verdict) => verdict,
         None => {
             count(Reason::UnconfiguredPassed);
             TC_ACT_OK
         }
     }
+}
+
+/// Replicates the packet (IPv4 header `ip`) to the subscribers of its destination group, or
+/// lets it pass untouched (counted) when the group is not configured. Returns the verdict for
+/// the original. A BPF subprogram of its own: its stack frame (the walk's delivery context) is
+/// not added to the IGMP and MLD paths' frames along one call chain.
+#[inline(never)]
+pub fn to_subscribers_or_pass(ctx: &TcContext, ip: &Ipv4Header, scope: Scope) -> i32 {
+    or_pass(to_subscribers(ctx, ip, scope))
 }
 
 /// `bpf_for_each_map_elem` callback: sends one copy to the member of one slot and counts it to

@@ -30,7 +30,7 @@ use mcastlab_common::{
     seed::SeedSubscriber,
 };
 
-use crate::packet::{self, ifindex, is_multicast};
+use crate::packet::{self, Network, ifindex, is_multicast};
 
 /// Inner map of a group: subscriber address -> the subscriber.
 pub type SeedSubscribers = HashMap<
@@ -64,7 +64,7 @@ struct SeedDelivery {
 /// (IGMP included) passes untouched.
 #[inline(always)]
 pub fn handle(ctx: &TcContext) -> i32 {
-    let Some(ip) = packet::ipv4(ctx) else {
+    let Some(Network::V4(ip)) = packet::network(ctx) else {
         return TC_ACT_OK;
     };
     let group = ip.destination_key();

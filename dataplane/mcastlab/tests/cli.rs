@@ -616,7 +616,7 @@ fn stats_in_prometheus_format_parse_with_a_prometheus_parser() {
             );
         }
     }
-    assert_eq!(reasons.len(), 42, "{text}");
+    assert_eq!(reasons.len(), 45, "{text}");
     assert_eq!(reasons["igmp_handled"], 1.0, "{text}");
     assert_eq!(reasons["subscribed"], 1.0, "{text}");
     assert_eq!(reasons["copy_local"], 1.0, "{text}");

@@ -276,7 +276,7 @@ fn the_monitor_names_the_pod_of_each_join_refusal_leave_and_dead_pod() {
             join.iface.as_deref(),
             join.reason.as_str()
         ),
-        (Some(GROUP), Some(p1), Some("veth-p1"), "subscribed"),
+        (Some(GROUP.into()), Some(p1), Some("veth-p1"), "subscribed"),
         "{join:?}"
     );
 
@@ -287,7 +287,7 @@ fn the_monitor_names_the_pod_of_each_join_refusal_leave_and_dead_pod() {
     let refused = expect_event(&mut monitor, "refused", "p3");
     assert_eq!(
         (refused.reason.as_str(), refused.address, refused.group),
-        ("spoofed_source", Some(p1), Some(GROUP)),
+        ("spoofed_source", Some(p1), Some(GROUP.into())),
         "{refused:?}"
     );
 
@@ -309,7 +309,7 @@ fn the_monitor_names_the_pod_of_each_join_refusal_leave_and_dead_pod() {
     let gone = expect_event(&mut monitor, "pod-gone", "p2");
     assert_eq!(
         (gone.address, gone.group, gone.reason.as_str()),
-        (Some(p2), Some(GROUP), "member_pod_gone"),
+        (Some(p2), Some(GROUP.into()), "member_pod_gone"),
         "{gone:?}"
     );
 }

@@ -118,6 +118,16 @@ pub const fn is_link_scope_group(address: [u8; 16]) -> bool {
     is_multicast(address) && multicast_scope(address) <= scope::LINK_LOCAL
 }
 
+/// Whether `address` may be the source of an MLD report or done: link-local (fe80::/10, RFC
+/// 4291 section 2.5.6) or the unspecified address `::` (RFC 3810 section 5.2.13; RFC 2710
+/// section 3 asks for link-local). Routers discard the rest.
+#[inline(always)]
+pub const fn is_mld_source(address: [u8; 16]) -> bool {
+    let link_local = address[0] == 0xfe && address[1] & 0xc0 == 0x80;
+    let key = addr_key(address);
+    link_local || (key[0] | key[1] | key[2] | key[3]) == 0
+}
+
 /// The Ethernet destination of an IPv6 multicast address: 33:33 followed by its last four
 /// octets (RFC 2464 section 7). `group` is the sixteen wire octets.
 #[inline(always)]
@@ -230,6 +240,12 @@ impl Ipv6Header {
     #[inline(always)]
     pub fn destination_key(&self) -> Ipv6Key {
         addr_key(self.destination())
+    }
+
+    /// Whether the destination is multicast (ff00::/8), read from its first octet alone.
+    #[inline(always)]
+    pub fn has_multicast_destination(&self) -> bool {
+        self.0[field::DESTINATION.start] == 0xff
     }
 
     /// Whether this is an IPv6 header: version 6 (RFC 8200 section 3). `Malformed` otherwise.
@@ -569,6 +585,12 @@ mod tests {
             assert_eq!(is_link_scope_group(group), link, "{group:02x?}");
         }
         assert!(!is_multicast(address("fe80::1")));
+        assert!(is_mld_source(address("fe80::1")));
+        assert!(is_mld_source(address("febf::1")));
+        assert!(is_mld_source(address("::")));
+        assert!(!is_mld_source(address("fec0::1")));
+        assert!(!is_mld_source(address("2001:db8::1")));
+        assert!(!is_mld_source(address("::1")));
         assert!(!is_link_scope_group(address("fe80::1")));
         assert!(!is_link_scope_group(address("::")));
     }

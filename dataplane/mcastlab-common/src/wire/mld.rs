@@ -76,6 +76,14 @@ fn address(bytes: &[u8]) -> [u8; 16] {
     address
 }
 
+/// Whether an ICMPv6 type is one of MLD's: query, MLDv1 report and done, MLDv2 report. The
+/// dataplane consumes every such message from a pod, as it does IGMP; other ICMPv6 (neighbor
+/// discovery) passes.
+#[inline(always)]
+pub const fn is_mld_type(kind: u8) -> bool {
+    matches!(kind, MLD_QUERY | MLDV1_REPORT | MLDV1_DONE | MLDV2_REPORT)
+}
+
 /// What a message asks of the dataplane, as far as its header tells ([`MldHeader::check`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MldType {

@@ -31,7 +31,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 3)]
     pods: usize,
     /// The group.
-    #[arg(long, default_value = "239.1.1.1", value_parser = super::groups::parse_group)]
+    #[arg(long, default_value = "239.1.1.1", value_parser = super::groups::parse_group4)]
     group: Ipv4Addr,
     /// Datagrams to send.
     #[arg(long, default_value_t = 100)]

@@ -1,6 +1,6 @@
 //! `mcastlab group ...` and `mcastlab subscriber ...`, mirroring `cilium-dbg bpf multicast`.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use mcastlab_dataplane::{Node, SubscriberKind, SubscriberOrigin};
 
@@ -52,9 +52,9 @@ pub enum SubscriberCommand {
 pub struct GroupArgs {
     #[command(flatten)]
     node: NodeArg,
-    /// The group address, in 224.0.0.0/4.
+    /// The group address: IPv4 in 224.0.0.0/4, or IPv6 in ff00::/8 (wider than link scope).
     #[arg(value_parser = parse_group)]
-    group: Ipv4Addr,
+    group: IpAddr,
     #[command(flatten)]
     output: OutputArg,
 }
@@ -83,9 +83,9 @@ pub struct ListArgs {
 pub struct SubscriberArgs {
     #[command(flatten)]
     node: NodeArg,
-    /// The group address, in 224.0.0.0/4.
+    /// The group address: IPv4 in 224.0.0.0/4, or IPv6 in ff00::/8.
     #[arg(value_parser = parse_group)]
-    group: Ipv4Addr,
+    group: IpAddr,
     /// The subscriber: a remote node's underlay address (add), or any subscriber (delete).
     address: Ipv4Addr,
     #[command(flatten)]
@@ -108,21 +108,34 @@ pub struct SubscriberListArgs {
 #[derive(Clone, Copy, Debug)]
 pub enum GroupSelector {
     /// One group.
-    One(Ipv4Addr),
+    One(IpAddr),
     /// Every group.
     All,
 }
 
-pub fn parse_group(text: &str) -> Result<Ipv4Addr, String> {
-    let address: Ipv4Addr = text
+/// A group address from the command line: IPv4 or IPv6, multicast.
+pub fn parse_group(text: &str) -> Result<IpAddr, String> {
+    let address: IpAddr = text
         .parse()
-        .map_err(|_| format!("'{text}' is not an IPv4 address"))?;
+        .map_err(|_| format!("'{text}' is not an IPv4 or IPv6 address"))?;
     if !address.is_multicast() {
         return Err(format!(
-            "{address} is not a multicast group address (groups are in 224.0.0.0/4)"
+            "{address} is not a multicast group address (groups are in 224.0.0.0/4 or ff00::/8)"
         ));
     }
     Ok(address)
+}
+
+/// An IPv4 group address from the command line (for the commands that send or receive IPv4
+/// traffic).
+pub fn parse_group4(text: &str) -> Result<Ipv4Addr, String> {
+    match parse_group(text)? {
+        IpAddr::V4(group) => Ok(group),
+        IpAddr::V6(group) => Err(format!(
+            "{group} is an IPv6 group: this command sends and receives IPv4 (groups in \
+             224.0.0.0/4)"
+        )),
+    }
 }
 
 fn parse_group_or_all(text: &str) -> Result<GroupSelector, String> {

@@ -53,7 +53,7 @@ pub struct SendArgs {
     #[command(flatten)]
     pod: PodArg,
     /// Destination group.
-    #[arg(long, value_parser = super::groups::parse_group)]
+    #[arg(long, value_parser = super::groups::parse_group4)]
     group: Ipv4Addr,
     /// Destination UDP port.
     #[arg(long, default_value_t = 5000)]
@@ -80,7 +80,7 @@ pub struct RecvArgs {
     #[command(flatten)]
     pod: PodArg,
     /// Group to join (the pod's kernel sends the IGMP report).
-    #[arg(long, value_parser = super::groups::parse_group)]
+    #[arg(long, value_parser = super::groups::parse_group4)]
     group: Ipv4Addr,
     /// UDP port.
     #[arg(long, default_value_t = 5000)]
