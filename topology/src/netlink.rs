@@ -3,7 +3,7 @@
 //! command it stands for.
 
 use std::{
-    net::{IpAddr, Ipv4Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     os::fd::AsRawFd,
 };
 
@@ -17,7 +17,7 @@ use rtnetlink::{
     },
     packet_route::{
         AddressFamily, RouteNetlinkMessage,
-        address::AddressAttribute,
+        address::{AddressAttribute, AddressFlags, AddressHeaderFlags},
         link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage},
         neighbour::{
             NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
@@ -401,6 +401,26 @@ impl Netlink {
             .execute()
             .await
             .map_err(self.error(format!("ip addr add {address}/{prefix} dev {name}")))
+    }
+
+    /// `ip -6 addr add ADDRESS/PREFIX dev NAME nodad`: usable at once, without duplicate
+    /// address detection.
+    pub(crate) async fn add_address6_nodad(
+        &self,
+        name: &str,
+        address: Ipv6Addr,
+        prefix: u8,
+    ) -> Result<()> {
+        let index = self.index(name).await?;
+        let mut request = self.handle.address().add(index, address.into(), prefix);
+        let message = request.message_mut();
+        message.header.flags = AddressHeaderFlags::Nodad;
+        message
+            .attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        request.execute().await.map_err(self.error(format!(
+            "ip -6 addr add {address}/{prefix} dev {name} nodad"
+        )))
     }
 
     /// `ip route add DESTINATION/PREFIX dev NAME scope link`.

@@ -1,5 +1,5 @@
 //! What a node holds once its namespace reaches the underlay: `vxlan0` and its pods, each
-//! with a veth pair, an address, a multicast route and its settings. Deploy builds it in a
+//! with a veth pair, an address (two in a dual-stack lab), a multicast route and its settings. Deploy builds it in a
 //! node namespace of its own, and on the machine itself for a host node ([`crate::host`]).
 
 use std::net::Ipv4Addr;
@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use crate::{
     error::Result,
     model::{LabSpec, NodeSpec, POD_IFACE, TUNNEL_IFACE, VXLAN_PORT, host_iface},
-    namespaces::set_igmp_version,
+    namespaces::{enable_ipv6, set_igmp_version, set_mld_version},
     netlink::{Netlink, open_netns},
     offload::{Offload, set_offload},
 };
@@ -33,10 +33,21 @@ pub(crate) async fn build_node(
         pod_ns.up("lo").await?;
         pod_ns.add_veth(POD_IFACE, &host).await?;
         pod_ns.move_to(&host, &open_netns(node_ns_name)?).await?;
+        if spec.ipv6 {
+            // The dataplane snoops the pod's MLD on the host veth: IPv6 on there (a link-local
+            // address only), whatever the node namespace's defaults.
+            enable_ipv6(node_ns_name, &host)?;
+        }
         node_ns.up(&host).await?;
         pod_ns
             .add_address(POD_IFACE, pod.address, spec.pod_cidr.prefix)
             .await?;
+        if let Some(address) = spec.pod_address6(pod) {
+            enable_ipv6(&pod_ns_name, POD_IFACE)?;
+            pod_ns
+                .add_address6_nodad(POD_IFACE, address, spec.pod_cidr6().prefix)
+                .await?;
+        }
         pod_ns.up(POD_IFACE).await?;
         // Multicast leaves through eth0 (DEVELOPERS.md: pods need a route covering it).
         pod_ns
@@ -44,6 +55,9 @@ pub(crate) async fn build_node(
             .await?;
         if let Some(version) = pod.igmp_version {
             set_igmp_version(&pod_ns_name, POD_IFACE, version)?;
+        }
+        if let Some(version) = pod.mld_version {
+            set_mld_version(&pod_ns_name, POD_IFACE, version)?;
         }
         if pod.napi {
             set_offload(&pod_ns_name, POD_IFACE, Offload::Gro, true)?;
