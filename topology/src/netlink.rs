@@ -243,6 +243,39 @@ impl Netlink {
         Ok(addresses)
     }
 
+    /// Whether `name` has a link-local IPv6 address and no tentative one (`ip -6 addr show
+    /// dev NAME` lists a `scope link` address and no `tentative` flag): its addresses are
+    /// usable.
+    pub(crate) async fn ipv6_ready(&self, name: &str) -> Result<bool> {
+        let index = self.index(name).await?;
+        let messages: Vec<_> = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(self.error(format!("ip -6 addr show dev {name}")))?;
+        let mut link_local = false;
+        for message in messages
+            .iter()
+            .filter(|m| m.header.family == AddressFamily::Inet6 && m.header.index == index)
+        {
+            let tentative = message.header.flags.contains(AddressHeaderFlags::Tentative)
+                || message.attributes.iter().any(|a| {
+                    matches!(a, AddressAttribute::Flags(flags) if flags.contains(AddressFlags::Tentative))
+                });
+            if tentative {
+                return Ok(false);
+            }
+            link_local |= message.attributes.iter().any(|a| {
+                matches!(a, AddressAttribute::Address(IpAddr::V6(address)) if address.is_unicast_link_local())
+            });
+        }
+        Ok(link_local)
+    }
+
     /// `ip link set NAME up`.
     pub(crate) async fn up(&self, name: &str) -> Result<()> {
         let message = LinkUnspec::new_with_name(name).up().build();

@@ -125,6 +125,7 @@ fn a_dual_stack_lab_gives_pods_ipv6_addresses_at_once_and_keeps_the_underlay_ipv
             sysctl(&netns, "net.ipv6.conf.eth0.router_solicitations"),
             "0"
         );
+        assert_eq!(sysctl(&netns, "net.ipv6.conf.eth0.accept_dad"), "0");
         assert!(ip(&netns, &["-4", "addr", "show", "eth0"]).contains("10.200.1."));
     }
     let p2 = spec.pod_netns(node, &node.pods[1]);
