@@ -50,6 +50,12 @@ pub enum LabError {
     /// A socket or traffic operation failed.
     #[error("traffic in the lab failed")]
     Io(#[source] std::io::Error),
+    /// An IPv6 operation on a lab whose pods have IPv6 off.
+    #[error("lab {lab} has IPv6 off in its pods: deploy it with `ipv6: true` (LabSpec::ipv6)")]
+    Ipv6Off {
+        /// The lab.
+        lab: String,
+    },
     /// No lab of that name is deployed.
     #[error("no lab named '{lab}' is deployed (see `mcastlab status`)")]
     NotDeployed {

@@ -7,7 +7,7 @@
 
 use std::{
     collections::BTreeMap,
-    net::{Ipv4Addr, SocketAddrV4},
+    net::{Ipv4Addr, Ipv6Addr, SocketAddrV4},
     time::{Duration, Instant},
 };
 
@@ -20,10 +20,13 @@ use mcastlab_dataplane::Node;
 use mcastlab_testbed::{
     blast::receiver_socket,
     capture::Capture,
-    receiver::{ReceiveReport, Receiver},
-    sender::{SendOptions, SendReport, send},
+    receiver::{Receive, ReceiveReport, Receiver, Receiver6},
+    sender::{SendOptions, SendReport, send, send6},
 };
-use mcastlab_topology::{LabSpec, NodeSpec, PodSpec, deploy, model::POD_IFACE};
+use mcastlab_topology::{
+    LabSpec, NodeSpec, PodSpec, deploy,
+    model::{POD_IFACE, host_iface},
+};
 use socket2::Socket;
 
 use crate::{LabError, Result, dataplane_node, wait_for_leave, wait_for_subscriber};
@@ -151,6 +154,22 @@ impl Scenario {
         self.spec.pod_netns(self.node(node), self.pod(node, pod))
     }
 
+    /// The IPv6 address of pod `pod` of node `node` in a dual-stack lab ([`LabSpec::ipv6`],
+    /// [`LabSpec::pod_address6`]); `None` when the lab's pods have IPv6 off.
+    pub fn pod_address6(&self, node: usize, pod: usize) -> Option<Ipv6Addr> {
+        self.spec.pod_address6(self.pod(node, pod))
+    }
+
+    /// The namespace of pod `pod` of node `node`, which must have IPv6 on.
+    fn pod_netns6(&self, node: usize, pod: usize) -> Result<String> {
+        if !self.spec.ipv6 {
+            return Err(LabError::Ipv6Off {
+                lab: self.spec.name.clone(),
+            });
+        }
+        Ok(self.pod_netns(node, pod))
+    }
+
     /// Follows the membership events of node `node` through its agent (started here or not),
     /// waiting up to `timeout` for the agent to listen: every event after this returns
     /// reaches the client.
@@ -241,6 +260,46 @@ impl Scenario {
         receiver_socket(&self.pod_netns(node, pod), address).map_err(LabError::Io)
     }
 
+    /// Joins IPv6 `group` on `port` from a pod of a dual-stack lab with a real socket on its
+    /// `eth0`, for any source (its kernel sends the MLD report: MLDv2 EXCLUDE({}), or an MLDv1
+    /// report under `mld_version: 1`), without waiting for the dataplane.
+    pub fn join6_socket(
+        &self,
+        node: usize,
+        pod: usize,
+        group: Ipv6Addr,
+        port: u16,
+    ) -> Result<Receiver6> {
+        Receiver6::join(&self.pod_netns6(node, pod)?, POD_IFACE, group, port).map_err(LabError::Io)
+    }
+
+    /// Joins IPv6 `group` on `port` from a pod of a dual-stack lab for datagrams from `source`
+    /// only (its kernel reports INCLUDE({source}), RFC 3810), without waiting for the
+    /// dataplane.
+    pub fn join6_source_socket(
+        &self,
+        node: usize,
+        pod: usize,
+        source: Ipv6Addr,
+        group: Ipv6Addr,
+        port: u16,
+    ) -> Result<Receiver6> {
+        Receiver6::join_source(&self.pod_netns6(node, pod)?, POD_IFACE, group, source, port)
+            .map_err(LabError::Io)
+    }
+
+    /// Binds `[group]:port` on a pod's `eth0` in a dual-stack lab without joining: it receives
+    /// only what reaches the pod unasked (until [`Receiver6::rejoin`] joins).
+    pub fn bind6_socket(
+        &self,
+        node: usize,
+        pod: usize,
+        group: Ipv6Addr,
+        port: u16,
+    ) -> Result<Receiver6> {
+        Receiver6::bind(&self.pod_netns6(node, pod)?, POD_IFACE, group, port).map_err(LabError::Io)
+    }
+
     /// Joins as [`Scenario::join_socket`] and waits until the dataplane of the pod's node has
     /// the pod as a subscriber, or `timeout` passes.
     pub fn join(
@@ -322,16 +381,38 @@ impl Scenario {
         Capture::open_in(&self.pod_netns(node, pod), POD_IFACE).map_err(LabError::Io)
     }
 
+    /// A capture on the host veth of a pod, in its node: what the pod sends (its IGMP and MLD
+    /// reports, its traffic) as the node receives it. An `AF_PACKET` capture sees ingress
+    /// frames before tc, so it sees them whatever the dataplane then does with them.
+    pub fn spy_host(&self, node: usize, pod: usize) -> Result<Capture> {
+        Capture::open_in(
+            &self.spec.node_netns(self.node(node)),
+            &host_iface(self.pod(node, pod)),
+        )
+        .map_err(LabError::Io)
+    }
+
     /// Sends testbed datagrams from a pod.
     pub fn send(&self, node: usize, pod: usize, options: &SendOptions) -> Result<SendReport> {
         send(&self.pod_netns(node, pod), options).map_err(LabError::Io)
     }
 
-    /// Runs `send` while every receiver reads (on a thread each, so that latency is arrival
-    /// time, not queueing), until each has `count` distinct datagrams or `timeout` passes;
-    /// returns their reports in the receivers' order.
-    pub fn collect_while(
-        receivers: Vec<Receiver>,
+    /// Sends testbed datagrams to an IPv6 group from a pod of a dual-stack lab, out of its
+    /// `eth0` (Hop Limit 1, no loopback; a pod has no IPv6 default route).
+    pub fn send6(
+        &self,
+        node: usize,
+        pod: usize,
+        options: &SendOptions<Ipv6Addr>,
+    ) -> Result<SendReport> {
+        send6(&self.pod_netns6(node, pod)?, POD_IFACE, options).map_err(LabError::Io)
+    }
+
+    /// Runs `send` while every receiver ([`Receiver`] or [`Receiver6`]) reads (on a thread
+    /// each, so that latency is arrival time, not queueing), until each has `count` distinct
+    /// datagrams or `timeout` passes; returns their reports in the receivers' order.
+    pub fn collect_while<R: Receive + Send>(
+        receivers: Vec<R>,
         count: u64,
         timeout: Duration,
         send: impl FnOnce() -> Result<()>,
@@ -342,8 +423,8 @@ impl Scenario {
     /// Runs `send` while every receiver reads (on a thread each), until `done` holds for each
     /// one's report or `timeout` passes; returns their reports in the receivers' order. An
     /// error of `send` comes first.
-    pub fn collect_until(
-        receivers: Vec<Receiver>,
+    pub fn collect_until<R: Receive + Send>(
+        receivers: Vec<R>,
         timeout: Duration,
         done: impl Fn(&ReceiveReport) -> bool + Sync,
         send: impl FnOnce() -> Result<()>,

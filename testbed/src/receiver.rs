@@ -91,6 +91,38 @@ impl ReceiveReport {
     }
 }
 
+/// A socket in a pod that reads testbed probes: [`Receiver`] (IPv4) or [`Receiver6`] (IPv6),
+/// for code that collects from either.
+pub trait Receive {
+    /// Reads datagrams until `done(report)` holds or `timeout` passes; returns the report of
+    /// everything received since the receiver was made.
+    fn receive_until(
+        &mut self,
+        timeout: Duration,
+        done: impl Fn(&ReceiveReport) -> bool,
+    ) -> io::Result<&ReceiveReport>;
+}
+
+impl Receive for Receiver {
+    fn receive_until(
+        &mut self,
+        timeout: Duration,
+        done: impl Fn(&ReceiveReport) -> bool,
+    ) -> io::Result<&ReceiveReport> {
+        Receiver::receive_until(self, timeout, done)
+    }
+}
+
+impl Receive for Receiver6 {
+    fn receive_until(
+        &mut self,
+        timeout: Duration,
+        done: impl Fn(&ReceiveReport) -> bool,
+    ) -> io::Result<&ReceiveReport> {
+        Receiver6::receive_until(self, timeout, done)
+    }
+}
+
 /// A joined receiver socket in a pod.
 pub struct Receiver {
     socket: Socket,

@@ -1,25 +1,27 @@
-//! A pod's sender: a UDP socket that sends numbered, timestamped probes to a group.
+//! A pod's sender: a UDP socket that sends numbered, timestamped probes to a group (IPv4, or
+//! IPv6 out of one interface).
 
 use std::{
     io,
-    net::{Ipv4Addr, SocketAddrV4},
+    net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6},
     thread,
     time::{Duration, Instant},
 };
 
 use serde::Serialize;
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::{
     netns::{ifindex, run_in},
     probe::{HEADER_LEN, Probe, monotonic_ns},
 };
 
-/// What to send.
+/// What to send: to an IPv4 group ([`send`]), or an IPv6 one (`SendOptions<Ipv6Addr>`,
+/// [`send6`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SendOptions {
+pub struct SendOptions<G = Ipv4Addr> {
     /// Destination group.
-    pub group: Ipv4Addr,
+    pub group: G,
     /// Destination UDP port.
     pub port: u16,
     /// Number of datagrams.
@@ -71,17 +73,39 @@ pub fn sender_socket_v6(netns: &str, iface: &str) -> io::Result<Socket> {
 
 /// Sends from namespace `netns` as `options` say.
 pub fn send(netns: &str, options: &SendOptions) -> io::Result<SendReport> {
-    if options.size < HEADER_LEN {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "size {} is below the probe header ({HEADER_LEN} bytes)",
-                options.size
-            ),
-        ));
-    }
+    check_size(options.size)?;
     let socket = sender_socket(netns)?;
     let destination = SocketAddrV4::new(options.group, options.port).into();
+    send_probes(&socket, &destination, options)
+}
+
+/// Sends from namespace `netns` out of interface `iface` as `options` say, to an IPv6 group:
+/// the same probes as [`send`], from a [`sender_socket_v6`] (the interface must be named: a
+/// pod has no IPv6 default route).
+pub fn send6(netns: &str, iface: &str, options: &SendOptions<Ipv6Addr>) -> io::Result<SendReport> {
+    check_size(options.size)?;
+    let socket = sender_socket_v6(netns, iface)?;
+    let destination = SocketAddrV6::new(options.group, options.port, 0, 0).into();
+    send_probes(&socket, &destination, options)
+}
+
+/// Refuses a payload too small for the probe header.
+fn check_size(size: usize) -> io::Result<()> {
+    if size < HEADER_LEN {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("size {size} is below the probe header ({HEADER_LEN} bytes)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Sends `options.count` probes on `socket` to `destination` at `options.rate`.
+fn send_probes<G>(
+    socket: &Socket,
+    destination: &SockAddr,
+    options: &SendOptions<G>,
+) -> io::Result<SendReport> {
     let interval = options
         .rate
         .filter(|rate| *rate > 0)
@@ -103,7 +127,7 @@ pub fn send(netns: &str, options: &SendOptions) -> io::Result<SendReport> {
             sent_ns: monotonic_ns(),
         }
         .write(&mut payload);
-        socket.send_to(&payload, &destination)?;
+        socket.send_to(&payload, destination)?;
         sent += 1;
     }
     Ok(SendReport {

@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
 use crate::{
     error::{Result, TopologyError},
     model::{
-        Cidr, LabSpec, NodeSpec, POD_IFACE, PodSpec, TUNNEL_IFACE, UNDERLAY_BRIDGE, UNDERLAY_IFACE,
-        UNDERLAY_SUFFIX, VXLAN_PORT, check_name, host_iface,
+        Cidr, Cidr6, LabSpec, NodeSpec, POD_IFACE, PodSpec, TUNNEL_IFACE, UNDERLAY_BRIDGE,
+        UNDERLAY_IFACE, UNDERLAY_SUFFIX, VXLAN_PORT, check_name, host_iface,
     },
+    namespaces::IPV6_ON,
     netlink::{Netlink, open_netns},
 };
 
@@ -31,11 +32,14 @@ mod label {
     pub const POD: &str = "mcastlab.pod";
     pub const ADDRESS: &str = "mcastlab.address";
     pub const IGMP_VERSION: &str = "mcastlab.igmp-version";
+    pub const MLD_VERSION: &str = "mcastlab.mld-version";
     pub const NAPI: &str = "mcastlab.napi";
     pub const MAX_RECORDS: &str = "mcastlab.max-records";
     pub const VNI: &str = "mcastlab.vni";
     pub const UNDERLAY: &str = "mcastlab.underlay";
     pub const POD_CIDR: &str = "mcastlab.pod-cidr";
+    pub const IPV6: &str = "mcastlab.ipv6";
+    pub const POD_CIDR6: &str = "mcastlab.pod-cidr6";
 }
 
 /// A containerlab topology file (the part mcastlab reads and writes).
@@ -165,12 +169,19 @@ pub fn export(spec: &LabSpec) -> ClabFile {
     let mut nodes = BTreeMap::new();
     let mut links = Vec::new();
     let lab_labels = |role: &str| {
-        BTreeMap::from([
+        let mut labels = BTreeMap::from([
             (label::ROLE.to_owned(), role.to_owned()),
             (label::VNI.to_owned(), spec.vni.to_string()),
             (label::UNDERLAY.to_owned(), spec.underlay.to_string()),
             (label::POD_CIDR.to_owned(), spec.pod_cidr.to_string()),
-        ])
+        ]);
+        if spec.ipv6 {
+            labels.insert(label::IPV6.to_owned(), "true".to_owned());
+        }
+        if let Some(cidr) = spec.pod_cidr6 {
+            labels.insert(label::POD_CIDR6.to_owned(), cidr.to_string());
+        }
+        labels
     };
 
     let mut underlay_exec = vec![
@@ -208,6 +219,9 @@ pub fn export(spec: &LabSpec) -> ClabFile {
 
         for pod in &node.pods {
             let host = host_iface(pod);
+            if spec.ipv6 {
+                exec.push(ipv6_on(&host));
+            }
             exec.push(format!("ip link set {host} up"));
             if pod.napi {
                 exec.push(format!("ethtool -K {host} tso off"));
@@ -220,14 +234,19 @@ pub fn export(spec: &LabSpec) -> ClabFile {
                     format!("{name}:{POD_IFACE}"),
                 ],
             });
-            let mut pod_exec = vec![
-                format!(
-                    "ip addr add {}/{} dev {POD_IFACE}",
-                    pod.address, spec.pod_cidr.prefix
-                ),
-                format!("ip link set {POD_IFACE} up"),
-                format!("ip route add 224.0.0.0/4 dev {POD_IFACE}"),
-            ];
+            let mut pod_exec = vec![format!(
+                "ip addr add {}/{} dev {POD_IFACE}",
+                pod.address, spec.pod_cidr.prefix
+            )];
+            if let Some(address) = spec.pod_address6(pod) {
+                pod_exec.push(ipv6_on(POD_IFACE));
+                pod_exec.push(format!(
+                    "ip -6 addr add {address}/{} dev {POD_IFACE} nodad",
+                    spec.pod_cidr6().prefix
+                ));
+            }
+            pod_exec.push(format!("ip link set {POD_IFACE} up"));
+            pod_exec.push(format!("ip route add 224.0.0.0/4 dev {POD_IFACE}"));
             let mut pod_labels = lab_labels("pod");
             pod_labels.insert(label::NODE.to_owned(), node.name.clone());
             pod_labels.insert(label::POD.to_owned(), pod.name.clone());
@@ -237,6 +256,12 @@ pub fn export(spec: &LabSpec) -> ClabFile {
                     "sysctl -w net.ipv4.conf.{POD_IFACE}.force_igmp_version={version}"
                 ));
                 pod_labels.insert(label::IGMP_VERSION.to_owned(), version.to_string());
+            }
+            if let Some(version) = pod.mld_version {
+                pod_exec.push(format!(
+                    "sysctl -w net.ipv6.conf.{POD_IFACE}.force_mld_version={version}"
+                ));
+                pod_labels.insert(label::MLD_VERSION.to_owned(), version.to_string());
             }
             if pod.napi {
                 pod_exec.push(format!("ethtool -K {POD_IFACE} gro on"));
@@ -254,6 +279,16 @@ pub fn export(spec: &LabSpec) -> ClabFile {
         name: spec.name.clone(),
         topology: ClabTopology { nodes, links },
     }
+}
+
+/// `sysctl -w net.ipv6.conf.IFACE.accept_dad=0 ...`: IPv6 on for `iface` as a dual-stack lab
+/// deploy turns it on ([`IPV6_ON`], in its order).
+fn ipv6_on(iface: &str) -> String {
+    let settings: Vec<String> = IPV6_ON
+        .iter()
+        .map(|(key, value)| format!("net.ipv6.conf.{iface}.{key}={value}"))
+        .collect();
+    format!("sysctl -w {}", settings.join(" "))
 }
 
 /// What an imported file is.
@@ -304,6 +339,12 @@ fn lab_from_labels(file: &ClabFile) -> Result<LabSpec> {
             .map_err(|_| invalid("label mcastlab.vni is not a number".to_owned()))?,
         underlay: parse_cidr(get(first, label::UNDERLAY)?)?,
         pod_cidr: parse_cidr(get(first, label::POD_CIDR)?)?,
+        ipv6: first.labels.get(label::IPV6).is_some_and(|v| v == "true"),
+        pod_cidr6: first
+            .labels
+            .get(label::POD_CIDR6)
+            .map(|text| text.parse::<Cidr6>().map_err(invalid))
+            .transpose()?,
         nodes: Vec::new(),
         host: None,
     };
@@ -345,10 +386,16 @@ fn lab_from_labels(file: &ClabFile) -> Result<LabSpec> {
             ),
             None => None,
         };
+        let mld_version = pod
+            .labels
+            .get(label::MLD_VERSION)
+            .map(|v| v.parse().map_err(|_| invalid(format!("mld version '{v}'"))))
+            .transpose()?;
         let pod_spec = PodSpec {
             name: get(pod, label::POD)?,
             address: parse_addr(get(pod, label::ADDRESS)?)?,
             igmp_version: version,
+            mld_version,
             napi: pod.labels.get(label::NAPI).is_some_and(|v| v == "true"),
         };
         spec.nodes
@@ -414,7 +461,7 @@ async fn build_generic(lab: &str, file: &ClabFile) -> Result<Vec<String>> {
     let mut names = Vec::new();
     for node in file.topology.nodes.keys() {
         let name = netns(node);
-        crate::namespaces::create_netns(&name)?;
+        crate::namespaces::create_netns(&name, crate::namespaces::Ipv6Mode::Off)?;
         Netlink::open(&name)?.up("lo").await?;
         names.push(name);
     }
@@ -487,6 +534,52 @@ mod tests {
         spec.nodes[1].max_records = Some(40);
         let yaml = serde_norway::to_string(&export(&spec)).unwrap();
         assert_eq!(import(&yaml).unwrap(), Imported::Lab(spec));
+    }
+
+    #[test]
+    fn a_dual_stack_lab_exports_its_ipv6_and_imports_the_same() {
+        let mut spec = LabSpec::generate("dual", 2, 2).unwrap();
+        spec.ipv6 = true;
+        spec.pod_cidr6 = Some("fd00:99::/64".parse().unwrap());
+        spec.nodes[0].pods[1].mld_version = Some(1);
+        spec.validate().unwrap();
+        let file = export(&spec);
+        let pod = file.topology.nodes["n1-p2"].as_ref().unwrap();
+        assert_eq!(
+            pod.exec[..3],
+            [
+                "ip addr add 10.200.1.2/16 dev eth0",
+                "sysctl -w net.ipv6.conf.eth0.accept_dad=0 \
+                 net.ipv6.conf.eth0.router_solicitations=0 net.ipv6.conf.eth0.disable_ipv6=0",
+                "ip -6 addr add fd00:99::102/64 dev eth0 nodad",
+            ]
+        );
+        assert!(
+            pod.exec
+                .contains(&"sysctl -w net.ipv6.conf.eth0.force_mld_version=1".to_owned()),
+            "{:?}",
+            pod.exec
+        );
+        let node = file.topology.nodes["n1"].as_ref().unwrap();
+        assert!(
+            node.exec.contains(
+                &"sysctl -w net.ipv6.conf.veth-p1.accept_dad=0 \
+                  net.ipv6.conf.veth-p1.router_solicitations=0 \
+                  net.ipv6.conf.veth-p1.disable_ipv6=0"
+                    .to_owned()
+            ),
+            "{:?}",
+            node.exec
+        );
+        let yaml = serde_norway::to_string(&file).unwrap();
+        assert_eq!(import(&yaml).unwrap(), Imported::Lab(spec));
+    }
+
+    #[test]
+    fn an_ipv4_lab_exports_no_ipv6() {
+        let yaml = serde_norway::to_string(&export(&LabSpec::generate("four", 1, 1).unwrap()));
+        let yaml = yaml.unwrap();
+        assert!(!yaml.contains("ipv6"), "{yaml}");
     }
 
     #[test]

@@ -5,12 +5,12 @@
 
 use std::path::Path;
 
-pub use crate::namespaces::{lab_namespaces, set_igmp_version};
+pub use crate::namespaces::{lab_namespaces, set_igmp_version, set_mld_version};
 use crate::{
     error::{Result, TopologyError},
     host,
     model::{LabSpec, UNDERLAY_BRIDGE, UNDERLAY_IFACE},
-    namespaces::{NETNS_DIR, create_netns, runtime},
+    namespaces::{Ipv6Mode, NETNS_DIR, create_netns, runtime},
     netlink::{Netlink, open_netns},
     node::build_node,
     state,
@@ -79,8 +79,12 @@ pub async fn deploy_with_progress(
 }
 
 async fn build(spec: &LabSpec, progress: &mut (dyn FnMut(&str) + Send)) -> Result<()> {
-    for name in spec.namespaces() {
-        create_netns(&name)?;
+    create_netns(&spec.underlay_netns(), Ipv6Mode::Off)?;
+    for node in &spec.nodes {
+        create_netns(&spec.node_netns(node), Ipv6Mode::Off)?;
+        for pod in &node.pods {
+            create_netns(&spec.pod_netns(node, pod), Ipv6Mode::of_pods(spec))?;
+        }
     }
     let underlay_ns = spec.underlay_netns();
     let underlay = Netlink::open(&underlay_ns)?;

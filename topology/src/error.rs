@@ -102,6 +102,19 @@ pub enum TopologyError {
         /// The interface.
         iface: String,
     },
+    /// An interface of a dual-stack lab had no usable link-local IPv6 address in time.
+    #[error(
+        "{iface} in {netns} has no usable link-local IPv6 address after {timeout:?} (see \
+         `ip -n {netns} -6 addr show dev {iface}`)"
+    )]
+    Ipv6NotReady {
+        /// The namespace.
+        netns: String,
+        /// The interface.
+        iface: String,
+        /// How long deploy waited.
+        timeout: std::time::Duration,
+    },
     /// A file or sysctl operation failed.
     #[error("{action} {} failed", path.display())]
     Io {

@@ -25,7 +25,7 @@ use rtnetlink::packet_route::link::InfoKind;
 use crate::{
     error::{Result, TopologyError},
     model::{HostPlacement, LabSpec, NodeSpec, TUNNEL_IFACE, host_iface},
-    namespaces::{NETNS_DIR, create_netns, write_sysctl},
+    namespaces::{Ipv6Mode, NETNS_DIR, create_netns, write_sysctl},
     netlink::{InterfaceAddress, Netlink},
     node::build_node,
     state,
@@ -63,11 +63,13 @@ pub(crate) async fn deploy(
     let built = async {
         name_this_netns(&node_netns)?;
         for pod in &node.pods {
-            create_netns(&spec.pod_netns(node, pod))?;
+            create_netns(&spec.pod_netns(node, pod), Ipv6Mode::of_pods(spec))?;
         }
         build_node(spec, node, &here, &node_netns, progress).await?;
-        for pod in &node.pods {
-            disable_ipv6(&node_netns, &host_iface(pod))?;
+        if !spec.ipv6 {
+            for pod in &node.pods {
+                disable_ipv6(&node_netns, &host_iface(pod))?;
+            }
         }
         Ok(())
     }
@@ -189,8 +191,9 @@ fn name_this_netns(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// `sysctl -w net.ipv6.conf.IFACE.disable_ipv6=1` in `netns`, for an interface the lab made
-/// (no router solicitations or MLD from the host side into the pods); nothing without IPv6.
+/// `sysctl -w net.ipv6.conf.IFACE.disable_ipv6=1` in `netns`, for an interface an IPv4-only
+/// lab made (no router solicitations or MLD from the host side into the pods); nothing without
+/// IPv6.
 fn disable_ipv6(netns: &str, iface: &str) -> Result<()> {
     let path = format!("/proc/sys/net/ipv6/conf/{iface}/disable_ipv6");
     match write_sysctl(netns, &path, "1") {

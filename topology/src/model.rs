@@ -1,6 +1,11 @@
 //! The lab model (serde; the `lab.yaml` format) and its deterministic name and address plan.
 
-use std::{collections::HashSet, fmt, net::Ipv4Addr, str::FromStr};
+use std::{
+    collections::HashSet,
+    fmt,
+    net::{Ipv4Addr, Ipv6Addr},
+    str::FromStr,
+};
 
 use mcastlab_common::{MAX_IGMPV3_RECORDS_PER_MTU, is_valid_record_limit};
 use serde::{Deserialize, Serialize};
@@ -26,6 +31,12 @@ pub const DEFAULT_NODES: usize = 2;
 pub const DEFAULT_PODS: usize = 3;
 /// Most nodes or pods per node the address plan has room for.
 pub const MAX_GENERATED: usize = 250;
+/// The pods' IPv6 prefix of a dual-stack lab when the lab file gives none: a unique local
+/// prefix (RFC 4193) that echoes the IPv4 pods' 10.200.0.0/16.
+pub const DEFAULT_POD_CIDR6: Cidr6 = Cidr6 {
+    address: Ipv6Addr::new(0xfd00, 0x200, 0, 0, 0, 0, 0, 0),
+    prefix: 64,
+};
 
 /// An IPv4 prefix, written `a.b.c.d/len`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +110,68 @@ impl From<Cidr> for String {
     }
 }
 
+/// An IPv6 prefix, written `a:b::/len`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Cidr6 {
+    /// The network address.
+    pub address: Ipv6Addr,
+    /// The prefix length.
+    pub prefix: u8,
+}
+
+impl Cidr6 {
+    /// The prefix's network: host bits cleared (`fd00:200::7/64` gives `fd00:200::/64`).
+    pub fn network(&self) -> Self {
+        let mask = u128::MAX
+            .checked_shl(128 - u32::from(self.prefix))
+            .unwrap_or(0);
+        Self {
+            address: Ipv6Addr::from(u128::from(self.address) & mask),
+            prefix: self.prefix,
+        }
+    }
+}
+
+impl fmt::Display for Cidr6 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.address, self.prefix)
+    }
+}
+
+impl FromStr for Cidr6 {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (address, prefix) = text
+            .split_once('/')
+            .ok_or_else(|| format!("'{text}' is not an IPv6 prefix a:b::/len"))?;
+        let address = address
+            .parse()
+            .map_err(|_| format!("'{address}' is not an IPv6 address"))?;
+        let prefix = prefix
+            .parse()
+            .ok()
+            .filter(|p| *p <= 128)
+            .ok_or_else(|| format!("'{prefix}' is not a prefix length (0..=128)"))?;
+        Ok(Self { address, prefix })
+    }
+}
+
+impl TryFrom<String> for Cidr6 {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        text.parse()
+    }
+}
+
+impl From<Cidr6> for String {
+    fn from(cidr: Cidr6) -> String {
+        cidr.to_string()
+    }
+}
+
 /// A lab: nodes joined by an underlay, each with pods.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -114,6 +187,14 @@ pub struct LabSpec {
     /// Addresses of the pods (one flat prefix across nodes, like an overlay pod network).
     #[serde(default = "default_pod_cidr")]
     pub pod_cidr: Cidr,
+    /// Dual stack: IPv6 on in the pods (each with an address of [`LabSpec::pod_cidr6`], see
+    /// [`LabSpec::pod_address6`], and its link-local one) and on their host veths, so pods
+    /// speak MLD. Off (the default): IPv6 is off in every namespace of the lab.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ipv6: bool,
+    /// The pods' IPv6 prefix (with `ipv6: true` only); [`DEFAULT_POD_CIDR6`] when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_cidr6: Option<Cidr6>,
     /// The nodes.
     pub nodes: Vec<NodeSpec>,
     /// Set when this machine runs one node of the lab itself (the two-VM lab): only that node
@@ -176,6 +257,10 @@ pub struct PodSpec {
     /// `net.ipv4.conf.eth0.force_igmp_version`; the kernel default (3) when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub igmp_version: Option<u8>,
+    /// MLD version its kernel speaks (1 or 2, with the lab's `ipv6: true` only), set with
+    /// `net.ipv6.conf.eth0.force_mld_version`; the kernel default (2) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mld_version: Option<u8>,
     /// Deliver copies to this pod through its veth's NAPI ring instead of the per-CPU backlog:
     /// GRO on `eth0`, TSO off and a pfifo qdisc (backpressure) on the host side. Worth it
     /// for a pod that receives hundreds of copies of one packet; it costs throughput otherwise.
@@ -222,6 +307,8 @@ impl LabSpec {
             vni: default_vni(),
             underlay,
             pod_cidr,
+            ipv6: false,
+            pod_cidr6: None,
             nodes: (1..=nodes as u8)
                 .map(|i| NodeSpec {
                     name: format!("n{i}"),
@@ -231,6 +318,7 @@ impl LabSpec {
                             name: format!("p{j}"),
                             address: Ipv4Addr::new(p0, p1, i, j),
                             igmp_version: None,
+                            mld_version: None,
                             napi: false,
                         })
                         .collect(),
@@ -309,6 +397,7 @@ impl LabSpec {
         if self.nodes.is_empty() {
             return Err(invalid("a lab needs at least one node".to_owned()));
         }
+        self.validate_ipv6()?;
         let mut names = HashSet::new();
         let mut addresses = HashSet::new();
         for node in &self.nodes {
@@ -356,12 +445,94 @@ impl LabSpec {
                         node.name, pod.name
                     )));
                 }
+                self.validate_pod6(node, pod)?;
             }
         }
         if let Some(placement) = &self.host {
             self.validate_host(placement)?;
         }
         Ok(())
+    }
+
+    /// The lab's IPv6 settings: only with `ipv6: true`, and a `pod_cidr6` with room for the
+    /// host bits of `pod_cidr` (see [`LabSpec::pod_address6`]).
+    fn validate_ipv6(&self) -> Result<()> {
+        if !self.ipv6 {
+            if let Some(cidr) = self.pod_cidr6 {
+                return Err(invalid(format!(
+                    "pod_cidr6 {cidr} is set but IPv6 is off: add `ipv6: true` to the lab"
+                )));
+            }
+            return Ok(());
+        }
+        let cidr6 = self.pod_cidr6();
+        let host_bits = 32 - self.pod_cidr.prefix;
+        if 128 - cidr6.prefix < host_bits {
+            return Err(invalid(format!(
+                "pod_cidr6 {cidr6} is too long: a pod's IPv6 address is the prefix plus the \
+                 pod's {host_bits} host bits in pod_cidr {}, so it must be /{} or shorter",
+                self.pod_cidr,
+                128 - host_bits
+            )));
+        }
+        Ok(())
+    }
+
+    /// A pod's IPv6 settings: `mld_version` 1 or 2, with `ipv6: true` only; its IPv6 address
+    /// a unicast one.
+    fn validate_pod6(&self, node: &NodeSpec, pod: &PodSpec) -> Result<()> {
+        if let Some(version) = pod.mld_version {
+            if !self.ipv6 {
+                return Err(invalid(format!(
+                    "pod {}/{}: mld_version is set but IPv6 is off: add `ipv6: true` to the lab",
+                    node.name, pod.name
+                )));
+            }
+            if !matches!(version, 1 | 2) {
+                return Err(invalid(format!(
+                    "pod {}/{}: mld_version {version} is not 1 or 2",
+                    node.name, pod.name
+                )));
+            }
+        }
+        if let Some(address) = self.pod_address6(pod)
+            && (address.is_multicast()
+                || address.is_unicast_link_local()
+                || address.is_loopback()
+                || address.is_unspecified())
+        {
+            return Err(invalid(format!(
+                "pod {}/{}: IPv6 address {address} (pod_cidr6 {} plus the host bits of {}) is \
+                 not a unicast address a pod can hold; choose a global or unique local \
+                 pod_cidr6 (e.g. {DEFAULT_POD_CIDR6})",
+                node.name,
+                pod.name,
+                self.pod_cidr6(),
+                pod.address
+            )));
+        }
+        Ok(())
+    }
+
+    /// The pods' IPv6 prefix: `pod_cidr6`, or [`DEFAULT_POD_CIDR6`].
+    pub fn pod_cidr6(&self) -> Cidr6 {
+        self.pod_cidr6.unwrap_or(DEFAULT_POD_CIDR6)
+    }
+
+    /// The IPv6 address of `pod` in a dual-stack lab (`ipv6: true`; `None` otherwise): the
+    /// network of [`LabSpec::pod_cidr6`] plus the pod's host bits in `pod_cidr`, so that
+    /// 10.200.1.2 in 10.200.0.0/16 is fd00:200::102 (host bits 0x0102) in fd00:200::/64. It
+    /// is as unique as the IPv4 address it comes from.
+    pub fn pod_address6(&self, pod: &PodSpec) -> Option<Ipv6Addr> {
+        if !self.ipv6 {
+            return None;
+        }
+        let host_mask = u32::MAX
+            .checked_shr(u32::from(self.pod_cidr.prefix))
+            .unwrap_or(0);
+        let host = u32::from(pod.address) & host_mask;
+        let network = u128::from(self.pod_cidr6().network().address);
+        Some(Ipv6Addr::from(network | u128::from(host)))
     }
 
     fn validate_host(&self, placement: &HostPlacement) -> Result<()> {
@@ -537,6 +708,110 @@ mod tests {
                 .contains("not 2 or 3")
         );
         assert!("10.0.0.0/33".parse::<Cidr>().is_err());
+    }
+
+    #[test]
+    fn a_dual_stack_lab_gives_each_pod_the_ipv6_address_of_its_host_bits() {
+        let yaml = "name: dual\nipv6: true\nnodes:\n  - name: a\n    underlay_address: \
+                    172.31.255.9\n    pods:\n      - {name: x, address: 10.200.9.1, \
+                    mld_version: 1}\n      - {name: y, address: 10.200.255.254}\n";
+        let spec: LabSpec = serde_norway::from_str(yaml).unwrap();
+        spec.validate().unwrap();
+        assert!(spec.ipv6);
+        assert_eq!(spec.pod_cidr6, None);
+        assert_eq!(spec.pod_cidr6().to_string(), "fd00:200::/64");
+        let pods = &spec.nodes[0].pods;
+        assert_eq!(pods[0].mld_version, Some(1));
+        assert_eq!(
+            spec.pod_address6(&pods[0]),
+            Some("fd00:200::901".parse().unwrap())
+        );
+        assert_eq!(
+            spec.pod_address6(&pods[1]),
+            Some("fd00:200::fffe".parse().unwrap())
+        );
+        let again: LabSpec =
+            serde_norway::from_str(&serde_norway::to_string(&spec).unwrap()).unwrap();
+        assert_eq!(again, spec);
+
+        let mut spec = spec;
+        spec.pod_cidr = "10.0.0.0/8".parse().unwrap();
+        spec.pod_cidr6 = Some("2001:db8:7::/96".parse().unwrap());
+        spec.validate().unwrap();
+        assert_eq!(
+            spec.pod_address6(&spec.nodes[0].pods[0]),
+            Some("2001:db8:7::c8:901".parse().unwrap()),
+            "the 24 host bits of 10.200.9.1 in 10.0.0.0/8"
+        );
+    }
+
+    #[test]
+    fn an_ipv4_lab_has_no_ipv6_and_writes_none() {
+        let spec = LabSpec::generate("four", 1, 1).unwrap();
+        assert!(!spec.ipv6);
+        assert_eq!(spec.pod_address6(&spec.nodes[0].pods[0]), None);
+        let yaml = serde_norway::to_string(&spec).unwrap();
+        assert!(
+            !yaml.contains("ipv6") && !yaml.contains("cidr6") && !yaml.contains("mld"),
+            "{yaml}"
+        );
+    }
+
+    #[test]
+    fn bad_ipv6_settings_are_refused_with_the_reason() {
+        let dual = || {
+            let mut spec = LabSpec::generate("dual", 1, 1).unwrap();
+            spec.ipv6 = true;
+            spec
+        };
+        let refused = |spec: LabSpec| spec.validate().unwrap_err().to_string();
+
+        let mut spec = dual();
+        spec.nodes[0].pods[0].mld_version = Some(3);
+        assert_eq!(
+            refused(spec),
+            "invalid lab spec: pod n1/p1: mld_version 3 is not 1 or 2"
+        );
+        let mut spec = dual();
+        spec.ipv6 = false;
+        spec.nodes[0].pods[0].mld_version = Some(2);
+        assert_eq!(
+            refused(spec),
+            "invalid lab spec: pod n1/p1: mld_version is set but IPv6 is off: add `ipv6: true` \
+             to the lab"
+        );
+        let mut spec = dual();
+        spec.ipv6 = false;
+        spec.pod_cidr6 = Some(DEFAULT_POD_CIDR6);
+        assert_eq!(
+            refused(spec),
+            "invalid lab spec: pod_cidr6 fd00:200::/64 is set but IPv6 is off: add `ipv6: true` \
+             to the lab"
+        );
+        let mut spec = dual();
+        spec.pod_cidr6 = Some("fd00:200::/120".parse().unwrap());
+        assert_eq!(
+            refused(spec),
+            "invalid lab spec: pod_cidr6 fd00:200::/120 is too long: a pod's IPv6 address is the \
+             prefix plus the pod's 16 host bits in pod_cidr 10.200.0.0/16, so it must be /112 or \
+             shorter"
+        );
+        let mut spec = dual();
+        spec.pod_cidr6 = Some("ff0e::/64".parse().unwrap());
+        assert_eq!(
+            refused(spec),
+            "invalid lab spec: pod n1/p1: IPv6 address ff0e::101 (pod_cidr6 ff0e::/64 plus the \
+             host bits of 10.200.1.1) is not a unicast address a pod can hold; choose a global or \
+             unique local pod_cidr6 (e.g. fd00:200::/64)"
+        );
+        let mut spec = dual();
+        spec.pod_cidr6 = Some("fe80::/64".parse().unwrap());
+        assert!(refused(spec).contains("not a unicast address"));
+        assert!("fd00::/129".parse::<Cidr6>().is_err());
+        assert!("10.0.0.0/8".parse::<Cidr6>().is_err());
+        let yaml = "name: bad\nipv6: yes please\nnodes:\n  - name: a\n    underlay_address: \
+                    172.31.255.9\n";
+        assert!(serde_norway::from_str::<LabSpec>(yaml).is_err());
     }
 
     #[test]

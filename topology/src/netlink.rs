@@ -3,7 +3,7 @@
 //! command it stands for.
 
 use std::{
-    net::{IpAddr, Ipv4Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     os::fd::AsRawFd,
 };
 
@@ -17,7 +17,7 @@ use rtnetlink::{
     },
     packet_route::{
         AddressFamily, RouteNetlinkMessage,
-        address::AddressAttribute,
+        address::{AddressAttribute, AddressFlags, AddressHeaderFlags},
         link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage},
         neighbour::{
             NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
@@ -243,6 +243,39 @@ impl Netlink {
         Ok(addresses)
     }
 
+    /// Whether `name` has a link-local IPv6 address and no tentative one (`ip -6 addr show
+    /// dev NAME` lists a `scope link` address and no `tentative` flag): its addresses are
+    /// usable.
+    pub(crate) async fn ipv6_ready(&self, name: &str) -> Result<bool> {
+        let index = self.index(name).await?;
+        let messages: Vec<_> = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(self.error(format!("ip -6 addr show dev {name}")))?;
+        let mut link_local = false;
+        for message in messages
+            .iter()
+            .filter(|m| m.header.family == AddressFamily::Inet6 && m.header.index == index)
+        {
+            let tentative = message.header.flags.contains(AddressHeaderFlags::Tentative)
+                || message.attributes.iter().any(|a| {
+                    matches!(a, AddressAttribute::Flags(flags) if flags.contains(AddressFlags::Tentative))
+                });
+            if tentative {
+                return Ok(false);
+            }
+            link_local |= message.attributes.iter().any(|a| {
+                matches!(a, AddressAttribute::Address(IpAddr::V6(address)) if address.is_unicast_link_local())
+            });
+        }
+        Ok(link_local)
+    }
+
     /// `ip link set NAME up`.
     pub(crate) async fn up(&self, name: &str) -> Result<()> {
         let message = LinkUnspec::new_with_name(name).up().build();
@@ -401,6 +434,26 @@ impl Netlink {
             .execute()
             .await
             .map_err(self.error(format!("ip addr add {address}/{prefix} dev {name}")))
+    }
+
+    /// `ip -6 addr add ADDRESS/PREFIX dev NAME nodad`: usable at once, without duplicate
+    /// address detection.
+    pub(crate) async fn add_address6_nodad(
+        &self,
+        name: &str,
+        address: Ipv6Addr,
+        prefix: u8,
+    ) -> Result<()> {
+        let index = self.index(name).await?;
+        let mut request = self.handle.address().add(index, address.into(), prefix);
+        let message = request.message_mut();
+        message.header.flags = AddressHeaderFlags::Nodad;
+        message
+            .attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        request.execute().await.map_err(self.error(format!(
+            "ip -6 addr add {address}/{prefix} dev {name} nodad"
+        )))
     }
 
     /// `ip route add DESTINATION/PREFIX dev NAME scope link`.

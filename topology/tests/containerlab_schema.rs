@@ -26,18 +26,25 @@ fn exports_validate_against_the_containerlab_schema() {
     let mut spec = LabSpec::generate("demo", 3, 2).unwrap();
     spec.nodes[0].pods[1].igmp_version = Some(2);
     spec.nodes[2].pods[0].napi = true;
-    // Through YAML, as containerlab reads it.
-    let yaml = serde_norway::to_string(&export(&spec)).unwrap();
-    let document: serde_json::Value = serde_norway::from_str(&yaml).unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(&document)
-        .map(|err| format!("{} at {}", err, err.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "export does not validate:\n{}",
-        errors.join("\n")
-    );
+    let mut dual = spec.clone();
+    dual.ipv6 = true;
+    dual.nodes[1].pods[0].mld_version = Some(1);
+    let mut document = serde_json::Value::Null;
+    for spec in [spec, dual] {
+        // Through YAML, as containerlab reads it.
+        let yaml = serde_norway::to_string(&export(&spec)).unwrap();
+        document = serde_norway::from_str(&yaml).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&document)
+            .map(|err| format!("{} at {}", err, err.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "export (ipv6: {}) does not validate:\n{}",
+            spec.ipv6,
+            errors.join("\n")
+        );
+    }
 
     // And the validator does catch a broken file.
     let mut broken = document.clone();

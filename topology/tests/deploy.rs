@@ -7,7 +7,7 @@
 
 mod support;
 
-use support::udp_reaches;
+use support::{udp_reaches, udp6_link_local_reaches};
 
 use mcastlab_testkit::{require_root, unique_name};
 use mcastlab_topology::{
@@ -48,6 +48,11 @@ fn deploy_builds_the_plan_refuses_a_second_run_and_destroy_leaves_nothing() {
     let pod = spec.pod_netns(&spec.nodes[0], &spec.nodes[0].pods[1]);
     assert!(ip(&pod, &["-4", "addr", "show", "eth0"]).contains("10.200.1.2/16"));
     assert!(ip(&pod, &["route", "show"]).contains("224.0.0.0/4 dev eth0"));
+    assert_eq!(
+        ip(&pod, &["-6", "addr", "show"]),
+        "",
+        "IPv6 is off in an IPv4 lab's pods"
+    );
     let node = spec.node_netns(&spec.nodes[1]);
     assert!(ip(&node, &["-d", "link", "show", "vxlan0"]).contains("external"));
     assert!(ip(&node, &["-4", "addr", "show", "ul0"]).contains("172.31.255.2/24"));
@@ -75,6 +80,93 @@ fn deploy_builds_the_plan_refuses_a_second_run_and_destroy_leaves_nothing() {
         destroy(&name).unwrap().is_empty(),
         "a second destroy finds nothing"
     );
+}
+
+/// `sysctl -n KEY` in namespace `netns`.
+fn sysctl(netns: &str, key: &str) -> String {
+    mcastlab_testkit::run("ip", &["netns", "exec", netns, "sysctl", "-n", key])
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn a_dual_stack_lab_gives_pods_ipv6_addresses_at_once_and_keeps_the_underlay_ipv4() {
+    require_root!();
+    // Given a lab of one node with two pods, IPv6 on, the second pod speaking MLDv1
+    let name = unique_name("td");
+    let _cleanup = Cleanup(name.clone());
+    let mut spec = LabSpec::generate(&name, 1, 2).unwrap();
+    spec.ipv6 = true;
+    spec.nodes[0].pods[1].mld_version = Some(1);
+
+    // When it is deployed
+    deploy_blocking(&spec).unwrap();
+
+    // Then each pod's eth0 has its address of fd00:200::/64 and a link-local one, neither
+    // tentative (no duplicate address detection), besides its IPv4 address
+    let node = &spec.nodes[0];
+    for (pod, address) in node
+        .pods
+        .iter()
+        .zip(["fd00:200::101/64", "fd00:200::102/64"])
+    {
+        let netns = spec.pod_netns(node, pod);
+        let addresses = ip(&netns, &["-6", "addr", "show", "eth0"]);
+        assert!(
+            addresses.contains(&format!("inet6 {address} scope global")),
+            "{netns}: expected {address} on eth0, saw {addresses}"
+        );
+        assert!(
+            addresses.contains("inet6 fe80::") && addresses.contains("scope link"),
+            "{netns}: expected a link-local address on eth0, saw {addresses}"
+        );
+        assert!(!addresses.contains("tentative"), "{netns}: {addresses}");
+        assert_eq!(
+            sysctl(&netns, "net.ipv6.conf.eth0.router_solicitations"),
+            "0"
+        );
+        assert_eq!(sysctl(&netns, "net.ipv6.conf.eth0.accept_dad"), "0");
+        assert!(ip(&netns, &["-4", "addr", "show", "eth0"]).contains("10.200.1."));
+    }
+    let p2 = spec.pod_netns(node, &node.pods[1]);
+    assert_eq!(sysctl(&p2, "net.ipv6.conf.eth0.force_mld_version"), "1");
+    let p1 = spec.pod_netns(node, &node.pods[0]);
+    assert_eq!(sysctl(&p1, "net.ipv6.conf.eth0.force_mld_version"), "0");
+
+    // And in the node, each pod's host veth has IPv6 on with its link-local address only,
+    // reachable from its pod at once, while the underlay leg and vxlan0 keep IPv6 off
+    let node_ns = spec.node_netns(node);
+    let host = ip(&node_ns, &["-6", "-br", "addr", "show", "veth-p1"]);
+    let link_local = host
+        .split_whitespace()
+        .find(|word| word.starts_with("fe80::"))
+        .unwrap_or_else(|| panic!("expected a link-local address on veth-p1, saw {host}"));
+    assert!(!host.contains("fd00:"), "{host}");
+    let link_local: std::net::Ipv6Addr = link_local.trim_end_matches("/64").parse().unwrap();
+    assert!(
+        udp6_link_local_reaches(&p1, "eth0", &node_ns, "veth-p1", link_local, 7777),
+        "pod p1 cannot reach its host veth's {link_local} over IPv6"
+    );
+    for iface in ["ul0", "vxlan0"] {
+        assert_eq!(
+            ip(&node_ns, &["-6", "addr", "show", iface]),
+            "",
+            "IPv6 stays off on {iface}"
+        );
+    }
+    assert_eq!(
+        ip(&spec.underlay_netns(), &["-6", "addr", "show"]),
+        "",
+        "IPv6 stays off in the underlay"
+    );
+
+    // And the recorded lab is the spec
+    assert_eq!(
+        mcastlab_topology::state::load(&name).unwrap(),
+        Some(spec.clone())
+    );
+    destroy(&name).unwrap();
+    assert!(lab_namespaces(&name).unwrap().is_empty());
 }
 
 #[test]

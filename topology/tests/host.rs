@@ -9,7 +9,7 @@
 
 mod support;
 
-use support::udp_reaches;
+use support::{udp_reaches, udp6_link_local_reaches};
 
 use std::path::Path;
 
@@ -136,6 +136,42 @@ fn a_host_node_is_built_in_the_vm_namespace_and_destroy_leaves_the_vm_as_it_was(
         "VM a's interfaces and addresses after destroy"
     );
     assert!(state::load(&vms.lab).unwrap().is_none());
+}
+
+#[test]
+fn a_dual_stack_host_node_turns_ipv6_on_for_its_pods_and_their_host_veths() {
+    require_root!();
+    // Given two VMs, and lab node n1 (VM a) of a dual-stack lab
+    let vms = TwoVms::new("th");
+    let mut spec = vms.spec("n1", None, "192.168.56.11/24");
+    spec.ipv6 = true;
+    spec.validate().unwrap();
+
+    // When VM a deploys n1 where it runs
+    vms.inside(&vms.a, || deploy_blocking(&spec)).unwrap();
+
+    // Then pod p2 has its IPv6 address and reaches the link-local address of its host veth
+    // in VM a's namespace at once
+    let pod = spec.pod_netns(&spec.nodes[0], &spec.nodes[0].pods[1]);
+    let addresses = ip(&["-n", &pod, "-6", "addr", "show", "eth0"]);
+    assert!(
+        addresses.contains("inet6 fd00:200::102/64 scope global"),
+        "{addresses}"
+    );
+    let host = ip(&["-n", &vms.a, "-6", "-br", "addr", "show", "veth-p2"]);
+    let link_local: std::net::Ipv6Addr = host
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("fe80::").map(|_| word))
+        .and_then(|word| word.trim_end_matches("/64").parse().ok())
+        .unwrap_or_else(|| panic!("expected a link-local address on veth-p2, saw {host}"));
+    assert!(
+        udp6_link_local_reaches(&pod, "eth0", &vms.a, "veth-p2", link_local, 7779),
+        "pod p2 cannot reach {link_local} on its host veth over IPv6"
+    );
+
+    // When the lab is destroyed, then the VM remains without the lab's links
+    destroy(&vms.lab).unwrap();
+    assert!(lab_namespaces(&vms.lab).unwrap().is_empty());
 }
 
 #[test]

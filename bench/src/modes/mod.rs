@@ -262,6 +262,7 @@ pub fn bench_spec(name: &str, cross_node: bool, receivers: usize) -> Result<LabS
                     (k % 250 + 1) as u8,
                 ),
                 igmp_version: None,
+                mld_version: None,
                 napi: false,
             })
             .collect();

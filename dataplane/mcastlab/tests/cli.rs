@@ -718,6 +718,37 @@ fn down_with_the_file_up_took_removes_that_lab() {
     );
 }
 
+#[test]
+fn up_ipv6_deploys_a_dual_stack_lab_and_records_it() {
+    require_datapath!();
+    // Given: a generated lab of one node with one pod, with --ipv6.
+    let lab = unique_name("cli");
+    let _cleanup = LabGuard(lab.clone());
+    // When: it comes up.
+    let spec = json_of(&[
+        "up",
+        "--lab",
+        &lab,
+        "--nodes",
+        "1",
+        "--pods",
+        "1",
+        "--ipv6",
+        "--no-agent",
+    ]);
+    // Then: the recorded lab is dual-stack, and the pod holds its IPv6 address.
+    assert_eq!(spec["ipv6"], serde_json::json!(true), "{spec}");
+    let addresses = mcastlab_testkit::ip(&["-n", &format!("{lab}-n1-p1"), "-6", "addr"]);
+    assert!(
+        addresses.contains("fd00:200::101/64"),
+        "expected fd00:200::101/64 in the pod, saw {addresses}"
+    );
+    assert_eq!(
+        json_of(&["status", "--lab", &lab])[0]["spec"]["ipv6"],
+        serde_json::json!(true)
+    );
+}
+
 /// Sends `GET path` to `address` and returns the whole response, or `None` while nothing
 /// listens there.
 fn http_get(address: std::net::SocketAddr, path: &str) -> Option<String> {

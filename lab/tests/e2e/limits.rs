@@ -118,6 +118,7 @@ fn pod_spec(spec: &mcastlab_topology::LabSpec, k: usize) -> mcastlab_topology::P
         name: format!("p{}", k + 1),
         address: Ipv4Addr::new(a, b, (1 + k / 250) as u8, (k % 250 + 1) as u8),
         igmp_version: None,
+        mld_version: None,
         napi: false,
     }
 }

@@ -25,8 +25,9 @@ pub const DEFAULT_LAB: &str = "mcastlab";
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Namespaces: <lab>-<node> for nodes, <lab>-<node>-<pod> for pods (eth0), \
-                        <lab>-ul for the underlay bridge. Pod addresses 10.200.<node>.<pod>/16, \
-                        node underlay 172.31.255.<node>/24, vxlan0 external on UDP 4789.\n\n\
+                        <lab>-ul for the underlay bridge. Pod addresses 10.200.<node>.<pod>/16 \
+                        (with --ipv6 also fd00:200::<its host bits>/64: fd00:200::102 for n1 \
+                        p2), node underlay 172.31.255.<node>/24, vxlan0 external on UDP 4789.\n\n\
                         One node per machine (the two-VM lab), on each VM:\n  \
                         mcastlab up --lab vm --host n1 --underlay-address 192.168.56.11/24 \
                         --peer 192.168.56.12\n  \
@@ -49,6 +50,10 @@ pub struct UpArgs {
     /// Pods per node of the generated lab.
     #[arg(long, default_value_t = DEFAULT_PODS)]
     pods: usize,
+    /// Dual stack: the generated lab's pods get IPv6 too (fd00:200::<host bits>/64, IPv6 on
+    /// in the pods and on their host veths, so they speak MLD); a lab file says `ipv6: true`.
+    #[arg(long, conflicts_with = "file")]
+    ipv6: bool,
     /// Do not start the node agents (querier, dead-pod cleanup, membership between nodes):
     /// membership then comes only from the reports pods send on their own, and nodes reach
     /// each other only through static `subscriber add` entries.
@@ -194,6 +199,10 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<()> {
         ),
         LabSource::Containerlab(file) => return up_containerlab(&args, &file),
     };
+    if args.ipv6 {
+        spec.ipv6 = true;
+        spec.validate()?;
+    }
     args.host.place(&mut spec)?;
     let mut progress = Progress::new(Some(lab::up_steps(&spec) as u64));
     match spec.host_node() {
@@ -455,17 +464,23 @@ fn print_spec(spec: &LabSpec) {
         .local_nodes()
         .flat_map(|node| {
             node.pods.iter().map(move |pod| {
-                vec![
-                    spec.pod_netns(node, pod),
-                    pod.address.to_string(),
-                    spec.node_netns(node),
-                    node.underlay_address.to_string(),
-                ]
+                let mut row = vec![spec.pod_netns(node, pod), pod.address.to_string()];
+                row.extend(spec.pod_address6(pod).map(|address| address.to_string()));
+                row.extend([spec.node_netns(node), node.underlay_address.to_string()]);
+                row
             })
         })
         .collect();
-    print_table(
-        &["POD NAMESPACE", "ADDRESS", "NODE NAMESPACE", "UNDERLAY"],
-        &rows,
-    );
+    let headers: &[&str] = if spec.ipv6 {
+        &[
+            "POD NAMESPACE",
+            "ADDRESS",
+            "IPV6 ADDRESS",
+            "NODE NAMESPACE",
+            "UNDERLAY",
+        ]
+    } else {
+        &["POD NAMESPACE", "ADDRESS", "NODE NAMESPACE", "UNDERLAY"]
+    };
+    print_table(headers, &rows);
 }
