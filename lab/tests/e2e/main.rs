@@ -10,6 +10,7 @@ mod agent;
 mod bad_input;
 mod delivery;
 mod identity;
+mod ipv6;
 mod lab;
 mod limits;
 mod membership;

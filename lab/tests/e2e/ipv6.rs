@@ -1,0 +1,195 @@
+//! IPv6 on dual-stack labs (`ipv6: true`): pods join IPv6 groups with real sockets, their
+//! kernels send MLDv2 (or MLDv1 under `mld_version: 1`), and the dataplane delivers to them,
+//! locally and from another node over the tunnel. Their kernels' reports of link-scope groups
+//! (solicited-node) are refused and never become memberships.
+
+use std::{
+    net::{Ipv4Addr, Ipv6Addr},
+    time::{Duration, Instant},
+};
+
+use mcastlab_common::Reason;
+use mcastlab_testbed::{capture::Capture, receiver::Receiver6, sender::SendOptions};
+use mcastlab_testkit::require_datapath;
+
+use crate::lab::{DEADLINE, PORT, TestLab};
+
+const COUNT: u64 = 30;
+/// A global-scope IPv6 group.
+const GROUP6: Ipv6Addr = Ipv6Addr::new(0xff0e, 0, 0, 0, 0, 0, 7, 1);
+
+/// A dual-stack lab of `nodes` x `pods`, the pods of `mld_v1` (node, pod) speaking MLDv1.
+fn dual_stack(nodes: usize, pods: usize, mld_v1: &[(usize, usize)]) -> TestLab {
+    TestLab::new(nodes, pods, |spec| {
+        spec.ipv6 = true;
+        for &(node, pod) in mld_v1 {
+            spec.nodes[node - 1].pods[pod - 1].mld_version = Some(1);
+        }
+    })
+}
+
+/// The members of `GROUP6` on `node`, by their pods' (IPv4) identity addresses.
+fn members(lab: &TestLab, node: usize) -> Vec<Ipv4Addr> {
+    lab.dataplane(node)
+        .groups()
+        .expect("group table")
+        .subscribers_of(GROUP6)
+        .expect("subscribers")
+        .iter()
+        .map(|s| s.address)
+        .collect()
+}
+
+/// Waits until pod (node, pod) is a member of `GROUP6` on its node (`present`) or is not.
+fn wait_member(lab: &TestLab, node: usize, pod: usize, present: bool) {
+    let address = lab.pod(node, pod).address;
+    let deadline = Instant::now() + DEADLINE;
+    while members(lab, node).contains(&address) != present {
+        assert!(
+            Instant::now() < deadline,
+            "pod ({node}, {pod}) a member of {GROUP6}: expected {present} within {DEADLINE:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Joins `GROUP6` from pod (node, pod) with a socket and waits for the membership.
+fn join(lab: &TestLab, node: usize, pod: usize) -> Receiver6 {
+    let receiver = lab
+        .scenario
+        .join6_socket(node, pod, GROUP6, PORT)
+        .expect("join an IPv6 group");
+    wait_member(lab, node, pod, true);
+    receiver
+}
+
+/// Sends `COUNT` probes to `GROUP6` from pod (node, pod) as `sender`.
+fn send(lab: &TestLab, node: usize, pod: usize, sender: u32) {
+    lab.scenario
+        .send6(
+            node,
+            pod,
+            &SendOptions {
+                group: GROUP6,
+                port: PORT,
+                count: COUNT,
+                rate: None,
+                size: 64,
+                sender,
+                first_seq: 0,
+            },
+        )
+        .expect("send to an IPv6 group");
+}
+
+/// Receives until `count` distinct probes arrived (or the deadline); returns how many.
+fn receive(receiver: &mut Receiver6, count: u64) -> u64 {
+    receiver
+        .receive_until(DEADLINE, |report| report.unique >= count)
+        .expect("receive")
+        .unique
+}
+
+/// How many frames a capture got to `GROUP6` (IPv6 destination at offset 38 of the frame).
+fn frames_to_group(capture: &Capture) -> usize {
+    capture
+        .now()
+        .iter()
+        .filter(|frame| frame.len() >= 54 && frame[12..14] == [0x86, 0xdd])
+        .filter(|frame| frame[38..54] == GROUP6.octets())
+        .count()
+}
+
+#[test]
+fn ipv6_members_joined_with_mldv2_and_mldv1_get_every_datagram_and_a_leave_stops_them() {
+    require_datapath!();
+    // Given a dual-stack node: p1 sends, p2 joins with MLDv2, p3 (mld_version 1) with MLDv1,
+    // p4 does not join; the IPv6 group configured.
+    let lab = dual_stack(1, 4, &[(1, 3)]);
+    lab.dataplane(1)
+        .groups()
+        .expect("group table")
+        .add_group(GROUP6)
+        .expect("add the IPv6 group");
+    let mut mldv2 = join(&lab, 1, 2);
+    let mut mldv1 = join(&lab, 1, 3);
+    let outsider = lab.spy(1, 4);
+    // When p1 sends.
+    send(&lab, 1, 1, 1);
+    // Then p2 and p3 get every datagram once, and p4 none (with theirs in, p4's would be).
+    assert_eq!(receive(&mut mldv2, COUNT), COUNT, "p2 (MLDv2)");
+    assert_eq!(receive(&mut mldv1, COUNT), COUNT, "p3 (MLDv1)");
+    assert_eq!(mldv2.report().duplicates, 0);
+    assert_eq!(
+        frames_to_group(&outsider),
+        0,
+        "copies to p4, which did not join"
+    );
+    // When p4 gets one more address (its kernel joins the address's solicited-node group,
+    // ff02::1:ff00:abcd, and reports it). Then that link-scope report is refused and the node
+    // has no group but the configured one.
+    let before = lab.counters(1)[Reason::LinkLocalGroup.name()];
+    mcastlab_testkit::ip(&[
+        "-n",
+        &lab.pod_netns(1, 4),
+        "addr",
+        "add",
+        "fd00:200::abcd/64",
+        "dev",
+        "eth0",
+        "nodad",
+    ]);
+    lab.wait_counter(1, Reason::LinkLocalGroup, before + 1);
+    let groups: Vec<std::net::IpAddr> = lab
+        .dataplane(1)
+        .groups()
+        .expect("group table")
+        .groups()
+        .expect("groups")
+        .iter()
+        .map(|entry| entry.group)
+        .collect();
+    assert_eq!(groups, [std::net::IpAddr::V6(GROUP6)]);
+
+    // When p3 (MLDv1) leaves: its kernel sends a Done. Then it is no member, and the next
+    // datagrams reach p2 only.
+    mldv1.leave().expect("leave");
+    wait_member(&lab, 1, 3, false);
+    let p3_wire = lab.spy(1, 3);
+    send(&lab, 1, 1, 2);
+    assert_eq!(
+        receive(&mut mldv2, 2 * COUNT),
+        2 * COUNT,
+        "p2 after p3 left"
+    );
+    assert_eq!(frames_to_group(&p3_wire), 0, "copies to p3 after its Done");
+}
+
+#[test]
+fn an_ipv6_group_crosses_the_overlay_to_a_remote_member() {
+    require_datapath!();
+    // Given two dual-stack nodes with the IPv6 group; p1 on n2 joins with MLDv2, and n1 sends
+    // the group to n2 (a static remote subscriber: membership messages name IPv4 groups only).
+    let lab = dual_stack(2, 2, &[]);
+    for node in 1..=2 {
+        lab.dataplane(node)
+            .groups()
+            .expect("group table")
+            .add_group(GROUP6)
+            .expect("add the IPv6 group");
+    }
+    let n2 = lab.scenario.node(2).underlay_address;
+    lab.dataplane(1)
+        .groups()
+        .expect("group table")
+        .add_remote_subscriber(GROUP6, n2)
+        .expect("n2 as a remote subscriber");
+    let mut receiver = join(&lab, 2, 1);
+    // When p1 on n1 sends.
+    send(&lab, 1, 1, 1);
+    // Then the pod on n2 gets every datagram once, carried over the tunnel.
+    assert_eq!(receive(&mut receiver, COUNT), COUNT, "datagrams on n2");
+    assert_eq!(receiver.report().duplicates, 0);
+    assert_eq!(lab.counters(1)[Reason::CopyRemote.name()], COUNT);
+    assert_eq!(lab.counters(2)[Reason::OverlayDelivered.name()], COUNT);
+}
