@@ -55,7 +55,7 @@ use crate::{
     membership::Exchange,
     monitor::Monitor,
     pods::{LinkEvents, sweep},
-    querier::{Querier, general_query_frame},
+    querier::{Querier, general_mld_query_frame, general_query_frame},
 };
 
 /// How soon after its veth disappears a pod's memberships are gone (netlink tells at once; the
@@ -95,7 +95,10 @@ pub async fn run(
     monitor.open_ring();
     let mut leaves = leaves::PendingLeaves::default();
     hold_v1_hosts(&node, &settings)?;
-    let frame = general_query_frame(&settings);
+    let frames = [
+        general_query_frame(&settings),
+        general_mld_query_frame(&settings),
+    ];
     tracing::info!(node = node.name(), ?settings, ?peering, "agent started");
     let mut exchange = match peering {
         Some(peering) => Some(Exchange::open(&node, peering).map_err(AgentError::Netns)?),
@@ -123,7 +126,7 @@ pub async fn run(
         tokio::select! {
             () = &mut shutdown => break,
             () = tokio::time::sleep_until(next_query) => {
-                send_queries(&node, &querier, &frame);
+                send_queries(&node, &querier, &frames);
                 publish_gone(&mut monitor, sweep(&node)?);
                 startup_left = startup_left.saturating_sub(1);
                 next_query = Instant::now() + if startup_left > 0 {
@@ -265,9 +268,10 @@ fn group_lists(node: &Node) -> Result<BTreeSet<(IpAddr, u32)>, AgentError> {
     }
 }
 
-/// Sends a General Query out of every pod veth the node's programs are attached to. A veth
+/// Sends the General Queries (IGMP, MLD) out of every pod veth the node's programs are
+/// attached to. A veth
 /// that is gone or down is skipped (its pod cannot answer anyway).
-fn send_queries(node: &Node, querier: &Querier, frame: &[u8]) {
+fn send_queries(node: &Node, querier: &Querier, frames: &[Vec<u8>]) {
     let links = match node.links() {
         Ok(links) => links,
         Err(err) => {
@@ -276,8 +280,10 @@ fn send_queries(node: &Node, querier: &Querier, frame: &[u8]) {
         }
     };
     for (_, iface, _) in links.iter().filter(|(kind, _, _)| *kind == LinkKind::Pod) {
-        if let Err(err) = querier.send(iface, frame) {
-            tracing::debug!(node = node.name(), iface, %err, "query not sent");
+        for frame in frames {
+            if let Err(err) = querier.send(iface, frame) {
+                tracing::debug!(node = node.name(), iface, %err, "query not sent");
+            }
         }
     }
 }

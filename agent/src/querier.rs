@@ -1,7 +1,11 @@
-//! The querier's packets: IGMPv3 General and Group-Specific Queries (RFC 3376 section 4.1)
-//! sent with an
+//! The querier's packets: IGMPv3 General and Group-Specific Queries (RFC 3376 section 4.1),
+//! and MLDv2 General Queries (RFC 3810 section 5.1) for pods with IPv6, sent with an
 //! `AF_PACKET` socket out of each pod's host-side veth, so that they arrive on the pod's
 //! `eth0` as a router's queries would.
+//!
+//! An MLD query comes from [`QUERIER_LINK_LOCAL`], the link-local address of the querier's
+//! MAC (hosts ignore MLD queries from other sources, RFC 3810 section 5.1.14), to all-nodes
+//! (ff02::1), with Hop Limit 1 and the Router Alert.
 //!
 //! A query's IPv4 source is 0.0.0.0, as the Linux bridge's querier uses without an address of
 //! its own (`multicast_query_use_ifaddr` off): the host-side veths have no address, and a pod
@@ -17,9 +21,11 @@ use std::{
 use mcastlab_common::{
     igmp::{IPPROTO_IGMP, group_mac},
     wire::{
-        ethernet::{ETHERTYPE_IPV4, EthernetHeader},
+        ethernet::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, EthernetHeader},
         igmp::fill_checksum,
         ipv4::Ipv4Header,
+        ipv6::{self, HopByHopHeader, Ipv6Header, NEXT_HEADER_HOP_BY_HOP, NEXT_HEADER_ICMPV6},
+        mld::{self, ALL_NODES, V2Query},
         query::V3Query,
     },
 };
@@ -33,6 +39,13 @@ pub const ALL_SYSTEMS: [u8; 4] = [224, 0, 0, 1];
 const ROUTER_ALERT: [u8; 4] = [0x94, 0x04, 0x00, 0x00];
 /// Source MAC of queries: locally administered, "mc" in its middle bytes.
 pub const QUERIER_MAC: [u8; 6] = [0x02, 0x6d, 0x63, 0x00, 0x00, 0x01];
+/// Source of MLD queries: the link-local address of [`QUERIER_MAC`] (modified EUI-64, RFC 4291
+/// appendix A), fe80::6d:63ff:fe00:1.
+pub const QUERIER_LINK_LOCAL: [u8; 16] = [
+    0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0x00, 0x6d, 0x63, 0xff, 0xfe, 0x00, 0x00, 0x01,
+];
+/// Hop Limit of MLD messages (RFC 3810 section 5).
+const MLD_HOP_LIMIT: u8 = 1;
 /// Type of Service of IGMP messages: Internetwork Control (as Linux sends them).
 const TOS_INTERNETWORK_CONTROL: u8 = 0xc0;
 /// TTL of IGMP messages (RFC 3376 section 4).
@@ -57,6 +70,27 @@ pub fn group_query_frame(settings: &Settings, group: Ipv4Addr) -> Vec<u8> {
         V3Query::group_specific(group.octets(), tenths, settings.robustness, seconds),
         group.octets(),
     )
+}
+
+/// The frame of an MLDv2 General Query with `settings`' Maximum Response Delay, QRV and QQIC,
+/// to all-nodes: the IPv6 counterpart of [`general_query_frame`], sent with it.
+pub fn general_mld_query_frame(settings: &Settings) -> Vec<u8> {
+    let max_response_ms =
+        u32::try_from(settings.query_response_interval.as_millis()).unwrap_or(u32::MAX);
+    let seconds = u32::try_from(settings.query_interval.as_secs()).unwrap_or(u32::MAX);
+    let mut query = V2Query::general(max_response_ms, settings.robustness, seconds).0;
+    mld::fill_checksum(QUERIER_LINK_LOCAL, ALL_NODES, &mut query);
+    let hop_by_hop = HopByHopHeader::router_alert(NEXT_HEADER_ICMPV6);
+    let payload_len = (HopByHopHeader::LEN + query.len()) as u16;
+    let ip = Ipv6Header::new(
+        QUERIER_LINK_LOCAL,
+        ALL_NODES,
+        NEXT_HEADER_HOP_BY_HOP,
+        MLD_HOP_LIMIT,
+        payload_len,
+    );
+    let ethernet = EthernetHeader::new(ipv6::group_mac(ALL_NODES), QUERIER_MAC, ETHERTYPE_IPV6);
+    [&ethernet.0[..], &ip.0, &hop_by_hop.0, &query].concat()
 }
 
 /// A duration in tenths of a second (the unit of Max Resp Code).
@@ -164,6 +198,36 @@ mod tests {
             0xffff,
             "IGMP checksum"
         );
+    }
+
+    #[test]
+    fn a_general_mld_query_frame_parses_as_an_mldv2_query_from_the_querier() {
+        let frame = general_mld_query_frame(&Settings::RFC);
+        // Ethernet: 33:33:00:00:00:01 (RFC 2464 section 7), IPv6.
+        assert_eq!(frame[..6], [0x33, 0x33, 0, 0, 0, 1]);
+        assert_eq!(frame[12..14], [0x86, 0xdd]);
+        // IPv6 from the querier's link-local address to ff02::1, Hop Limit 1, then the
+        // Hop-by-Hop header with the Router Alert for MLD.
+        let ip = Ipv6Header::parse(&frame[14..54]).expect("an IPv6 header");
+        assert_eq!(ip.source(), QUERIER_LINK_LOCAL);
+        assert_eq!(ip.destination(), ALL_NODES);
+        assert_eq!(ip.hop_limit(), 1);
+        assert_eq!(usize::from(ip.payload_len()), 8 + 28);
+        let mut hop_by_hop = HopByHopHeader([0; 8]);
+        hop_by_hop.0.copy_from_slice(&frame[54..62]);
+        assert_eq!(hop_by_hop.check_mld(), Ok(()));
+        // MLDv2 query (28 bytes): type 130, Maximum Response Code 10000 ms, QRV 2, QQIC 125.
+        let message = &frame[62..];
+        assert_eq!(message.len(), 28);
+        assert!(checksum::verifies_ipv6(
+            QUERIER_LINK_LOCAL,
+            ALL_NODES,
+            NEXT_HEADER_ICMPV6,
+            message
+        ));
+        assert_eq!(message[0], 130);
+        assert_eq!(u16::from_be_bytes([message[4], message[5]]), 10_000);
+        assert_eq!((message[24] & 0x07, message[25]), (2, 125));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use mcastlab_common::Reason;
 use mcastlab_testbed::{capture::Capture, receiver::Receiver6, sender::SendOptions};
 use mcastlab_testkit::require_datapath;
 
-use crate::lab::{DEADLINE, PORT, TestLab};
+use crate::lab::{DEADLINE, FAST_AGENT_SETTINGS, PORT, TestLab};
 
 const COUNT: u64 = 30;
 /// A global-scope IPv6 group.
@@ -192,4 +192,48 @@ fn an_ipv6_group_crosses_the_overlay_to_a_remote_member() {
     assert_eq!(receiver.report().duplicates, 0);
     assert_eq!(lab.counters(1)[Reason::CopyRemote.name()], COUNT);
     assert_eq!(lab.counters(2)[Reason::OverlayDelivered.name()], COUNT);
+}
+
+/// How late after the membership interval an expiry may come: two aging checks of a second.
+const AGING_SLACK: Duration = Duration::from_secs(3);
+
+#[test]
+fn the_agents_mld_queries_keep_an_ipv6_member_past_the_membership_interval() {
+    require_datapath!();
+    // Given a dual-stack node whose agent queries every 2 s (a member not heard for 5 s
+    // expires), the IPv6 group, and p2 joined with MLDv2.
+    let settings = FAST_AGENT_SETTINGS;
+    let mut lab = dual_stack(1, 2, &[]);
+    lab.dataplane(1)
+        .groups()
+        .expect("group table")
+        .add_group(GROUP6)
+        .expect("add the IPv6 group");
+    lab.start_agent_with(1, settings);
+    let mut receiver = join(&lab, 1, 2);
+    // When a membership interval and more passes (p2's kernel sends no report unasked).
+    std::thread::sleep(settings.group_membership_interval() + AGING_SLACK);
+    // Then p2 is still a member, heard within the last query round: it answered the agent's
+    // MLD General Queries.
+    let member = lab
+        .dataplane(1)
+        .groups()
+        .expect("group table")
+        .subscribers_of(GROUP6)
+        .expect("subscribers")
+        .into_iter()
+        .find(|s| s.address == lab.pod(1, 2).address)
+        .expect("p2 is still a member");
+    let age = member.age_s.expect("a local member is heard");
+    assert!(
+        age <= settings.query_interval.as_secs() + 1,
+        "p2 last heard {age} s ago"
+    );
+    // And it receives.
+    send(&lab, 1, 1, 1);
+    assert_eq!(
+        receive(&mut receiver, COUNT),
+        COUNT,
+        "p2 after the interval"
+    );
 }
