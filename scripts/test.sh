@@ -59,7 +59,7 @@ if [ "$(id -u)" = 0 ]; then
     step "benchmark smoke run (short windows; numbers are not results)"
     smoke=$(mktemp -d)
     "$mcastlab" bench fanout --receivers 1,2 \
-        --modes dataplane,seed,unicast,cross-node-dataplane,cross-node-bridge \
+        --modes dataplane,dataplane-sources,seed,unicast,cross-node-dataplane,cross-node-bridge \
         --repetitions 1 --window 0.2 --warmup 0.1 --latency-probes 50 --out "$smoke" >/dev/null
     "$mcastlab" bench control --groups 4 --subscribers 8 --repetitions 2 \
         --out "$smoke" >/dev/null

@@ -18,7 +18,7 @@ use mcastlab_agent::{
 use mcastlab_common::Reason;
 use mcastlab_dataplane::Node;
 use mcastlab_testbed::{
-    blast::receiver_socket,
+    blast::{receiver_socket, source_receiver_socket},
     capture::Capture,
     receiver::{Receive, ReceiveReport, Receiver, Receiver6},
     sender::{SendOptions, SendReport, send, send6},
@@ -298,6 +298,19 @@ impl Scenario {
         port: u16,
     ) -> Result<Receiver6> {
         Receiver6::bind(&self.pod_netns6(node, pod)?, POD_IFACE, group, port).map_err(LabError::Io)
+    }
+
+    /// A bare socket in a pod bound to group `address`, joined for datagrams from `source` only
+    /// (its kernel reports INCLUDE{source}, not waited for): [`Scenario::collector_socket`]'s
+    /// source-specific counterpart.
+    pub fn source_collector_socket(
+        &self,
+        node: usize,
+        pod: usize,
+        source: Ipv4Addr,
+        address: SocketAddrV4,
+    ) -> Result<Socket> {
+        source_receiver_socket(&self.pod_netns(node, pod), source, address).map_err(LabError::Io)
     }
 
     /// Joins as [`Scenario::join_socket`] and waits until the dataplane of the pod's node has

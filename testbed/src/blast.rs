@@ -318,12 +318,32 @@ impl Drop for CloseOnDrop {
 /// to the group when `address` is multicast.
 pub fn receiver_socket(netns: &str, address: SocketAddrV4) -> io::Result<Socket> {
     run_in(netns, || {
-        let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
-        socket.set_reuse_address(true)?;
-        socket.bind(&address.into())?;
+        let socket = bound_socket(address)?;
         if address.ip().is_multicast() {
             socket.join_multicast_v4(address.ip(), &std::net::Ipv4Addr::UNSPECIFIED)?;
         }
         Ok(socket)
     })
+}
+
+/// A UDP socket in namespace `netns` bound to group `address`, joined for datagrams from
+/// `source` only (`IP_ADD_SOURCE_MEMBERSHIP`: the kernel reports INCLUDE{source}).
+pub fn source_receiver_socket(
+    netns: &str,
+    source: std::net::Ipv4Addr,
+    address: SocketAddrV4,
+) -> io::Result<Socket> {
+    run_in(netns, || {
+        let socket = bound_socket(address)?;
+        socket.join_ssm_v4(&source, address.ip(), &std::net::Ipv4Addr::UNSPECIFIED)?;
+        Ok(socket)
+    })
+}
+
+/// A UDP socket bound to `address`, the address reusable (every receiver of a pod binds it).
+fn bound_socket(address: SocketAddrV4) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&address.into())?;
+    Ok(socket)
 }

@@ -1,32 +1,45 @@
 //! mcastlab's dataplane on one node: the sender, the receivers and the spy on the node's
 //! veths, the tc programs replicating to every joined pod.
 
-use std::time::{Duration, Instant};
+use std::{
+    net::{Ipv4Addr, SocketAddrV4},
+    time::{Duration, Instant},
+};
 
 use mcastlab_common::names::PROG_POD_INGRESS;
 use mcastlab_lab::{LabError, Scenario};
+use mcastlab_testbed::receiver::Receiver;
 use mcastlab_topology::LabSpec;
+use socket2::Socket;
 
-use super::{BenchLab, Column, FanoutMode, GROUP, Mode, bench_spec};
+use super::{BenchLab, Column, FanoutMode, GROUP, Mode, PORT, bench_spec};
 
-/// The dataplane, with the receiver pods on NAPI delivery or not ([`Mode::Dataplane`],
-/// [`Mode::DataplaneNapi`]).
+/// The dataplane, with the receiver pods on NAPI delivery or not, joined for every source or
+/// for the sender only ([`Mode::Dataplane`], [`Mode::DataplaneNapi`],
+/// [`Mode::DataplaneSources`]).
 pub(super) struct Dataplane {
     /// Receiver pods on NAPI delivery (`napi: true` in their spec).
     pub napi: bool,
+    /// Receivers join for the sender only (INCLUDE{sender}): every copy is checked against a
+    /// source filter.
+    pub sources: bool,
 }
 
 impl FanoutMode for Dataplane {
     fn mode(&self) -> Mode {
-        if self.napi {
-            Mode::DataplaneNapi
-        } else {
-            Mode::Dataplane
+        match (self.napi, self.sources) {
+            (true, _) => Mode::DataplaneNapi,
+            (false, true) => Mode::DataplaneSources,
+            (false, false) => Mode::Dataplane,
         }
     }
 
     fn lab_name(&self) -> &'static str {
-        if self.napi { "benchnapi" } else { "benchdp" }
+        match self.mode() {
+            Mode::DataplaneNapi => "benchnapi",
+            Mode::DataplaneSources => "benchsrc",
+            _ => "benchdp",
+        }
     }
 
     fn max_receivers(&self) -> usize {
@@ -57,23 +70,52 @@ impl FanoutMode for Dataplane {
         wait_subscribed(lab, receivers, timeout)
     }
 
+    fn collector_socket(&self, lab: &BenchLab, receiver: usize) -> Result<Socket, LabError> {
+        let (node, pod) = lab.receiver(receiver);
+        let address = SocketAddrV4::new(GROUP, PORT);
+        if self.sources {
+            lab.scenario()
+                .source_collector_socket(node, pod, sender(lab), address)
+        } else {
+            lab.scenario().collector_socket(node, pod, address)
+        }
+    }
+
+    fn receiver(&self, lab: &BenchLab, receiver: usize, port: u16) -> Result<Receiver, LabError> {
+        let (node, pod) = lab.receiver(receiver);
+        if self.sources {
+            lab.scenario()
+                .join_source_socket(node, pod, sender(lab), GROUP, port)
+        } else {
+            lab.scenario().join_socket(node, pod, GROUP, port)
+        }
+    }
+
     fn bpf_program(&self) -> Option<&'static str> {
         Some(PROG_POD_INGRESS)
     }
 
     fn column(&self) -> Column {
-        if self.napi {
-            Column {
+        match self.mode() {
+            Mode::DataplaneNapi => Column {
                 header: "dataplane, NAPI receivers",
                 color: (0x94, 0x67, 0xbd),
-            }
-        } else {
-            Column {
+            },
+            Mode::DataplaneSources => Column {
+                header: "dataplane, source-specific receivers",
+                color: (0x17, 0xbe, 0xcf),
+            },
+            _ => Column {
                 header: "dataplane copies/s",
                 color: (0x1f, 0x77, 0xb4),
-            }
+            },
         }
     }
+}
+
+/// The sender's address (node 1, pod 1): the one source source-specific receivers ask for.
+fn sender(lab: &BenchLab) -> Ipv4Addr {
+    lab.scenario().pod(1, 1).address
 }
 
 /// Waits until the receivers' node's dataplane has each of the first `receivers` receivers as

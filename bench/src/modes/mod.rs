@@ -45,6 +45,10 @@ pub enum Mode {
     /// pod end, TSO off and a pfifo qdisc on the host end): copies wait in each veth's ring
     /// instead of the per-CPU backlog, which holds only netdev_max_backlog packets.
     DataplaneNapi,
+    /// mcastlab's dataplane with source-specific receivers: each joins the group for the
+    /// sender only (IGMPv3 INCLUDE{sender}), so every copy passes a source filter lookup
+    /// (`mcastlab_common::sources`) that any-source members skip.
+    DataplaneSources,
     /// The design mcastlab started from: Cilium PR 29469's replication (a hash of subscriber
     /// hashes, `bpf_for_each_map_elem`, one clone per subscriber) as the seed baseline program
     /// on the same veths, its membership written by the bench.
@@ -64,9 +68,10 @@ pub enum Mode {
 
 impl Mode {
     /// Every mode, in the order of the reports' columns and plots.
-    pub const ALL: [Mode; 7] = [
+    pub const ALL: [Mode; 8] = [
         Mode::Dataplane,
         Mode::DataplaneNapi,
+        Mode::DataplaneSources,
         Mode::Seed,
         Mode::Bridge,
         Mode::Unicast,
@@ -77,8 +82,18 @@ impl Mode {
     /// The mode's implementation.
     pub fn fanout(self) -> &'static dyn FanoutMode {
         match self {
-            Mode::Dataplane => &dataplane::Dataplane { napi: false },
-            Mode::DataplaneNapi => &dataplane::Dataplane { napi: true },
+            Mode::Dataplane => &dataplane::Dataplane {
+                napi: false,
+                sources: false,
+            },
+            Mode::DataplaneNapi => &dataplane::Dataplane {
+                napi: true,
+                sources: false,
+            },
+            Mode::DataplaneSources => &dataplane::Dataplane {
+                napi: false,
+                sources: true,
+            },
             Mode::Seed => &seed::Seed,
             Mode::Bridge => &bridge::Bridge,
             Mode::Unicast => &unicast::Unicast,

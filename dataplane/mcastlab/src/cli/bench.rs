@@ -279,6 +279,9 @@ enum ModeArg {
     Dataplane,
     /// mcastlab's dataplane with the receiver pods on NAPI delivery.
     DataplaneNapi,
+    /// mcastlab's dataplane with receivers joined for the sender only (INCLUDE{sender}):
+    /// every copy passes a source filter.
+    DataplaneSources,
     /// The seed baseline: Cilium PR 29469's replication (hash of subscriber hashes walked per
     /// packet), the design mcastlab started from.
     Seed,
@@ -297,6 +300,7 @@ impl From<ModeArg> for Mode {
         match mode {
             ModeArg::Dataplane => Mode::Dataplane,
             ModeArg::DataplaneNapi => Mode::DataplaneNapi,
+            ModeArg::DataplaneSources => Mode::DataplaneSources,
             ModeArg::Seed => Mode::Seed,
             ModeArg::Bridge => Mode::Bridge,
             ModeArg::Unicast => Mode::Unicast,
