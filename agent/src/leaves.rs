@@ -1,12 +1,13 @@
-//! Leaves while fast leave is off (RFC 3376 section 6.4.2, for one member per veth): the
-//! datapath keeps the member and emits a `leave_pending` event; the agent sends Last Member
-//! Query Count Group-Specific Queries into the veth, one each Last Member Query Interval, and
-//! one interval after the last it removes the member unless someone behind the veth answered
-//! (a report since the leave stamps the member heard), counted as `leave_confirmed`.
+//! Leaves while fast leave is off (RFC 3376 section 6.4.2, RFC 3810 section 7.6.2, for one
+//! member per veth): the datapath keeps the member and emits a `leave_pending` event; the agent
+//! sends Last Member Query Count Group-Specific Queries (IGMP; MLD Multicast Address Specific
+//! Queries for an IPv6 group) into the veth, one each Last Member Query Interval, and one
+//! interval after the last it removes the member unless someone behind the veth answered (a
+//! report since the leave stamps the member heard), counted as `leave_confirmed`.
 //!
 //! A node with fast leave on (the default) never emits `leave_pending`; nothing here runs.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use mcastlab_common::{Reason, events::MembershipEvent, key_addr};
 use mcastlab_dataplane::{DataplaneError, Node};
@@ -14,14 +15,14 @@ use tokio::time::Instant;
 
 use crate::{
     AgentError,
-    querier::{Querier, group_query_frame},
+    querier::{Querier, group_mld_query_frame, group_query_frame},
     timers::Settings,
 };
 
 /// One leave being asked about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Pending {
-    group: Ipv4Addr,
+    group: IpAddr,
     ifindex: u32,
     /// When the leave was handled (`CLOCK_MONOTONIC` nanoseconds): a report after it answers.
     since_ns: u64,
@@ -33,7 +34,7 @@ struct Pending {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConfirmedLeave {
     /// The group.
-    pub group: Ipv4Addr,
+    pub group: IpAddr,
     /// The member's address.
     pub address: Ipv4Addr,
     /// Its veth.
@@ -53,7 +54,9 @@ impl PendingLeaves {
         if event.reason() != Some(Reason::LeavePending) {
             return;
         }
-        let group = key_addr(event.group);
+        let Some(group) = event.group_addr() else {
+            return;
+        };
         self.pending
             .retain(|p| !(p.group == group && p.ifindex == event.ifindex));
         self.pending.push(Pending {
@@ -104,7 +107,10 @@ impl PendingLeaves {
 /// Sends one Group-Specific Query for `pending` into its veth. A veth that is gone is
 /// skipped (its pod cannot answer; the dead-pod sweep removes the member).
 fn send_query(node: &Node, querier: &Querier, settings: &Settings, pending: &Pending) {
-    let frame = group_query_frame(settings, pending.group);
+    let frame = match pending.group {
+        IpAddr::V4(group) => group_query_frame(settings, group),
+        IpAddr::V6(group) => group_mld_query_frame(settings, group),
+    };
     if let Err(err) = querier.send_to(pending.ifindex, &frame) {
         let ifindex = pending.ifindex;
         tracing::debug!(node = node.name(), ifindex, %err, "group-specific query not sent");

@@ -194,7 +194,7 @@ pub async fn run(
             }
             () = sleep_until_due(leaves.next_due()), if leaves.next_due().is_some() => {
                 for left in leaves.run_due(&node, &querier, &settings)? {
-                    monitor.publish_own(Reason::LeaveConfirmed, left.group.into(), left.address, left.ifindex);
+                    monitor.publish_own(Reason::LeaveConfirmed, left.group, left.address, left.ifindex);
                 }
             }
             deleted = links.next_deletion(), if links_open => match deleted {

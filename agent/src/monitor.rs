@@ -13,7 +13,7 @@
 use std::{
     collections::HashMap,
     io::{self, BufRead, BufReader},
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    net::{IpAddr, Ipv4Addr},
     os::unix::net::UnixStream,
     path::{Path, PathBuf},
     sync::Arc,
@@ -254,7 +254,7 @@ impl Monitor {
                 .to_owned(),
             reason: reason
                 .map_or_else(|| format!("code_{}", event.reason), |r| r.name().to_owned()),
-            group: event_group(event),
+            group: event.group_addr(),
             address: (event.address != 0).then(|| key_addr(event.address)),
             iface,
             ifindex: (!remote).then_some(event.ifindex),
@@ -290,18 +290,6 @@ fn register(reader: EventReader) -> io::Result<AsyncFd<EventReader>> {
 }
 
 /// The wall-clock time of a `CLOCK_MONOTONIC` instant, in milliseconds since the Unix epoch.
-/// The group an event names: its IPv4 group, its IPv6 group, or none (a refused message that
-/// names no single group).
-fn event_group(event: &MembershipEvent) -> Option<IpAddr> {
-    if event.group != 0 {
-        Some(IpAddr::V4(key_addr(event.group)))
-    } else if event.group6 != [0; 4] {
-        Some(IpAddr::V6(Ipv6Addr::from(ipv6::key_addr(event.group6))))
-    } else {
-        None
-    }
-}
-
 fn unix_ms(monotonic: u64) -> u64 {
     let ago = Duration::from_nanos(monotonic_ns().saturating_sub(monotonic));
     SystemTime::now()

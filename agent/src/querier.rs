@@ -14,7 +14,7 @@
 
 use std::{
     io,
-    net::Ipv4Addr,
+    net::{Ipv4Addr, Ipv6Addr},
     os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
 };
 
@@ -78,18 +78,45 @@ pub fn general_mld_query_frame(settings: &Settings) -> Vec<u8> {
     let max_response_ms =
         u32::try_from(settings.query_response_interval.as_millis()).unwrap_or(u32::MAX);
     let seconds = u32::try_from(settings.query_interval.as_secs()).unwrap_or(u32::MAX);
-    let mut query = V2Query::general(max_response_ms, settings.robustness, seconds).0;
-    mld::fill_checksum(QUERIER_LINK_LOCAL, ALL_NODES, &mut query);
+    mld_query_frame(
+        V2Query::general(max_response_ms, settings.robustness, seconds),
+        ALL_NODES,
+    )
+}
+
+/// The frame of an MLDv2 Multicast Address Specific Query for `group` (RFC 3810 section
+/// 5.1.12), sent to the group itself (section 5.1.15): Maximum Response Delay is `settings`'
+/// Last Member Query Interval (the Last Listener Query Interval, section 9.8).
+pub fn group_mld_query_frame(settings: &Settings, group: Ipv6Addr) -> Vec<u8> {
+    let max_response_ms =
+        u32::try_from(settings.last_member_query_interval.as_millis()).unwrap_or(u32::MAX);
+    let seconds = u32::try_from(settings.query_interval.as_secs()).unwrap_or(u32::MAX);
+    mld_query_frame(
+        V2Query::group_specific(
+            group.octets(),
+            max_response_ms,
+            settings.robustness,
+            seconds,
+        ),
+        group.octets(),
+    )
+}
+
+/// The frame of an MLD `query` to `destination` from [`QUERIER_LINK_LOCAL`], Hop Limit 1,
+/// with the Router Alert.
+fn mld_query_frame(query: V2Query, destination: [u8; 16]) -> Vec<u8> {
+    let mut query = query.0;
+    mld::fill_checksum(QUERIER_LINK_LOCAL, destination, &mut query);
     let hop_by_hop = HopByHopHeader::router_alert(NEXT_HEADER_ICMPV6);
     let payload_len = (HopByHopHeader::LEN + query.len()) as u16;
     let ip = Ipv6Header::new(
         QUERIER_LINK_LOCAL,
-        ALL_NODES,
+        destination,
         NEXT_HEADER_HOP_BY_HOP,
         MLD_HOP_LIMIT,
         payload_len,
     );
-    let ethernet = EthernetHeader::new(ipv6::group_mac(ALL_NODES), QUERIER_MAC, ETHERTYPE_IPV6);
+    let ethernet = EthernetHeader::new(ipv6::group_mac(destination), QUERIER_MAC, ETHERTYPE_IPV6);
     [&ethernet.0[..], &ip.0, &hop_by_hop.0, &query].concat()
 }
 

@@ -40,6 +40,19 @@ impl MembershipEvent {
     pub const fn reason(&self) -> Option<Reason> {
         Reason::from_code(self.reason)
     }
+
+    /// The group the event names: its IPv4 group, its IPv6 group, or none (a refused message
+    /// that names no single group).
+    pub fn group_addr(&self) -> Option<core::net::IpAddr> {
+        if self.group != 0 {
+            Some(core::net::IpAddr::V4(crate::key_addr(self.group)))
+        } else if self.group6 != [0; 4] {
+            let octets = crate::wire::ipv6::key_addr(self.group6);
+            Some(core::net::IpAddr::V6(core::net::Ipv6Addr::from(octets)))
+        } else {
+            None
+        }
+    }
 }
 
 /// What an event did to membership.

@@ -232,10 +232,8 @@ fn leave_slots(slots: &GroupSlots, group: Group, member: Member) -> Reason {
         return Reason::LeaveIgnoredV1Host;
     }
     let high_water = fanout::header(slots).map_or(0, |h| h.high_water);
-    // Fast leave off holds IPv4 leaves only: the agent's Group-Specific Queries are IGMP.
-    let pending = !config.fast_leave() && group.ipv4_key().is_some();
     match fanout::find(slots, high_water, member) {
-        Some(_) if pending => Reason::LeavePending,
+        Some(_) if !config.fast_leave() => Reason::LeavePending,
         Some(found) if fanout::free(slots, found) => Reason::Left,
         _ => Reason::LeaveNotSubscribed,
     }

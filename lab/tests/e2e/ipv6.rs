@@ -1,7 +1,8 @@
 //! IPv6 on dual-stack labs (`ipv6: true`): pods join IPv6 groups with real sockets, their
 //! kernels send MLDv2 (or MLDv1 under `mld_version: 1`), and the dataplane delivers to them,
 //! locally and from another node over the tunnel. Their kernels' reports of link-scope groups
-//! (solicited-node) are refused and never become memberships.
+//! (solicited-node) are refused and never become memberships. The agent's MLD queries keep
+//! members and, with fast leave off, decide leaves.
 
 use std::{
     net::{Ipv4Addr, Ipv6Addr},
@@ -9,10 +10,17 @@ use std::{
 };
 
 use mcastlab_common::Reason;
-use mcastlab_testbed::{capture::Capture, receiver::Receiver6, sender::SendOptions};
+use mcastlab_testbed::{
+    capture::Capture,
+    mld::{MldMessage, TEST_LINK_LOCAL},
+    raw::send_frames,
+    receiver::Receiver6,
+    sender::SendOptions,
+};
 use mcastlab_testkit::require_datapath;
+use mcastlab_topology::model::POD_IFACE;
 
-use crate::lab::{DEADLINE, FAST_AGENT_SETTINGS, PORT, TestLab};
+use crate::lab::{AGENT_SETTINGS, DEADLINE, FAST_AGENT_SETTINGS, PORT, TestLab};
 
 const COUNT: u64 = 30;
 /// A global-scope IPv6 group.
@@ -236,4 +244,54 @@ fn the_agents_mld_queries_keep_an_ipv6_member_past_the_membership_interval() {
         COUNT,
         "p2 after the interval"
     );
+}
+
+/// Whether `frame` is an MLD query (ICMPv6 130 behind an 8-byte Hop-by-Hop header) to `group`.
+fn is_mld_query_to(frame: &[u8], group: Ipv6Addr) -> bool {
+    frame.len() >= 63
+        && frame[12..14] == [0x86, 0xdd]
+        && frame[38..54] == group.octets()
+        && frame[62] == 130
+}
+
+#[test]
+fn with_fast_leave_off_an_ipv6_member_goes_only_when_nobody_answers_the_address_specific_queries() {
+    require_datapath!();
+    // Given a dual-stack node with its agent and fast leave off, and p2 joined with a socket.
+    let mut lab = dual_stack(1, 2, &[]);
+    let node = lab.dataplane(1);
+    node.groups()
+        .expect("group table")
+        .add_group(GROUP6)
+        .expect("add the IPv6 group");
+    node.set_fast_leave(false).expect("fast leave off");
+    lab.start_agent_with(1, AGENT_SETTINGS);
+    let mut receiver = join(&lab, 1, 2);
+    let spy = lab.spy(1, 2);
+
+    // When an MLDv1 Done comes from p2's veth while p2's socket still holds the group.
+    let done = MldMessage::V1Done(GROUP6).frame(TEST_LINK_LOCAL).to_bytes();
+    send_frames(&lab.pod_netns(1, 2), POD_IFACE, &[done]).expect("crafted Done");
+    // Then the leave is pending, the agent sends p2 a Multicast Address Specific Query, p2's
+    // kernel answers, and after the Last Listener Query Time p2 is still a member.
+    lab.wait_counter(1, Reason::LeavePending, 1);
+    let queries = spy.until(DEADLINE, |frames| {
+        frames.iter().any(|f| is_mld_query_to(f, GROUP6))
+    });
+    assert!(
+        queries.iter().any(|f| is_mld_query_to(f, GROUP6)),
+        "no address-specific query reached p2"
+    );
+    std::thread::sleep(AGENT_SETTINGS.last_member_query_time() + AGING_SLACK);
+    assert!(members(&lab, 1).contains(&lab.pod(1, 2).address));
+    send(&lab, 1, 1, 1);
+    assert_eq!(receive(&mut receiver, COUNT), COUNT, "p2 after the queries");
+
+    // When p2 closes its socket (its kernel reports the leave and answers no query).
+    drop(receiver);
+    // Then the agent removes p2 after the queries, counted as a confirmed leave.
+    let confirmed = lab.wait_counter(1, Reason::LeaveConfirmed, 1);
+    assert_eq!(confirmed, 1);
+    wait_member(&lab, 1, 2, false);
+    assert_eq!(lab.counters(1).get(Reason::Left.name()), Some(&0));
 }
