@@ -170,7 +170,7 @@ pub async fn run(
                     if let Some(exchange) = exchange.as_mut() {
                         let received = exchange.handle(&node, &buffer[..len], from).await?;
                         for (reason, group, remote) in received.changes {
-                            monitor.publish_own(reason, group.into(), remote, TARGET_REMOTE);
+                            monitor.publish_own(reason, group, remote, TARGET_REMOTE);
                         }
                     }
                 }

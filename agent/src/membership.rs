@@ -3,7 +3,8 @@
 //! subscribers, so that a node sends copies only to nodes with members.
 //!
 //! - **Announce:** a membership message (`mcastlab_common::wire::membership`) from the node's
-//!   underlay address to port `MEMBERSHIP_PORT` of every peer: at once when a group gets its
+//!   underlay address to port `MEMBERSHIP_PORT` of every peer, naming its IPv4 and IPv6 groups
+//!   (an IPv6 group's members want every source): at once when a group gets its
 //!   first local member or loses its last one (the agent polls the group map every
 //!   [`crate::timers::GROUP_POLL_INTERVAL`]), and every Query Interval with every group that
 //!   has members (a refresh; with none, a hello). The first message, and the first after a
@@ -72,7 +73,7 @@ pub struct Exchange {
     heard_peers: BTreeMap<Ipv4Addr, Instant>,
     /// The groups announced as having members, with what their members want, as of the last
     /// announcement.
-    announced: BTreeMap<Ipv4Addr, SourceFilter>,
+    announced: BTreeMap<IpAddr, SourceFilter>,
 }
 
 /// What one received message did, for the caller's log and tests.
@@ -83,7 +84,7 @@ pub struct Received {
     /// Groups the sender was withdrawn from.
     pub withdrawn: u64,
     /// What changed, as (`remote_learned` or `remote_withdrawn`, group, sender).
-    pub changes: Vec<(Reason, Ipv4Addr, Ipv4Addr)>,
+    pub changes: Vec<(Reason, IpAddr, Ipv4Addr)>,
 }
 
 impl Exchange {
@@ -120,17 +121,7 @@ impl Exchange {
         let Some((vni, groups)) = local_groups(node)? else {
             return Ok(());
         };
-        // Every group with members, and those announced before that have none any more.
-        let records: Vec<GroupState> = groups
-            .iter()
-            .map(|(group, filter)| has_members(*group, *filter))
-            .chain(
-                self.announced
-                    .keys()
-                    .filter(|group| !groups.contains_key(group))
-                    .map(|group| no_members(*group)),
-            )
-            .collect();
+        let records = announcement(&self.announced, &groups, Announce::All);
         self.announced = groups;
         let flags = if solicit { FLAG_SOLICIT } else { 0 };
         for peer in self.peers() {
@@ -148,17 +139,7 @@ impl Exchange {
         if groups == self.announced {
             return Ok(());
         }
-        let records: Vec<GroupState> = groups
-            .iter()
-            .filter(|(group, filter)| self.announced.get(group) != Some(filter))
-            .map(|(group, filter)| has_members(*group, *filter))
-            .chain(
-                self.announced
-                    .keys()
-                    .filter(|group| !groups.contains_key(group))
-                    .map(|group| no_members(*group)),
-            )
-            .collect();
+        let records = announcement(&self.announced, &groups, Announce::Changes);
         tracing::info!(
             node = node.name(),
             groups = ?groups,
@@ -231,7 +212,7 @@ impl Exchange {
         let mut received = Received::default();
         let mut ignored = 0;
         for state in parsed.records() {
-            let group = Ipv4Addr::from(state.group);
+            let group = state.group;
             let outcome = if let Some(filter) = state.members {
                 table.learn_remote(group, sender, filter, now).map(|learned| {
                     if learned == Learned::Added {
@@ -267,7 +248,8 @@ impl Exchange {
             }
         }
         if header.solicits() {
-            let records: Vec<GroupState> = ipv4_only(table.local_member_filters()?)
+            let records: Vec<GroupState> = table
+                .local_member_filters()?
                 .into_iter()
                 .map(|(group, filter)| has_members(group, filter))
                 .collect();
@@ -306,45 +288,67 @@ impl Exchange {
     }
 }
 
-/// The IPv4 groups of `groups`: membership messages name IPv4 groups only, so IPv6 groups'
-/// remote members are added by hand (`subscriber add`).
-fn ipv4_only(groups: BTreeMap<IpAddr, SourceFilter>) -> BTreeMap<Ipv4Addr, SourceFilter> {
+/// Which groups an announcement names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Announce {
+    /// Every group with members (a refresh).
+    All,
+    /// The groups with members whose members want other sources than announced, or that had
+    /// none when announced last (a change).
+    Changes,
+}
+
+/// The records announcing `groups` (the groups with local members now) after `announced`
+/// (those as of the last announcement): the groups `which` says, then a `NO_MEMBERS` record
+/// for each group announced that has no members any more.
+fn announcement(
+    announced: &BTreeMap<IpAddr, SourceFilter>,
+    groups: &BTreeMap<IpAddr, SourceFilter>,
+    which: Announce,
+) -> Vec<GroupState> {
     groups
-        .into_iter()
-        .filter_map(|(group, filter)| match group {
-            IpAddr::V4(group) => Some((group, filter)),
-            IpAddr::V6(_) => None,
-        })
+        .iter()
+        .filter(|(group, filter)| which == Announce::All || announced.get(group) != Some(filter))
+        .map(|(group, filter)| has_members(*group, *filter))
+        .chain(
+            announced
+                .keys()
+                .filter(|group| !groups.contains_key(group))
+                .map(|group| no_members(*group)),
+        )
         .collect()
 }
 
-/// The record saying the node has members of `group` that want what `filter` lets through.
-fn has_members(group: Ipv4Addr, filter: SourceFilter) -> GroupState {
+/// The record saying the node has members of `group` that want what `filter` lets through;
+/// every source for an IPv6 group (IPv6 members take every source; the message lists no IPv6
+/// sources).
+fn has_members(group: IpAddr, filter: SourceFilter) -> GroupState {
+    let filter = match group {
+        IpAddr::V4(_) => filter,
+        IpAddr::V6(_) => SourceFilter::ANY_SOURCE,
+    };
     GroupState {
-        group: group.octets(),
+        group,
         members: Some(filter),
     }
 }
 
 /// The record saying the node has no members of `group` any more.
-fn no_members(group: Ipv4Addr) -> GroupState {
+fn no_members(group: IpAddr) -> GroupState {
     GroupState {
-        group: group.octets(),
+        group,
         members: None,
     }
 }
 
 /// What the node announces: its groups with local members, each with what those members want,
 /// or `None` while it has no dataplane.
-type LocalGroups = Option<(u32, BTreeMap<Ipv4Addr, SourceFilter>)>;
+type LocalGroups = Option<(u32, BTreeMap<IpAddr, SourceFilter>)>;
 
 /// The node's VNI and its groups with local members ([`LocalGroups`]).
 fn local_groups(node: &Node) -> Result<LocalGroups, DataplaneError> {
     match node.groups() {
-        Ok(table) => Ok(Some((
-            table.config().vni,
-            ipv4_only(table.local_member_filters()?),
-        ))),
+        Ok(table) => Ok(Some((table.config().vni, table.local_member_filters()?))),
         Err(DataplaneError::NotAttached { .. }) => Ok(None),
         Err(err) => Err(err),
     }
@@ -369,5 +373,51 @@ mod tests {
             ..peering
         };
         assert!(everywhere.on_underlay(Ipv4Addr::new(10, 0, 0, 1)));
+    }
+
+    #[test]
+    fn ipv6_groups_are_announced_for_every_source_and_withdrawn_like_ipv4_ones() {
+        use mcastlab_common::sources::MODE_INCLUDE;
+        use std::net::Ipv6Addr;
+
+        let v4: IpAddr = Ipv4Addr::new(232, 1, 1, 1).into();
+        let kept6: IpAddr = Ipv6Addr::new(0xff0e, 0, 0, 0, 0, 0, 7, 1).into();
+        let left6: IpAddr = Ipv6Addr::new(0xff0e, 0, 0, 0, 0, 0, 7, 2).into();
+        let new6: IpAddr = Ipv6Addr::new(0xff05, 0, 0, 0, 0, 0, 0, 3).into();
+        let one_source = SourceFilter::new(MODE_INCLUDE, &[u32::from_ne_bytes([10, 0, 0, 1])])
+            .expect("a filter");
+        let announced = BTreeMap::from([
+            (v4, one_source),
+            (kept6, SourceFilter::ANY_SOURCE),
+            (left6, SourceFilter::ANY_SOURCE),
+        ]);
+        // An IPv6 group's filter, whatever it says, is announced as every source.
+        let groups = BTreeMap::from([
+            (v4, one_source),
+            (kept6, SourceFilter::ANY_SOURCE),
+            (new6, one_source),
+        ]);
+        let has = |group: IpAddr, filter: SourceFilter| GroupState {
+            group,
+            members: Some(filter),
+        };
+        let none = |group: IpAddr| GroupState {
+            group,
+            members: None,
+        };
+        assert_eq!(
+            announcement(&announced, &groups, Announce::Changes),
+            [has(new6, SourceFilter::ANY_SOURCE), none(left6)]
+        );
+        assert_eq!(
+            announcement(&announced, &groups, Announce::All),
+            [
+                has(v4, one_source),
+                has(new6, SourceFilter::ANY_SOURCE),
+                has(kept6, SourceFilter::ANY_SOURCE),
+                none(left6),
+            ]
+        );
+        assert_eq!(announcement(&groups, &groups, Announce::Changes), []);
     }
 }

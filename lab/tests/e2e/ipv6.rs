@@ -1,8 +1,9 @@
 //! IPv6 on dual-stack labs (`ipv6: true`): pods join IPv6 groups with real sockets, their
 //! kernels send MLDv2 (or MLDv1 under `mld_version: 1`), and the dataplane delivers to them,
-//! locally and from another node over the tunnel. Their kernels' reports of link-scope groups
-//! (solicited-node) are refused and never become memberships. The agent's MLD queries keep
-//! members and, with fast leave off, decide leaves.
+//! locally and from another node over the tunnel (the nodes' agents announce and learn IPv6
+//! groups as they do IPv4 ones). Their kernels' reports of link-scope groups (solicited-node)
+//! are refused and never become memberships. The agent's MLD queries keep members and, with
+//! fast leave off, decide leaves.
 
 use std::{
     net::{Ipv4Addr, Ipv6Addr},
@@ -10,6 +11,7 @@ use std::{
 };
 
 use mcastlab_common::Reason;
+use mcastlab_dataplane::SubscriberOrigin;
 use mcastlab_testbed::{
     capture::Capture,
     mld::{MldMessage, TEST_LINK_LOCAL},
@@ -17,7 +19,7 @@ use mcastlab_testbed::{
     receiver::Receiver6,
     sender::SendOptions,
 };
-use mcastlab_testkit::require_datapath;
+use mcastlab_testkit::{delta, require_datapath};
 use mcastlab_topology::model::POD_IFACE;
 
 use crate::lab::{AGENT_SETTINGS, DEADLINE, FAST_AGENT_SETTINGS, PORT, TestLab};
@@ -176,9 +178,9 @@ fn ipv6_members_joined_with_mldv2_and_mldv1_get_every_datagram_and_a_leave_stops
 #[test]
 fn an_ipv6_group_crosses_the_overlay_to_a_remote_member() {
     require_datapath!();
-    // Given two dual-stack nodes with the IPv6 group; p1 on n2 joins with MLDv2, and n1 sends
-    // the group to n2 (a static remote subscriber: membership messages name IPv4 groups only).
-    let lab = dual_stack(2, 2, &[]);
+    // Given two dual-stack nodes with agents and the IPv6 group, no remote subscriber added
+    // by hand.
+    let lab = TestLab::with_agents(2, 2, |spec| spec.ipv6 = true);
     for node in 1..=2 {
         lab.dataplane(node)
             .groups()
@@ -187,19 +189,62 @@ fn an_ipv6_group_crosses_the_overlay_to_a_remote_member() {
             .expect("add the IPv6 group");
     }
     let n2 = lab.scenario.node(2).underlay_address;
-    lab.dataplane(1)
-        .groups()
-        .expect("group table")
-        .add_remote_subscriber(GROUP6, n2)
-        .expect("n2 as a remote subscriber");
+    assert_eq!(origin(&lab, 1, n2), None, "n2 has no member yet");
+    let before = lab.counters(1);
+    // When p1 on n2 joins with MLDv2.
     let mut receiver = join(&lab, 2, 1);
+    // Then n2's agent announces the group and n1 learns n2 as a remote subscriber of it.
+    wait_remote(&lab, 1, n2, true);
+    assert_eq!(origin(&lab, 1, n2), Some(SubscriberOrigin::Learned));
+    assert_eq!(
+        delta(&before, &lab.counters(1)).get(Reason::RemoteLearned.name()),
+        Some(&1)
+    );
     // When p1 on n1 sends.
     send(&lab, 1, 1, 1);
     // Then the pod on n2 gets every datagram once, carried over the tunnel.
     assert_eq!(receive(&mut receiver, COUNT), COUNT, "datagrams on n2");
     assert_eq!(receiver.report().duplicates, 0);
-    assert_eq!(lab.counters(1)[Reason::CopyRemote.name()], COUNT);
+    assert_eq!(
+        delta(&before, &lab.counters(1)).get(Reason::CopyRemote.name()),
+        Some(&COUNT)
+    );
     assert_eq!(lab.counters(2)[Reason::OverlayDelivered.name()], COUNT);
+    // When the pod leaves (its kernel reports TO_IN({})).
+    receiver.leave().expect("leave");
+    // Then n2's agent announces it has no member left and n1 withdraws n2, counted once.
+    wait_remote(&lab, 1, n2, false);
+    assert_eq!(
+        delta(&before, &lab.counters(1)).get(Reason::RemoteWithdrawn.name()),
+        Some(&1)
+    );
+}
+
+/// How `address` subscribes to `GROUP6` on `node`, if it does.
+fn origin(lab: &TestLab, node: usize, address: Ipv4Addr) -> Option<SubscriberOrigin> {
+    lab.dataplane(node)
+        .groups()
+        .expect("group table")
+        .subscribers_of(GROUP6)
+        .expect("subscribers")
+        .into_iter()
+        .find(|s| s.address == address)
+        .map(|s| s.origin)
+}
+
+/// Waits until the node at underlay `remote` is a subscriber of `GROUP6` on `node`
+/// (`present`) or is not.
+fn wait_remote(lab: &TestLab, node: usize, remote: Ipv4Addr, present: bool) {
+    let deadline = Instant::now() + DEADLINE;
+    while members(lab, node).contains(&remote) != present {
+        assert!(
+            Instant::now() < deadline,
+            "n{node} has {remote} as a subscriber of {GROUP6}: expected {present} within \
+             {DEADLINE:?}, subscribers {:?}",
+            members(lab, node)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// How late after the membership interval an expiry may come: two aging checks of a second.

@@ -280,7 +280,7 @@ fn messages_of_another_lab_a_spoofed_node_or_garbage_are_counted_and_teach_nothi
     let n2 = lab.scenario.node(2).underlay_address;
     let has = |group: Ipv4Addr| {
         [GroupState {
-            group: group.octets(),
+            group: group.into(),
             members: Some(SourceFilter::ANY_SOURCE),
         }]
     };
