@@ -31,7 +31,7 @@ mcastlab=target/release/mcastlab
 if [ "$#" -gt 0 ]; then
     exec "$mcastlab" bench fanout "$@"
 fi
-echo "== 1/4 fan-out: local and cross-node, seven modes, N = 1..64 (about 11 minutes)"
+echo "== 1/4 fan-out: local and cross-node, eight modes, N = 1..64 (about 12 minutes)"
 "$mcastlab" bench fanout
 echo "== 2/4 the 1024-subscriber point at 100 packets/s (about 8 minutes)"
 "$mcastlab" bench fanout --receivers 1021,1024 --modes dataplane,dataplane-napi,seed,bridge --rate 100
