@@ -179,8 +179,11 @@ fn ipv6_members_joined_with_mldv2_and_mldv1_get_every_datagram_and_a_leave_stops
 fn an_ipv6_group_crosses_the_overlay_to_a_remote_member() {
     require_datapath!();
     // Given two dual-stack nodes with agents and the IPv6 group, no remote subscriber added
-    // by hand.
-    let lab = TestLab::with_agents(2, 2, |spec| spec.ipv6 = true);
+    // by hand; n2's p2 speaks MLDv1.
+    let lab = TestLab::with_agents(2, 2, |spec| {
+        spec.ipv6 = true;
+        spec.nodes[1].pods[1].mld_version = Some(1);
+    });
     for node in 1..=2 {
         lab.dataplane(node)
             .groups()
@@ -191,8 +194,9 @@ fn an_ipv6_group_crosses_the_overlay_to_a_remote_member() {
     let n2 = lab.scenario.node(2).underlay_address;
     assert_eq!(origin(&lab, 1, n2), None, "n2 has no member yet");
     let before = lab.counters(1);
-    // When p1 on n2 joins with MLDv2.
+    // When p1 on n2 joins with MLDv2 and p2 with MLDv1.
     let mut receiver = join(&lab, 2, 1);
+    let mut mldv1 = join(&lab, 2, 2);
     // Then n2's agent announces the group and n1 learns n2 as a remote subscriber of it.
     wait_remote(&lab, 1, n2, true);
     assert_eq!(origin(&lab, 1, n2), Some(SubscriberOrigin::Learned));
@@ -202,16 +206,22 @@ fn an_ipv6_group_crosses_the_overlay_to_a_remote_member() {
     );
     // When p1 on n1 sends.
     send(&lab, 1, 1, 1);
-    // Then the pod on n2 gets every datagram once, carried over the tunnel.
-    assert_eq!(receive(&mut receiver, COUNT), COUNT, "datagrams on n2");
+    // Then both pods on n2 get every datagram once, carried over the tunnel once.
+    assert_eq!(
+        receive(&mut receiver, COUNT),
+        COUNT,
+        "datagrams on n2 (MLDv2)"
+    );
+    assert_eq!(receive(&mut mldv1, COUNT), COUNT, "datagrams on n2 (MLDv1)");
     assert_eq!(receiver.report().duplicates, 0);
     assert_eq!(
         delta(&before, &lab.counters(1)).get(Reason::CopyRemote.name()),
         Some(&COUNT)
     );
     assert_eq!(lab.counters(2)[Reason::OverlayDelivered.name()], COUNT);
-    // When the pod leaves (its kernel reports TO_IN({})).
+    // When both pods leave (their kernels report TO_IN({}) and a Done).
     receiver.leave().expect("leave");
+    mldv1.leave().expect("leave");
     // Then n2's agent announces it has no member left and n1 withdraws n2, counted once.
     wait_remote(&lab, 1, n2, false);
     assert_eq!(
@@ -339,4 +349,51 @@ fn with_fast_leave_off_an_ipv6_member_goes_only_when_nobody_answers_the_address_
     assert_eq!(confirmed, 1);
     wait_member(&lab, 1, 2, false);
     assert_eq!(lab.counters(1).get(Reason::Left.name()), Some(&0));
+}
+
+#[test]
+fn bad_mld_from_a_pod_is_counted_and_dropped_and_the_dataplane_keeps_working() {
+    require_datapath!();
+    // Given a dual-stack node with the IPv6 group.
+    let lab = dual_stack(1, 2, &[]);
+    lab.dataplane(1)
+        .groups()
+        .expect("group table")
+        .add_group(GROUP6)
+        .expect("add the IPv6 group");
+    let report = MldMessage::V1Report(GROUP6);
+    let before = lab.counters(1);
+    // When p1 sends MLDv1 reports for the group with a bad checksum, cut short, with padding
+    // instead of the Router Alert, without a Hop-by-Hop header, and from a global source.
+    let frames: Vec<Vec<u8>> = [
+        report.frame_with_bad_checksum(TEST_LINK_LOCAL),
+        report.truncated_frame(TEST_LINK_LOCAL, 20),
+        report.frame_without_router_alert(TEST_LINK_LOCAL),
+        report.frame_without_hop_by_hop(TEST_LINK_LOCAL),
+        report.frame(Ipv6Addr::new(0xfd00, 0x200, 0, 0, 0, 0, 0, 0x101)),
+    ]
+    .iter()
+    .map(|frame| frame.to_bytes())
+    .collect();
+    send_frames(&lab.pod_netns(1, 1), POD_IFACE, &frames).expect("crafted MLD");
+    // Then each is counted under its reason, and none joined anything.
+    lab.wait_counter(
+        1,
+        Reason::MldSourceNotLinkLocal,
+        before[Reason::MldSourceNotLinkLocal.name()] + 1,
+    );
+    let changes = delta(&before, &lab.counters(1));
+    for (reason, count) in [
+        (Reason::BadChecksum, 1),
+        (Reason::Malformed, 1),
+        (Reason::MldNoRouterAlert, 2),
+        (Reason::MldSourceNotLinkLocal, 1),
+    ] {
+        assert_eq!(changes.get(reason.name()), Some(&count), "{changes:?}");
+    }
+    assert!(members(&lab, 1).is_empty());
+    // And a real join and delivery still work.
+    let mut receiver = join(&lab, 1, 2);
+    send(&lab, 1, 1, 1);
+    assert_eq!(receive(&mut receiver, COUNT), COUNT);
 }
