@@ -373,7 +373,7 @@ fn bad_mld_from_a_pod_is_counted_and_dropped_and_the_dataplane_keeps_working() {
         report.frame(Ipv6Addr::new(0xfd00, 0x200, 0, 0, 0, 0, 0, 0x101)),
     ]
     .iter()
-    .map(|frame| frame.to_bytes())
+    .map(mcastlab_testbed::frame::Ipv6Frame::to_bytes)
     .collect();
     send_frames(&lab.pod_netns(1, 1), POD_IFACE, &frames).expect("crafted MLD");
     // Then each is counted under its reason, and none joined anything.
