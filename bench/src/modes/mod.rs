@@ -298,6 +298,7 @@ mod tests {
             [
                 "benchdp",
                 "benchnapi",
+                "benchsrc",
                 "benchseed",
                 "benchbr",
                 "benchuc",
@@ -340,6 +341,6 @@ mod tests {
             .iter()
             .map(|m| m.fanout().max_receivers())
             .collect();
-        assert_eq!(most, [1024, 1024, 1024, 1021, 1021, 1024, 1021]);
+        assert_eq!(most, [1024, 1024, 1024, 1024, 1021, 1021, 1024, 1021]);
     }
 }
