@@ -251,29 +251,57 @@ impl RecordUpdate {
     /// type that changes nothing (RFC 3376 section 4.2.12 defines types 1 to 6).
     #[inline(always)]
     pub fn begin(record_type: u8, current: SourceFilter) -> Option<Self> {
-        let (filter, step) = match record_type {
+        let mut update = Self {
+            filter: current,
+            step: Step::Add,
+            overflowed: 0,
+            change_of_non_member: false,
+        };
+        update.restart(record_type).then_some(update)
+    }
+
+    /// [`RecordUpdate::begin`] in place, for the eBPF side (which keeps the update in a map
+    /// value, off its stack): the member's current filter is already in
+    /// [`RecordUpdate::filter_mut`]. Returns `false` for a record type that changes nothing.
+    #[inline(always)]
+    pub fn restart(&mut self, record_type: u8) -> bool {
+        let current_is_include = self.filter.is_include();
+        let step = match record_type {
             record::MODE_IS_INCLUDE | record::CHANGE_TO_INCLUDE_MODE => {
-                (SourceFilter::NO_SOURCE, Step::Add)
+                self.filter = SourceFilter::NO_SOURCE;
+                Step::Add
             }
             record::MODE_IS_EXCLUDE | record::CHANGE_TO_EXCLUDE_MODE => {
-                (SourceFilter::ANY_SOURCE, Step::Add)
+                self.filter = SourceFilter::ANY_SOURCE;
+                Step::Add
             }
-            record::ALLOW_NEW_SOURCES if current.is_include() => (current, Step::Add),
-            record::ALLOW_NEW_SOURCES => (current, Step::Remove),
-            record::BLOCK_OLD_SOURCES if current.is_include() => (current, Step::Remove),
-            record::BLOCK_OLD_SOURCES => (current, Step::Add),
-            _ => return None,
+            record::ALLOW_NEW_SOURCES if current_is_include => Step::Add,
+            record::ALLOW_NEW_SOURCES => Step::Remove,
+            record::BLOCK_OLD_SOURCES if current_is_include => Step::Remove,
+            record::BLOCK_OLD_SOURCES => Step::Add,
+            _ => return false,
         };
         let change = matches!(
             record_type,
             record::ALLOW_NEW_SOURCES | record::BLOCK_OLD_SOURCES
         );
-        Some(Self {
-            filter,
-            step,
-            overflowed: 0,
-            change_of_non_member: change && current.wants_nothing(),
-        })
+        self.change_of_non_member = change && self.filter.wants_nothing();
+        self.step = step;
+        self.overflowed = 0;
+        true
+    }
+
+    /// The filter being built, to write the member's current filter into before
+    /// [`RecordUpdate::restart`].
+    #[inline(always)]
+    pub fn filter_mut(&mut self) -> &mut SourceFilter {
+        &mut self.filter
+    }
+
+    /// The filter being built, in place.
+    #[inline(always)]
+    pub fn filter_ref(&self) -> &SourceFilter {
+        &self.filter
     }
 
     /// Applies the record's next source (a map key). After an overflow the filter stays

@@ -42,6 +42,18 @@ pub const CONFIG_NO_FAST_LEAVE: u32 = 1 << 0;
 pub const OLDER_HOST_PRESENT_MS: u32 = 260_000;
 
 impl NodeConfig {
+    /// The settings of a node whose config slot was never written: every default (no tunnel,
+    /// the default record limit, fast leave on, the RFC's Older Host Present Interval). The
+    /// same as `NodeConfig::default()`, as a constant the eBPF programs can point to.
+    pub const DEFAULTS: NodeConfig = NodeConfig {
+        tunnel_ifindex: 0,
+        vni: 0,
+        flags: 0,
+        max_records: 0,
+        older_host_present_ms: 0,
+        _pad: 0,
+    };
+
     /// The record limit in force: [`NodeConfig::max_records`], [`MAX_IGMPV3_RECORDS`] for 0,
     /// and at most [`MAX_IGMPV3_RECORDS_PER_MTU`] whatever the map holds.
     #[inline(always)]

@@ -6,12 +6,12 @@ use mcastlab_common::{Reason, events::MembershipEvent};
 
 use crate::{counters::count, group::Group, maps::MCAST_EVENTS};
 
-/// Emits an event: `reason` happened to `address` behind `ifindex` in `group` (`None` when a
-/// refused message as a whole names no single group).
+/// Emits an event: `reason` happened to `address` behind `ifindex` in `group` (`Group::NONE`
+/// when a refused message as a whole names no single group).
 #[inline(always)]
-pub fn emit(reason: Reason, group: Option<Group>, address: u32, ifindex: u32) {
-    let group4 = group.and_then(Group::ipv4_key).unwrap_or(0);
-    let group6 = group.and_then(Group::ipv6_key).unwrap_or([0; 4]);
+pub fn emit(reason: Reason, group: Group, address: u32, ifindex: u32) {
+    let group4 = group.ipv4_key().unwrap_or(0);
+    let group6 = group.ipv6_key().unwrap_or([0; 4]);
     let event = MembershipEvent {
         // SAFETY: bpf_ktime_get_ns has no preconditions.
         time_ns: unsafe { aya_ebpf::helpers::bpf_ktime_get_ns() },

@@ -25,6 +25,13 @@ pub struct Group {
 }
 
 impl Group {
+    /// No group: what an event of a refused message that names no single group carries (the
+    /// IPv4 key 0, which is no group address).
+    pub const NONE: Group = Group {
+        ipv6: 0,
+        key: [0; 4],
+    };
+
     /// An IPv4 group.
     #[inline(always)]
     pub fn v4(key: u32) -> Self {

@@ -11,7 +11,7 @@ use core::ffi::c_void;
 
 use aya_ebpf::{bindings::__sk_buff, programs::TcContext};
 use mcastlab_common::{
-    CONFIG_KEY, NodeConfig, Reason,
+    Reason,
     slots::Member,
     sources::RecordUpdate,
     wire::{
@@ -26,10 +26,11 @@ use crate::{
     events::emit,
     fanout::{CONTINUE, STOP, run},
     group::Group,
-    maps::MCAST_CONFIG,
+    maps::{MCAST_RECORD_SCRATCH, node_config},
     membership::{self, join, leave, v1_host_heard},
     packet::{ETH_HLEN, ifindex, payload_offset},
     pod_identity,
+    records::{self, Records},
 };
 
 /// Handles one IGMP message from a pod and counts what it did. The message is always consumed.
@@ -45,7 +46,7 @@ pub fn consume(ctx: &TcContext, ip: &Ipv4Header) {
     if let Some(reason) = reason {
         count(reason);
         if reason == Reason::TooManyRecords {
-            emit(reason, None, ip.source_key(), ifindex(ctx));
+            emit(reason, Group::NONE, ip.source_key(), ifindex(ctx));
         }
     }
 }
@@ -67,11 +68,7 @@ fn apply(ctx: &TcContext, ip: &Ipv4Header, offset: u32, len: u32) -> Option<Reas
     let Ok(header) = ctx.load::<IgmpHeader>(offset as usize) else {
         return Some(Reason::Malformed);
     };
-    let record_limit = MCAST_CONFIG
-        .get(CONFIG_KEY)
-        .copied()
-        .unwrap_or(NodeConfig::default())
-        .record_limit();
+    let record_limit = node_config().record_limit();
     let kind = match header.check(record_limit) {
         Ok(kind) => kind,
         Err(reason) => return Some(reason),
@@ -83,8 +80,8 @@ fn apply(ctx: &TcContext, ip: &Ipv4Header, offset: u32, len: u32) -> Option<Reas
         Err(reason) => {
             // An IGMPv3 report names its groups in records; the refusal is the message's.
             let group = match kind {
-                IgmpType::V3Report => None,
-                _ => Some(Group::v4(header.group_key())),
+                IgmpType::V3Report => Group::NONE,
+                _ => Group::v4(header.group_key()),
             };
             emit(reason, group, ip.source_key(), veth);
             return Some(reason);
@@ -108,19 +105,8 @@ fn apply(ctx: &TcContext, ip: &Ipv4Header, offset: u32, len: u32) -> Option<Reas
     }
 }
 
-/// Loads and checks the record at `offset` of a message ending at `end`; returns it and the
-/// offset of the next record.
-#[inline(always)]
-fn record_at(ctx: &TcContext, offset: u32, end: u32) -> Result<(V3RecordHeader, u32), Reason> {
-    let header: V3RecordHeader = ctx.load(offset as usize).map_err(|_| Reason::Malformed)?;
-    let next = header.check(offset, end)?;
-    Ok((header, next))
-}
-
 /// Applies an IGMPv3 report of `records` records (at most the node's record limit, checked by
-/// `IgmpHeader::check`) all-or-nothing: every record's bounds and group are checked before the
-/// first change. Both passes are `bpf_loop`s of `records` steps, so the limit (up to
-/// `MAX_IGMPV3_RECORDS_PER_MTU`) costs the verifier nothing.
+/// `IgmpHeader::check`) all-or-nothing (`records.rs`).
 #[inline(always)]
 fn v3_report(
     ctx: &TcContext,
@@ -129,52 +115,14 @@ fn v3_report(
     len: u32,
     records: u16,
 ) -> Option<Reason> {
-    let first = offset + IgmpHeader::LEN as u32;
-    let mut pass = Records {
-        skb: ctx.skb.skb,
+    records::apply_report::<V3RecordHeader>(
+        ctx,
         member,
-        at: first,
-        end: offset + len,
-        failed: None,
-    };
-    run(u32::from(records), check_step as *mut c_void, &mut pass);
-    if pass.failed.is_some() {
-        return pass.failed;
-    }
-    pass.at = first;
-    run(u32::from(records), apply_step as *mut c_void, &mut pass);
-    pass.failed
-}
-
-/// The state of a pass over a report's records, shared by the `bpf_loop` steps.
-#[repr(C)]
-struct Records {
-    /// The program's context pointer.
-    skb: *mut __sk_buff,
-    /// The pod the report speaks for.
-    member: Member,
-    /// Offset of the next record.
-    at: u32,
-    /// Offset of the end of the message.
-    end: u32,
-    /// Why the pass stopped early, if it did.
-    failed: Option<Reason>,
-}
-
-/// First pass: checks the record at `at` and moves past it; stops at the first bad one.
-extern "C" fn check_step(_index: u64, context: *mut Records) -> i64 {
-    // SAFETY: bpf_loop passes our context, which outlives the loop.
-    let pass = unsafe { &mut *context };
-    match record_at(&TcContext::new(pass.skb), pass.at, pass.end) {
-        Ok((_, next)) => {
-            pass.at = next;
-            CONTINUE
-        }
-        Err(reason) => {
-            pass.failed = Some(reason);
-            STOP
-        }
-    }
+        offset + IgmpHeader::LEN as u32,
+        offset + len,
+        records,
+        apply_step as *mut c_void,
+    )
 }
 
 /// Second pass: applies the record at `at` (checked by the first) to the member's source
@@ -182,18 +130,16 @@ extern "C" fn check_step(_index: u64, context: *mut Records) -> i64 {
 extern "C" fn apply_step(_index: u64, context: *mut Records) -> i64 {
     // SAFETY: bpf_loop passes our context, which outlives the loop.
     let pass = unsafe { &mut *context };
-    let Ok((record, next)) = record_at(&TcContext::new(pass.skb), pass.at, pass.end) else {
-        // Checked by the first pass; only a concurrent change of the packet could get here.
-        pass.failed = Some(Reason::Malformed);
+    let at = pass.at;
+    let Some(record) = records::next::<V3RecordHeader>(pass) else {
         return STOP;
     };
     apply_record(
         pass.skb,
         pass.member,
         &record,
-        pass.at + V3RecordHeader::LEN as u32,
+        at + V3RecordHeader::LEN as u32,
     );
-    pass.at = next;
     CONTINUE
 }
 
@@ -202,11 +148,17 @@ extern "C" fn apply_step(_index: u64, context: *mut Records) -> i64 {
 #[inline(always)]
 fn apply_record(skb: *mut __sk_buff, member: Member, record: &V3RecordHeader, sources_at: u32) {
     let group = record.group_key();
-    let current = membership::current_filter(group, member);
-    let Some(update) = RecordUpdate::begin(record.record_type(), current) else {
-        count(Reason::RecordNoEffect);
+    // The update lives in a per-CPU map value, off the stack (see `MCAST_RECORD_SCRATCH`).
+    let Some(update) = MCAST_RECORD_SCRATCH.get_ptr_mut(0) else {
         return;
     };
+    // SAFETY: this CPU's value, used by this program run alone (tc programs do not nest).
+    let update = unsafe { &mut *update };
+    membership::current_filter(group, member, update.filter_mut());
+    if !update.restart(record.record_type()) {
+        count(Reason::RecordNoEffect);
+        return;
+    }
     let mut sources = Sources {
         skb,
         at: sources_at,
@@ -217,30 +169,31 @@ fn apply_record(skb: *mut __sk_buff, member: Member, record: &V3RecordHeader, so
         source_step as *mut c_void,
         &mut sources,
     );
-    if sources.update.overflowed() {
+    let update = &*sources.update;
+    if update.overflowed() {
         count(Reason::SourceListOverflow);
     }
-    if sources.update.has_no_effect() {
+    if update.has_no_effect() {
         count(Reason::RecordNoEffect);
     } else {
-        membership::apply_filter(group, member, &sources.update.filter());
+        membership::apply_filter(group, member, update.filter_ref());
     }
 }
 
 /// A record's sources being applied to a member's filter, shared by the `bpf_loop` steps.
 #[repr(C)]
-struct Sources {
+struct Sources<'a> {
     /// The program's context pointer.
     skb: *mut __sk_buff,
     /// Offset of the next source address.
     at: u32,
     /// The filter being built.
-    update: RecordUpdate,
+    update: &'a mut RecordUpdate,
 }
 
 /// Applies the source address at `at` (inside the record, checked by the first pass) and moves
 /// past it; stops once the list overflowed (later sources change nothing).
-extern "C" fn source_step(_index: u64, context: *mut Sources) -> i64 {
+extern "C" fn source_step(_index: u64, context: *mut Sources<'_>) -> i64 {
     // SAFETY: bpf_loop passes our context, which outlives the loop.
     let sources = unsafe { &mut *context };
     let Ok(source) = TcContext::new(sources.skb).load::<[u8; 4]>(sources.at as usize) else {

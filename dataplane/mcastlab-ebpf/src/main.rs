@@ -27,6 +27,7 @@ mod overlay_ingress;
 mod packet;
 mod pod_identity;
 mod pod_ingress;
+mod records;
 mod replicate;
 mod seed;
 

@@ -9,7 +9,7 @@ use mcastlab_common::{
     MAX_GROUPS, MAX_PODS, NodeConfig, PodIdentity, REASON_SLOTS, V1HostKey,
     events::{EVENT_RING_BYTES, MembershipEvent},
     slots::{GROUP_ARRAY_LEN, GROUP_MAP_FLAGS},
-    sources::{MAX_SOURCE_FILTERS, SourceFilter, SourceKey},
+    sources::{MAX_SOURCE_FILTERS, RecordUpdate, SourceFilter, SourceKey},
     wire::ipv6::Ipv6Key,
 };
 
@@ -35,6 +35,15 @@ pub static MCAST_REASONS: PerCpuArray<u64, { REASON_SLOTS as usize }> = PerCpuAr
 #[btf_map]
 pub static MCAST_CONFIG: Array<NodeConfig, 1> = Array::new();
 
+/// The node's settings, read in place (no copy on the stack): the config slot, or the
+/// defaults when it cannot be read.
+#[inline(always)]
+pub fn node_config() -> &'static NodeConfig {
+    MCAST_CONFIG
+        .get(mcastlab_common::CONFIG_KEY)
+        .unwrap_or(&NodeConfig::DEFAULTS)
+}
+
 /// Host-side veth ifindex -> the pod behind it (`mcastlab_common::PodIdentity`). Written by
 /// userspace only (attach, `mcastlab pod set`); read before any IGMP report is applied.
 #[btf_map]
@@ -56,3 +65,10 @@ pub static MCAST_V1_HOSTS: LruHashMap<V1HostKey, u64, { MAX_PODS as usize }> = L
 #[btf_map]
 pub static MCAST_SOURCES: HashMap<SourceKey, SourceFilter, { MAX_SOURCE_FILTERS as usize }> =
     HashMap::new();
+
+/// Scratch space for the IGMPv3 record being applied (its source filter under construction), one
+/// per CPU: a map value instead of the stack, which the record pass's chain of calls would push
+/// past the verifier's 512 bytes on kernels that round each frame up to 32 bytes (6.1). Private
+/// to the loaded object (not in `names::MAPS`, never pinned).
+#[btf_map]
+pub static MCAST_RECORD_SCRATCH: PerCpuArray<RecordUpdate, 1> = PerCpuArray::new();

@@ -7,7 +7,7 @@
 //! work and the stack along each call chain (512 bytes at most) small.
 
 use mcastlab_common::{
-    CONFIG_KEY, NodeConfig, Reason, V1HostKey,
+    NodeConfig, Reason, V1HostKey,
     slots::{Join, Member, join_decision},
     sources::{SourceFilter, SourceKey},
 };
@@ -17,7 +17,7 @@ use crate::{
     events::emit,
     fanout::{self, Claim},
     group::Group,
-    maps::{GroupSlots, MCAST_CONFIG, MCAST_SOURCES, MCAST_V1_HOSTS},
+    maps::{GroupSlots, MCAST_SOURCES, MCAST_V1_HOSTS, node_config},
 };
 
 /// Subscribes `member` (a pod behind its veth, its identity checked) to every source of
@@ -28,7 +28,7 @@ pub fn join(group: Group, member: Member) {
     let reason = if group.refuses_any_source() {
         Reason::SsmAnySourceIgnored
     } else {
-        join_filtered(group, member, SourceFilter::ANY_SOURCE)
+        join_filtered(group, member, &SourceFilter::ANY_SOURCE)
     };
     report(reason, group, member);
 }
@@ -39,7 +39,6 @@ pub fn join(group: Group, member: Member) {
 /// filter.
 #[inline(always)]
 pub fn apply_filter(group: u32, member: Member, filter: &SourceFilter) {
-    let filter = *filter;
     let group = Group::v4(group);
     if filter.wants_nothing() {
         leave_member(group, member);
@@ -53,29 +52,31 @@ pub fn apply_filter(group: u32, member: Member, filter: &SourceFilter) {
     report(reason, group, member);
 }
 
-/// The filter `member` has for IPv4 group `group` now: `INCLUDE{}` when it is not subscribed
-/// (or the group is not configured), its entry in the source map, or `EXCLUDE{}` (any source)
-/// without one.
+/// Writes into `out` the filter `member` has for IPv4 group `group` now: `INCLUDE{}` when it
+/// is not subscribed (or the group is not configured), its entry in the source map, or
+/// `EXCLUDE{}` (any source) without one.
 #[inline(never)]
-pub fn current_filter(group: u32, member: Member) -> SourceFilter {
+pub fn current_filter(group: u32, member: Member, out: &mut SourceFilter) {
+    *out = SourceFilter::NO_SOURCE;
     let Ok(slots) = Group::v4(group).slots() else {
-        return SourceFilter::NO_SOURCE;
+        return;
     };
     let high_water = fanout::header(slots).map_or(0, |h| h.high_water);
     if fanout::find(slots, high_water, member).is_none() {
-        return SourceFilter::NO_SOURCE;
+        return;
     }
     // SAFETY: the value is copied out at once.
-    unsafe { MCAST_SOURCES.get(SourceKey::new(group, member)) }
-        .copied()
-        .unwrap_or(SourceFilter::ANY_SOURCE)
+    *out = match unsafe { MCAST_SOURCES.get(SourceKey::new(group, member)) } {
+        Some(filter) => *filter,
+        None => SourceFilter::ANY_SOURCE,
+    };
 }
 
 /// Counts `reason` and reports it to the monitor.
 #[inline(always)]
 fn report(reason: Reason, group: Group, member: Member) {
     count(reason);
-    emit(reason, Some(group), member.address, member.target);
+    emit(reason, group, member.address, member.target);
 }
 
 /// Subscribes or refreshes `member` with source filter `filter` (IPv4 groups; IPv6 members
@@ -83,7 +84,7 @@ fn report(reason: Reason, group: Group, member: Member) {
 /// so a new member never gets a copy its filter refuses; it is taken back if the member could
 /// not be added.
 #[inline(always)]
-fn join_filtered(group: Group, member: Member, filter: SourceFilter) -> Reason {
+fn join_filtered(group: Group, member: Member, filter: &SourceFilter) -> Reason {
     let slots = match group.slots() {
         Ok(slots) => slots,
         Err(reason) => return reason,
@@ -102,7 +103,7 @@ fn join_filtered(group: Group, member: Member, filter: SourceFilter) -> Reason {
 
 /// Writes `member`'s filter: an any-source filter is no entry.
 #[inline(always)]
-fn set_filter(slots: &GroupSlots, group: u32, member: Member, filter: SourceFilter) {
+fn set_filter(slots: &GroupSlots, group: u32, member: Member, filter: &SourceFilter) {
     if filter.is_any_source() {
         forget_filter(group, member);
         return;
@@ -222,12 +223,9 @@ fn leave_member(group: Group, member: Member) {
 /// Applies a leave to a group's fan-out list; returns what it did.
 #[inline(always)]
 fn leave_slots(slots: &GroupSlots, group: Group, member: Member) -> Reason {
-    let config = MCAST_CONFIG
-        .get(CONFIG_KEY)
-        .copied()
-        .unwrap_or(NodeConfig::default());
+    let config = node_config();
     if let Some(key) = group.ipv4_key()
-        && v1_host_present(key, member, &config)
+        && v1_host_present(key, member, config)
     {
         return Reason::LeaveIgnoredV1Host;
     }

@@ -9,9 +9,9 @@
 
 use core::ffi::c_void;
 
-use aya_ebpf::{bindings::__sk_buff, programs::TcContext};
+use aya_ebpf::programs::TcContext;
 use mcastlab_common::{
-    CONFIG_KEY, MAX_IGMP_LEN, MAX_MLD_LEN, NodeConfig, Reason,
+    MAX_IGMP_LEN, MAX_MLD_LEN, Reason,
     igmp::RecordEffect,
     slots::Member,
     wire::{
@@ -25,12 +25,13 @@ use crate::{
     checksum,
     counters::count,
     events::emit,
-    fanout::{CONTINUE, STOP, run},
+    fanout::{CONTINUE, STOP},
     group::Group,
-    maps::MCAST_CONFIG,
+    maps::node_config,
     membership::{join, leave},
-    packet::{self, ETH_HLEN, ifindex},
+    packet::{ETH_HLEN, ifindex},
     pod_identity,
+    records::{self, Records},
 };
 
 // The checksum loop's bound covers the longest MLD message.
@@ -60,11 +61,31 @@ fn locate(ctx: &TcContext, ip: &Ipv6Header) -> Option<(u32, Option<HopByHopHeade
     }
 }
 
-/// Whether the packet (IPv6 by its ethertype) carries an MLD message.
+/// Whether the packet (IPv6 by its ethertype) carries an MLD message. Reads the bytes it
+/// needs, not the whole header: its caller's stack frame stays small.
 #[inline(always)]
 pub fn carries_mld(ctx: &TcContext) -> bool {
-    packet::ipv6(ctx).is_some_and(|ip| locate(ctx, &ip).is_some())
+    let Ok(next_header) = ctx.load::<u8>((IPV6_OFFSET + NEXT_HEADER_FIELD) as usize) else {
+        return false;
+    };
+    match next_header {
+        NEXT_HEADER_ICMPV6 => is_mld_type(ctx, AFTER_IPV6),
+        NEXT_HEADER_HOP_BY_HOP => {
+            let Ok([next, ext_len]) = ctx.load::<[u8; 2]>(AFTER_IPV6 as usize) else {
+                return false;
+            };
+            next == NEXT_HEADER_ICMPV6
+                && is_mld_type(ctx, AFTER_IPV6 + (u32::from(ext_len) + 1) * HOP_BY_HOP_UNIT)
+        }
+        _ => false,
+    }
 }
+
+/// Offset of the Next Header field in the IPv6 header (RFC 8200 section 3).
+const NEXT_HEADER_FIELD: u32 = 6;
+/// A Hop-by-Hop header's length unit: Hdr Ext Len counts 8-octet units after the first 8
+/// (RFC 8200 section 4.3).
+const HOP_BY_HOP_UNIT: u32 = 8;
 
 /// Whether the ICMPv6 message at `offset` is of an MLD type.
 #[inline(always)]
@@ -78,7 +99,7 @@ fn is_mld_type(ctx: &TcContext, offset: u32) -> bool {
 #[inline(never)]
 pub fn consume(ctx: &TcContext) {
     count(Reason::MldHandled);
-    let Some(ip) = packet::ipv6(ctx) else {
+    let Ok(ip) = ctx.load::<Ipv6Header>(IPV6_OFFSET as usize) else {
         count(Reason::Malformed);
         return;
     };
@@ -95,7 +116,7 @@ pub fn consume(ctx: &TcContext) {
     if let Some(reason) = reason {
         count(reason);
         if reason == Reason::TooManyRecords {
-            emit(reason, None, 0, ifindex(ctx));
+            emit(reason, Group::NONE, 0, ifindex(ctx));
         }
     }
 }
@@ -128,11 +149,7 @@ fn apply(ctx: &TcContext, ip: &Ipv6Header, offset: u32, len: u32) -> Option<Reas
     let Ok(header) = ctx.load::<MldHeader>(offset as usize) else {
         return Some(Reason::Malformed);
     };
-    let record_limit = MCAST_CONFIG
-        .get(CONFIG_KEY)
-        .copied()
-        .unwrap_or(NodeConfig::default())
-        .record_limit();
+    let record_limit = node_config().record_limit();
     let kind = match header.check(len, record_limit) {
         Ok(kind) => kind,
         Err(reason) => return Some(reason),
@@ -145,7 +162,7 @@ fn apply(ctx: &TcContext, ip: &Ipv6Header, offset: u32, len: u32) -> Option<Reas
     let member = match pod_identity::pod_address(veth) {
         Ok(address) => Member::local(address, veth),
         Err(reason) => {
-            emit(reason, None, 0, veth);
+            emit(reason, Group::NONE, 0, veth);
             return Some(reason);
         }
     };
@@ -169,18 +186,8 @@ fn apply(ctx: &TcContext, ip: &Ipv6Header, offset: u32, len: u32) -> Option<Reas
     }
 }
 
-/// Loads and checks the record at `offset` of a message ending at `end`; returns it and the
-/// offset of the next record.
-#[inline(always)]
-fn record_at(ctx: &TcContext, offset: u32, end: u32) -> Result<(V2RecordHeader, u32), Reason> {
-    let header: V2RecordHeader = ctx.load(offset as usize).map_err(|_| Reason::Malformed)?;
-    let next = header.check(offset, end)?;
-    Ok((header, next))
-}
-
 /// Applies an MLDv2 report of `records` records (at most the node's record limit)
-/// all-or-nothing, as `igmp.rs` applies an IGMPv3 report: every record is checked before the
-/// first change, both passes `bpf_loop`s.
+/// all-or-nothing, as an IGMPv3 report is (`records.rs`).
 #[inline(always)]
 fn v2_report(
     ctx: &TcContext,
@@ -189,52 +196,14 @@ fn v2_report(
     len: u32,
     records: u16,
 ) -> Option<Reason> {
-    let first = offset + MldHeader::LEN as u32;
-    let mut pass = Records {
-        skb: ctx.skb.skb,
+    records::apply_report::<V2RecordHeader>(
+        ctx,
         member,
-        at: first,
-        end: offset + len,
-        failed: None,
-    };
-    run(u32::from(records), check_step as *mut c_void, &mut pass);
-    if pass.failed.is_some() {
-        return pass.failed;
-    }
-    pass.at = first;
-    run(u32::from(records), apply_step as *mut c_void, &mut pass);
-    pass.failed
-}
-
-/// The state of a pass over a report's records, shared by the `bpf_loop` steps.
-#[repr(C)]
-struct Records {
-    /// The program's context pointer.
-    skb: *mut __sk_buff,
-    /// The pod the report speaks for.
-    member: Member,
-    /// Offset of the next record.
-    at: u32,
-    /// Offset of the end of the message.
-    end: u32,
-    /// Why the pass stopped early, if it did.
-    failed: Option<Reason>,
-}
-
-/// First pass: checks the record at `at` and moves past it; stops at the first bad one.
-extern "C" fn check_step(_index: u64, context: *mut Records) -> i64 {
-    // SAFETY: bpf_loop passes our context, which outlives the loop.
-    let pass = unsafe { &mut *context };
-    match record_at(&TcContext::new(pass.skb), pass.at, pass.end) {
-        Ok((_, next)) => {
-            pass.at = next;
-            CONTINUE
-        }
-        Err(reason) => {
-            pass.failed = Some(reason);
-            STOP
-        }
-    }
+        offset + MldHeader::LEN as u32,
+        offset + len,
+        records,
+        apply_step as *mut c_void,
+    )
 }
 
 /// Second pass: applies the record at `at` (checked by the first) as an any-source member's
@@ -242,9 +211,7 @@ extern "C" fn check_step(_index: u64, context: *mut Records) -> i64 {
 extern "C" fn apply_step(_index: u64, context: *mut Records) -> i64 {
     // SAFETY: bpf_loop passes our context, which outlives the loop.
     let pass = unsafe { &mut *context };
-    let Ok((record, next)) = record_at(&TcContext::new(pass.skb), pass.at, pass.end) else {
-        // Checked by the first pass; only a concurrent change of the packet could get here.
-        pass.failed = Some(Reason::Malformed);
+    let Some(record) = records::next::<V2RecordHeader>(pass) else {
         return STOP;
     };
     let group = Group::v6(record.group_key());
@@ -253,6 +220,5 @@ extern "C" fn apply_step(_index: u64, context: *mut Records) -> i64 {
         RecordEffect::Leave => leave(group, pass.member),
         RecordEffect::NoEffect => count(Reason::RecordNoEffect),
     }
-    pass.at = next;
     CONTINUE
 }

@@ -13,7 +13,7 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use mcastlab_common::{
-    CONFIG_KEY, NodeConfig, Reason,
+    Reason,
     igmp::group_mac,
     slots::{HEADER_SLOT, Member},
     sources::SourceKey,
@@ -27,7 +27,7 @@ use crate::{
     atomic,
     counters::count,
     fanout,
-    maps::{GroupSlots, MCAST_CONFIG, MCAST_GROUPS, MCAST_GROUPS6, MCAST_SOURCES},
+    maps::{GroupSlots, MCAST_GROUPS, MCAST_GROUPS6, MCAST_SOURCES, node_config},
     packet::{self, ifindex},
 };
 
@@ -137,10 +137,7 @@ fn replicate(
         count(Reason::RewriteFailed);
         return TC_ACT_SHOT;
     }
-    let config = MCAST_CONFIG
-        .get(CONFIG_KEY)
-        .copied()
-        .unwrap_or(NodeConfig::default());
+    let config = node_config();
     let mut delivery = Delivery {
         skb: ctx.skb.skb,
         ingress_ifindex: ifindex(ctx),
