@@ -1,7 +1,7 @@
 //! The test kit of mcastlab's privileged tests (a dev-dependency, as aya's `test-helpers`): one
 //! way to name, enter and remove a test's namespaces, to skip where root or kernel support is
-//! missing, to run `ip` (a command or a batch of them), to build two "VMs" on one machine, and to
-//! compare reason counters.
+//! missing, to run `ip` (a command or a batch of them), to build two "VMs" on one machine, to
+//! compare reason counters, and to scale deadlines where the kernel runs emulated.
 #![deny(missing_docs)]
 #![cfg_attr(
     test,
@@ -17,6 +17,7 @@ mod names;
 mod namespace;
 mod skip;
 mod test_node;
+mod time_scale;
 mod two_vms;
 
 pub use command::{batch, ip, run};
@@ -26,6 +27,7 @@ pub use names::{TEST_PREFIXES, unique_name};
 pub use namespace::Namespace;
 pub use skip::{datapath_skip_reason, root_skip_reason};
 pub use test_node::{TestNode, run_classifier};
+pub use time_scale::{TIME_SCALE_ENV, scaled};
 pub use two_vms::{TwoVms, VM_A_ADDRESS, VM_B_ADDRESS};
 
 /// Returns from the calling test with `SKIPPED: <reason>` printed when the dataplane cannot run

@@ -1,5 +1,5 @@
 //! Creating inner maps with BTF types for their keys and values: a group's fan-out list (`u32`
-//! keys, `u64` values) and the seed baseline's subscriber hashes (`u32` keys, `u32` arrays).
+//! keys, `u64` values) and the seed baseline's subscriber hashes (`u32` keys, structs of `u32`s).
 //!
 //! The kernel checks an inner map against the group map's BTF-defined template before it takes
 //! it, and before Linux 6.2 that check compares `timer_off`: a map made with BTF and no timer
@@ -21,9 +21,10 @@ const BPF_BTF_LOAD: libc::c_long = 18;
 /// `BPF_MAP_TYPE_HASH`, `BPF_MAP_TYPE_ARRAY`.
 const BPF_MAP_TYPE_HASH: u32 = 1;
 const BPF_MAP_TYPE_ARRAY: u32 = 2;
-/// `BTF_KIND_INT`, `BTF_KIND_ARRAY`, shifted into `btf_type.info`.
+/// `BTF_KIND_INT`, `BTF_KIND_ARRAY`, `BTF_KIND_STRUCT`, shifted into `btf_type.info`.
 const BTF_KIND_INT: u32 = 1 << 24;
 const BTF_KIND_ARRAY: u32 = 3 << 24;
+const BTF_KIND_STRUCT: u32 = 4 << 24;
 /// Type id of `u32` and `u64` in [`integer_btf`] (0 is void).
 const U32_TYPE_ID: u32 = 1;
 const U64_TYPE_ID: u32 = 2;
@@ -46,9 +47,9 @@ pub fn create_u64_array(name: &str, max_entries: u32, flags: u32) -> io::Result<
 }
 
 /// Creates `BPF_MAP_TYPE_HASH` `name` of up to `max_entries` values of `value_words` `u32`s
-/// with `flags`, typed with BTF (`u32` keys, `u32[value_words]` values): the seed baseline's
-/// subscriber hashes ([`crate::seed`]), equal to their template on every kernel for the same
-/// reason as the arrays.
+/// with `flags`, typed with BTF (`u32` keys, values a struct of `u32[value_words]`): the seed
+/// baseline's subscriber hashes ([`crate::seed`]), equal to their template on every kernel for
+/// the same reason as the arrays.
 pub fn create_u32_keyed_hash(
     name: &str,
     value_words: u32,
@@ -95,19 +96,35 @@ fn create_map(
     MapData::from_fd(fd).map_err(io::Error::other)
 }
 
-/// Type id of `u32[value_words]` in [`words_btf`].
-const WORDS_TYPE_ID: u32 = 2;
+/// Type id of `struct seed_subscriber { u32 words[value_words]; }` in [`words_btf`].
+const WORDS_TYPE_ID: u32 = 3;
 
-/// A BTF blob with `u32` (id 1) and an array of `words` of them (id 2).
+/// A BTF blob with `u32` (id 1), an array of `words` of them (id 2) and a struct holding that
+/// array (id 3). The value type is the struct because the template's value is one
+/// (`SeedSubscriber`): before Linux 6.2 the kernel looks for a timer only in a struct value and
+/// records -EINVAL for any other, so a bare array would not equal the template.
 fn words_btf(words: u32) -> Vec<u8> {
-    let strings: &[u8] = b"\0u32\0";
+    let strings: &[u8] = b"\0u32\0seed_subscriber\0words\0";
+    let (u32_name, struct_name, member_name) = (1, 5, 21);
     let mut types = Vec::new();
     // struct btf_type + its int encoding: "u32", 4 bytes, 32 bits.
-    for word in [1, BTF_KIND_INT, 4, 32] {
+    for word in [u32_name, BTF_KIND_INT, 4, 32] {
         types.extend_from_slice(&u32::to_ne_bytes(word));
     }
     // struct btf_type (anonymous array) + struct btf_array { type, index_type, nelems }.
     for word in [0, BTF_KIND_ARRAY, 0, U32_TYPE_ID, U32_TYPE_ID, words] {
+        types.extend_from_slice(&u32::to_ne_bytes(word));
+    }
+    // struct btf_type (a struct of one member, 4 * words bytes) + struct btf_member
+    // { name_off, type, offset in bits }.
+    for word in [
+        struct_name,
+        BTF_KIND_STRUCT | 1,
+        4 * words,
+        member_name,
+        2,
+        0,
+    ] {
         types.extend_from_slice(&u32::to_ne_bytes(word));
     }
     btf_blob(&types, strings)

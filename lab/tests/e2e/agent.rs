@@ -2,10 +2,7 @@
 //! before a re-attach, it removes the memberships of pods that are gone, and stopping or
 //! restarting it loses nothing.
 
-use std::{
-    net::Ipv4Addr,
-    time::{Duration, Instant},
-};
+use std::{net::Ipv4Addr, time::Instant};
 
 use mcastlab_agent::{
     DEAD_POD_DEADLINE,
@@ -16,12 +13,10 @@ use mcastlab_testbed::{igmp::IgmpMessage, raw::send_frames};
 use mcastlab_testkit::{delta, ip, require_datapath};
 use mcastlab_topology::model::POD_IFACE;
 
-use crate::lab::{AGENT_SETTINGS, DEADLINE, FAST_AGENT_SETTINGS, TestLab, receive};
+use crate::lab::{AGENT_SETTINGS, FAST_AGENT_SETTINGS, TestLab, aging_slack, deadline, receive};
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 5, 5, 5);
 const COUNT: u64 = 20;
-/// How late after the membership interval an expiry may come: two aging checks of a second.
-const AGING_SLACK: Duration = Duration::from_secs(3);
 
 #[test]
 fn a_pod_that_joined_before_group_add_receives_after_the_startup_query() {
@@ -201,7 +196,7 @@ fn a_silent_member_expires_after_the_membership_interval_and_an_answering_one_st
 
     // When nothing more is heard of p2.
     lab.scenario
-        .wait_left(1, 2, GROUP, interval + AGING_SLACK)
+        .wait_left(1, 2, GROUP, interval + aging_slack())
         .expect("p2 expires");
     let expired_after = joined.elapsed();
 
@@ -250,11 +245,11 @@ fn is_query_for(frame: &[u8], group: Ipv4Addr) -> bool {
 /// Waits for the next `kind` event of pod `pod` on `monitor`, or panics after the deadline.
 fn expect_event(monitor: &mut MonitorClient, kind: &str, pod: &str) -> MonitorEvent {
     monitor
-        .wait_for(DEADLINE, |event| {
+        .wait_for(deadline(), |event| {
             event.kind() == kind && event.pod.as_deref() == Some(pod)
         })
         .expect("read the monitor")
-        .unwrap_or_else(|| panic!("no {kind} event of {pod} within {DEADLINE:?}"))
+        .unwrap_or_else(|| panic!("no {kind} event of {pod} within {:?}", deadline()))
 }
 
 #[test]
@@ -336,7 +331,7 @@ fn with_fast_leave_off_a_member_goes_only_when_nobody_answers_the_group_specific
     // Then the leave is pending, the agent sends p2 a Group-Specific Query, p2 answers, and
     // once the Last Member Query Time has passed p2 is still a member and receives.
     expect_event(&mut monitor, "leave-pending", "p2");
-    let queries = spy.until(DEADLINE, |frames| {
+    let queries = spy.until(deadline(), |frames| {
         frames.iter().any(|f| is_query_for(f, GROUP))
     });
     assert!(
@@ -344,7 +339,7 @@ fn with_fast_leave_off_a_member_goes_only_when_nobody_answers_the_group_specific
         "no group-specific query reached p2"
     );
     expect_event(&mut monitor, "refresh", "p2");
-    std::thread::sleep(AGENT_SETTINGS.last_member_query_time() + AGING_SLACK);
+    std::thread::sleep(AGENT_SETTINGS.last_member_query_time() + aging_slack());
     lab.send(1, 1, GROUP, 1, 0, COUNT);
     assert_eq!(receive(&mut receiver, COUNT), COUNT, "datagrams to p2");
     let kept = delta(&before, &lab.counters(1));

@@ -11,7 +11,7 @@ use mcastlab_topology::model::POD_IFACE;
 
 use mcastlab_testkit::require_datapath;
 
-use crate::lab::{DEADLINE, TestLab, receive};
+use crate::lab::{TestLab, deadline, receive};
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 6, 6, 6);
 /// Forged source addresses p1 reports from.
@@ -68,7 +68,7 @@ fn spoofed_and_forged_reports_change_nothing_are_counted_and_cost_no_copy() {
     let copies = lab.counters(1)[Reason::CopyLocal.name()] - after[Reason::CopyLocal.name()];
     assert_eq!(copies, BATCH, "one copy per datagram, to p2 only");
     assert_eq!(
-        p1_spy.wait_count_to(GROUP, 1, DEADLINE / 5),
+        p1_spy.wait_count_to(GROUP, 1, deadline() / 5),
         0,
         "p1 got copies of a group it only forged joins for"
     );

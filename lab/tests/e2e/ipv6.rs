@@ -22,7 +22,7 @@ use mcastlab_testbed::{
 use mcastlab_testkit::{delta, require_datapath};
 use mcastlab_topology::model::POD_IFACE;
 
-use crate::lab::{AGENT_SETTINGS, DEADLINE, FAST_AGENT_SETTINGS, PORT, TestLab};
+use crate::lab::{AGENT_SETTINGS, FAST_AGENT_SETTINGS, PORT, TestLab, aging_slack, deadline};
 
 const COUNT: u64 = 30;
 /// A global-scope IPv6 group.
@@ -53,11 +53,12 @@ fn members(lab: &TestLab, node: usize) -> Vec<Ipv4Addr> {
 /// Waits until pod (node, pod) is a member of `GROUP6` on its node (`present`) or is not.
 fn wait_member(lab: &TestLab, node: usize, pod: usize, present: bool) {
     let address = lab.pod(node, pod).address;
-    let deadline = Instant::now() + DEADLINE;
+    let until = Instant::now() + deadline();
     while members(lab, node).contains(&address) != present {
         assert!(
-            Instant::now() < deadline,
-            "pod ({node}, {pod}) a member of {GROUP6}: expected {present} within {DEADLINE:?}"
+            Instant::now() < until,
+            "pod ({node}, {pod}) a member of {GROUP6}: expected {present} within {:?}",
+            deadline()
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -95,7 +96,7 @@ fn send(lab: &TestLab, node: usize, pod: usize, sender: u32) {
 /// Receives until `count` distinct probes arrived (or the deadline); returns how many.
 fn receive(receiver: &mut Receiver6, count: u64) -> u64 {
     receiver
-        .receive_until(DEADLINE, |report| report.unique >= count)
+        .receive_until(deadline(), |report| report.unique >= count)
         .expect("receive")
         .unique
 }
@@ -245,20 +246,18 @@ fn origin(lab: &TestLab, node: usize, address: Ipv4Addr) -> Option<SubscriberOri
 /// Waits until the node at underlay `remote` is a subscriber of `GROUP6` on `node`
 /// (`present`) or is not.
 fn wait_remote(lab: &TestLab, node: usize, remote: Ipv4Addr, present: bool) {
-    let deadline = Instant::now() + DEADLINE;
+    let until = Instant::now() + deadline();
     while members(lab, node).contains(&remote) != present {
         assert!(
-            Instant::now() < deadline,
+            Instant::now() < until,
             "n{node} has {remote} as a subscriber of {GROUP6}: expected {present} within \
-             {DEADLINE:?}, subscribers {:?}",
+             {:?}, subscribers {:?}",
+            deadline(),
             members(lab, node)
         );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
-
-/// How late after the membership interval an expiry may come: two aging checks of a second.
-const AGING_SLACK: Duration = Duration::from_secs(3);
 
 #[test]
 fn the_agents_mld_queries_keep_an_ipv6_member_past_the_membership_interval() {
@@ -275,7 +274,7 @@ fn the_agents_mld_queries_keep_an_ipv6_member_past_the_membership_interval() {
     lab.start_agent_with(1, settings);
     let mut receiver = join(&lab, 1, 2);
     // When a membership interval and more passes (p2's kernel sends no report unasked).
-    std::thread::sleep(settings.group_membership_interval() + AGING_SLACK);
+    std::thread::sleep(settings.group_membership_interval() + aging_slack());
     // Then p2 is still a member, heard within the last query round: it answered the agent's
     // MLD General Queries.
     let member = lab
@@ -330,14 +329,14 @@ fn with_fast_leave_off_an_ipv6_member_goes_only_when_nobody_answers_the_address_
     // Then the leave is pending, the agent sends p2 a Multicast Address Specific Query, p2's
     // kernel answers, and after the Last Listener Query Time p2 is still a member.
     lab.wait_counter(1, Reason::LeavePending, 1);
-    let queries = spy.until(DEADLINE, |frames| {
+    let queries = spy.until(deadline(), |frames| {
         frames.iter().any(|f| is_mld_query_to(f, GROUP6))
     });
     assert!(
         queries.iter().any(|f| is_mld_query_to(f, GROUP6)),
         "no address-specific query reached p2"
     );
-    std::thread::sleep(AGENT_SETTINGS.last_member_query_time() + AGING_SLACK);
+    std::thread::sleep(AGENT_SETTINGS.last_member_query_time() + aging_slack());
     assert!(members(&lab, 1).contains(&lab.pod(1, 2).address));
     send(&lab, 1, 1, 1);
     assert_eq!(receive(&mut receiver, COUNT), COUNT, "p2 after the queries");

@@ -11,7 +11,7 @@ use mcastlab_common::Reason;
 use mcastlab_dataplane::{AttachMode, AttachOptions, Node, PodIface};
 use mcastlab_lab::Scenario;
 use mcastlab_testbed::{capture::Capture, receiver::Receiver, sender::SendOptions};
-use mcastlab_testkit::{Namespace, NetnsGuard, batch, ip, netns_path, unique_name};
+use mcastlab_testkit::{Namespace, NetnsGuard, batch, ip, netns_path, scaled, unique_name};
 use mcastlab_topology::{
     LabSpec, PodSpec,
     model::{POD_IFACE, host_iface},
@@ -20,8 +20,17 @@ use mcastlab_topology::{
 
 /// UDP port of e2e traffic.
 pub const PORT: u16 = 5000;
-/// How long a join, leave, counter or delivery may take before a case fails.
-pub const DEADLINE: Duration = Duration::from_secs(5);
+/// How long a join, leave, counter or delivery may take before a case fails: 5 s, scaled where
+/// the kernel runs emulated ([`scaled`]).
+pub fn deadline() -> Duration {
+    scaled(Duration::from_secs(5))
+}
+
+/// How late after the membership interval an expiry may come: two aging checks of a second,
+/// scaled where the kernel runs emulated ([`scaled`]).
+pub fn aging_slack() -> Duration {
+    scaled(Duration::from_secs(3))
+}
 
 /// The agent's settings in the e2e suite: one startup query when it starts, and none after for
 /// a minute but those a case causes (a group that appears), so that a case sees only the
@@ -144,7 +153,7 @@ impl TestLab {
     /// Follows the membership events of a node through its agent.
     pub fn monitor(&self, node: usize) -> mcastlab_agent::monitor::MonitorClient {
         self.scenario
-            .monitor(node, DEADLINE)
+            .monitor(node, deadline())
             .expect("follow the node's monitor")
     }
 
@@ -161,7 +170,7 @@ impl TestLab {
     /// Waits until `node` has learned `remote` as a subscriber of `group`; returns how long.
     pub fn wait_learned(&self, node: usize, group: Ipv4Addr, remote: usize) -> Duration {
         self.scenario
-            .wait_learned(node, group, remote, DEADLINE)
+            .wait_learned(node, group, remote, deadline())
             .unwrap_or_else(|err| panic!("n{node} should learn n{remote}: {err}"))
     }
 
@@ -182,7 +191,7 @@ impl TestLab {
     /// Joins `group` from a pod with a real socket and waits until the dataplane has it.
     pub fn join(&self, node: usize, pod: usize, group: Ipv4Addr) -> Receiver {
         self.scenario
-            .join(node, pod, group, PORT, DEADLINE)
+            .join(node, pod, group, PORT, deadline())
             .expect("the join reaches the dataplane")
     }
 
@@ -213,14 +222,14 @@ impl TestLab {
     /// Waits until pod (node, pod) subscribes to `group` in its node's dataplane.
     pub fn wait_subscribed(&self, node: usize, pod: usize, group: Ipv4Addr) {
         self.scenario
-            .wait_subscribed(node, pod, group, DEADLINE)
+            .wait_subscribed(node, pod, group, deadline())
             .expect("the join reaches the dataplane");
     }
 
     /// Waits until pod (node, pod) no longer subscribes to `group`.
     pub fn wait_left(&self, node: usize, pod: usize, group: Ipv4Addr) {
         self.scenario
-            .wait_left(node, pod, group, DEADLINE)
+            .wait_left(node, pod, group, deadline())
             .expect("the leave reaches the dataplane");
     }
 
@@ -336,7 +345,7 @@ impl TestLab {
     /// Waits until counter `reason` of `node` reaches `at_least`; returns its value.
     pub fn wait_counter(&self, node: usize, reason: Reason, at_least: u64) -> u64 {
         self.scenario
-            .wait_counter(node, reason, at_least, DEADLINE)
+            .wait_counter(node, reason, at_least, deadline())
             .unwrap_or_else(|err| panic!("{err}"))
     }
 }
@@ -435,7 +444,7 @@ impl SharedPods {
 /// Receives until `count` distinct probes arrived (or the deadline) and returns how many.
 pub fn receive(receiver: &mut Receiver, count: u64) -> u64 {
     receiver
-        .receive_until(DEADLINE, |report| report.unique >= count)
+        .receive_until(deadline(), |report| report.unique >= count)
         .expect("receive")
         .unique
 }

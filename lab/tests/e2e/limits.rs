@@ -13,7 +13,7 @@ use mcastlab_topology::model::POD_IFACE;
 
 use mcastlab_testkit::require_datapath;
 
-use crate::lab::{DEADLINE, SharedPods, TestLab, backlog_exclusive, receive};
+use crate::lab::{SharedPods, TestLab, backlog_exclusive, deadline, receive};
 
 /// Group number `i` of a block of groups: 239.10.<i / 256>.<i % 256>.
 fn group(i: u32) -> Ipv4Addr {
@@ -262,7 +262,7 @@ fn deliver_to_1024(
     // What each of p4..p1026 received in this mode, once each has at least `expected(i)` or the
     // deadline passed.
     let delivered = |expected: &dyn Fn(usize) -> u64| -> Vec<u64> {
-        let deadline = std::time::Instant::now() + DEADLINE;
+        let until = std::time::Instant::now() + deadline();
         loop {
             let now: Vec<u64> = shared
                 .received()
@@ -271,7 +271,7 @@ fn deliver_to_1024(
                 .map(|(now, before)| now - before)
                 .collect();
             let done = now.iter().enumerate().all(|(i, got)| *got >= expected(i));
-            if done || std::time::Instant::now() >= deadline {
+            if done || std::time::Instant::now() >= until {
                 return now;
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
@@ -305,11 +305,11 @@ fn deliver_to_1024(
         assert_eq!(receive(receiver, so_far), so_far);
     }
     assert_eq!(
-        first_crafted.wait_count_to(group, packets, DEADLINE),
+        first_crafted.wait_count_to(group, packets, deadline()),
         packets
     );
     assert_eq!(
-        last_crafted.wait_count_to(group, packets, DEADLINE),
+        last_crafted.wait_count_to(group, packets, deadline()),
         packets
     );
     let expected = |i: usize| if i == refused { 0 } else { PACKETS };

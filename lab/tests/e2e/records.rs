@@ -8,17 +8,17 @@ use std::{
 };
 
 use mcastlab_common::{MAX_IGMPV3_RECORDS, Reason};
-use mcastlab_testkit::{delta, require_datapath};
+use mcastlab_testkit::{delta, require_datapath, scaled};
 
-use crate::lab::{FAST_AGENT_SETTINGS, TestLab, receive};
+use crate::lab::{FAST_AGENT_SETTINGS, TestLab, aging_slack, receive};
 
 /// Groups the pod joins: more than the default limit of 24.
 const GROUPS: u8 = 40;
-/// How late after the membership interval an expiry may come: two aging checks of a second.
-const AGING_SLACK: Duration = Duration::from_secs(3);
 /// How long the pod's kernel repeats the reports of its joins: robustness (2) unsolicited
 /// reports at most the IGMPv3 Unsolicited Report Interval (1 s, RFC 3376 section 8.11) apart.
-const JOIN_REPORTS_SETTLE: Duration = Duration::from_secs(2);
+fn join_reports_settle() -> Duration {
+    scaled(Duration::from_secs(2))
+}
 const COUNT: u64 = 10;
 
 fn group(i: u8) -> Ipv4Addr {
@@ -62,12 +62,12 @@ fn a_pod_in_40_groups_stays_a_member_with_the_limit_at_40_and_loses_all_at_the_d
     for i in 1..=GROUPS {
         lab.wait_subscribed(1, 2, group(i));
     }
-    std::thread::sleep(JOIN_REPORTS_SETTLE);
+    std::thread::sleep(join_reports_settle());
 
     // When a membership interval and more passes: at least two query rounds.
     let before = lab.counters(1);
     let since = Instant::now();
-    std::thread::sleep(interval + AGING_SLACK);
+    std::thread::sleep(interval + aging_slack());
     // Then p2 is still a member of all 40, kept by its answers (each refreshes 40), none
     // refused, and it receives.
     let changes = delta(&before, &lab.counters(1));
@@ -111,7 +111,7 @@ fn a_pod_in_40_groups_stays_a_member_with_the_limit_at_40_and_loses_all_at_the_d
     let lowered = Instant::now();
     // Then every answer of p2 is refused whole, and all 40 memberships expire within the
     // membership interval: the cost of the default for a pod in more groups than it.
-    let deadline = lowered + interval + AGING_SLACK;
+    let deadline = lowered + interval + aging_slack();
     while memberships(&lab) > 0 {
         assert!(
             Instant::now() < deadline,

@@ -11,7 +11,7 @@ use mcastlab_testbed::capture::{Capture, is_ipv4_to, is_vxlan_to};
 use mcastlab_testkit::{delta, require_datapath};
 use mcastlab_topology::model::{UNDERLAY_IFACE, VXLAN_PORT};
 
-use crate::lab::{DEADLINE, TestLab, receive};
+use crate::lab::{TestLab, deadline, receive};
 
 const COUNT: u64 = 30;
 /// A group outside the source-specific range: any-source and source-specific members mix.
@@ -30,7 +30,7 @@ fn from(frames: &[Vec<u8>], source: Ipv4Addr, group: Ipv4Addr) -> usize {
 /// The frames a capture gets until `count` of them are to `group` from `source` (or the
 /// deadline passes): everything that arrived before too.
 fn until_from(capture: &Capture, source: Ipv4Addr, group: Ipv4Addr, count: u64) -> Vec<Vec<u8>> {
-    capture.until(DEADLINE, |frames| {
+    capture.until(deadline(), |frames| {
         from(frames, source, group) as u64 >= count
     })
 }
@@ -179,7 +179,7 @@ fn over_two_nodes_a_source_crosses_only_to_the_node_whose_member_wants_it() {
     // Then the pod on n2 gets S1's datagrams, and n2's underlay carried S1's and none of S2's
     // (sent first).
     assert_eq!(receive(&mut receiver, COUNT), COUNT, "S1's datagrams on n2");
-    let frames = n2_underlay.until(DEADLINE, |frames| {
+    let frames = n2_underlay.until(deadline(), |frames| {
         vxlan_from(frames, s1, GROUP) as u64 >= COUNT
     });
     assert_eq!(

@@ -10,17 +10,17 @@ use std::{
 use mcastlab_common::Reason;
 use mcastlab_dataplane::{SubscriberEntry, SubscriberOrigin};
 use mcastlab_testbed::capture::{Capture, is_vxlan_to};
-use mcastlab_testkit::{delta, require_datapath};
+use mcastlab_testkit::{delta, require_datapath, scaled};
 use mcastlab_topology::model::{UNDERLAY_IFACE, VXLAN_PORT};
 
-use crate::lab::{DEADLINE, FAST_AGENT_SETTINGS, TestLab, receive};
+use crate::lab::{FAST_AGENT_SETTINGS, TestLab, aging_slack, deadline, receive};
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 11, 1, 1);
 const COUNT: u64 = 20;
 /// How soon after the last member's leave its node stops getting copies (issue 11).
-const LEAVE_DEADLINE: Duration = Duration::from_secs(1);
-/// How late after the membership interval an expiry may come: two aging checks of a second.
-const AGING_SLACK: Duration = Duration::from_secs(3);
+fn leave_deadline() -> Duration {
+    scaled(Duration::from_secs(1))
+}
 
 /// The vxlan packets (UDP to port 4789) that carry a packet to `group`, among `frames`
 /// captured on an underlay interface.
@@ -60,9 +60,9 @@ fn age_on(lab: &TestLab, node: usize, remote: usize) -> Option<u64> {
 
 /// Waits until `done` holds, or panics with `what` after the e2e deadline.
 fn wait_until(what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + DEADLINE;
+    let until = Instant::now() + deadline();
     while !done() {
-        assert!(Instant::now() < deadline, "{what} within {DEADLINE:?}");
+        assert!(Instant::now() < until, "{what} within {:?}", deadline());
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -111,12 +111,13 @@ fn the_last_member_leaving_stops_the_copies_to_its_node_within_a_second() {
     let left = Instant::now();
     // Then n1 withdraws n2 within a second of the leave, counted once.
     lab.scenario
-        .wait_unlearned(1, GROUP, 2, LEAVE_DEADLINE)
+        .wait_unlearned(1, GROUP, 2, leave_deadline())
         .expect("n1 withdraws n2");
     let took = left.elapsed();
     assert!(
-        took <= LEAVE_DEADLINE,
-        "n1 stopped sending to n2 {took:?} after the leave, expected within {LEAVE_DEADLINE:?}"
+        took <= leave_deadline(),
+        "n1 stopped sending to n2 {took:?} after the leave, expected within {:?}",
+        leave_deadline()
     );
     assert_eq!(
         delta(&before, &lab.counters(1)).get(Reason::RemoteWithdrawn.name()),
@@ -161,7 +162,7 @@ fn a_node_whose_agent_is_killed_stops_receiving_after_the_membership_interval() 
     // Then n1 drops n2 no later than one membership interval after the last refresh (at most
     // one query interval before the stop), counted as an expiry.
     lab.scenario
-        .wait_unlearned(1, GROUP, 2, interval + AGING_SLACK)
+        .wait_unlearned(1, GROUP, 2, interval + aging_slack())
         .expect("n2 expires on n1");
     let took = stopped.elapsed();
     assert!(
@@ -185,7 +186,7 @@ fn a_node_whose_agent_is_killed_stops_receiving_after_the_membership_interval() 
         COUNT,
         "datagrams to the witness"
     );
-    let to_n3 = n3_underlay.until(DEADLINE, |frames| {
+    let to_n3 = n3_underlay.until(deadline(), |frames| {
         vxlan_to_group(frames, GROUP) >= COUNT as usize
     });
     assert_eq!(

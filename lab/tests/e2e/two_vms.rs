@@ -12,7 +12,7 @@ use mcastlab_testbed::{capture::Capture, receiver::Receiver};
 use mcastlab_testkit::{Namespace, VM_A_ADDRESS, VM_B_ADDRESS, ip, require_datapath, unique_name};
 use mcastlab_topology::{LabSpec, model::POD_IFACE};
 
-use crate::lab::{BacklogGuard, DEADLINE, PORT, backlog_shared, receive};
+use crate::lab::{BacklogGuard, PORT, backlog_shared, deadline, receive};
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(239, 1, 1, 7);
 const COUNT: u64 = 50;
@@ -113,7 +113,7 @@ fn a_datagram_crosses_from_a_pod_on_one_vm_to_a_joined_pod_on_the_other_only() {
     let (joined, spy) = (&node_b.pods[1], &node_b.pods[2]);
     let mut receiver =
         Receiver::join(&b.spec.pod_netns(node_b, joined), GROUP, PORT).expect("join");
-    lab::wait_for_subscriber(&b.spec, node_b, GROUP, joined.address, DEADLINE)
+    lab::wait_for_subscriber(&b.spec, node_b, GROUP, joined.address, deadline())
         .expect("the join reaches VM b's dataplane");
     let spy = Capture::open_in(&b.spec.pod_netns(node_b, spy), POD_IFACE).expect("capture");
 
