@@ -186,6 +186,7 @@ build_initramfs() { # kernel_dir tests... -> initramfs path
         ln -s busybox "$root/bin/$applet"
     done
     copy_with_libs "$(command -v ip)" "$root"
+    copy_with_libs "$(command -v tc)" "$root"
     echo "$FILTER" >"$root/tests/filter"
     for test in "$@"; do
         copy_with_libs "$test" "$root"
@@ -220,6 +221,7 @@ for module in $(cat /modules/order); do insmod "/modules/$module.ko" 2>/dev/null
 # Emulated instructions cost tens of times more: the tests wait longer (never the protocol
 # timers), and the 1024-pod cases need more than the kernel's default 1024 open files.
 export MCASTLAB_TEST_TIME_SCALE=4
+export RUST_BACKTRACE=1
 ulimit -n 65536
 echo "MATRIX-KERNEL $(uname -r)"
 cd /tests

@@ -32,6 +32,8 @@ pub struct Environment {
     pub aya: &'static str,
     /// mcastlab version.
     pub mcastlab: &'static str,
+    /// Where CPU busy times come from ([`crate::system::cpu_time_source`]).
+    pub cpu_time: &'static str,
 }
 
 fn command_line(program: &str, args: &[&str]) -> String {
@@ -95,6 +97,7 @@ impl Environment {
             bpf_linker: command_line("bpf-linker", &["--version"]),
             aya: "0.14.0",
             mcastlab: env!("CARGO_PKG_VERSION"),
+            cpu_time: crate::system::cpu_time_source(),
         }
     }
 }

@@ -461,9 +461,14 @@ fn measure(
         .collect();
     let delivered: f64 = per_receiver.iter().sum();
     let expected_total = sent_total * copies_per_datagram;
+    // Saturating: with cpuidle readings an idle period running at the first reading is
+    // counted as busy there, so a CPU idle for the whole window can read slightly negative.
     let busy = |cpu: usize| {
-        end.cpu.get(cpu).copied().unwrap_or_default()
-            - start.cpu.get(cpu).copied().unwrap_or_default()
+        end.cpu
+            .get(cpu)
+            .copied()
+            .unwrap_or_default()
+            .saturating_sub(start.cpu.get(cpu).copied().unwrap_or_default())
     };
     let sender_busy = busy(options.sender_cpu).as_nanos() as f64;
     let total_busy = sender_busy + busy(options.receiver_cpu).as_nanos() as f64;

@@ -243,8 +243,8 @@ pub fn write_sparse(
          Kernel {}, commit {}, {} ({} CPUs); {}; bpf-linker {}; aya {}.\n\n\
          N nodes as namespaces on one underlay bridge, members (one pod each) on k of them, the \
          sender on n1: {} datagrams of 64 bytes at {}/s. Underlay copies counted on every other \
-         node's ul0; CPU is the whole machine's busy time (/proc/stat) per packet. Join and \
-         leave timed on node N with one datagram every 500 us.\n",
+         node's ul0; CPU is the whole machine's busy time per packet ({}). Join and leave \
+         timed on node N with one datagram every 500 us.\n",
         environment.date,
         environment.kernel,
         environment.commit,
@@ -255,6 +255,7 @@ pub fn write_sparse(
         environment.aya,
         options.packets,
         options.rate,
+        environment.cpu_time,
     );
     summary.push_str(&super::sparse::markdown(rows));
     let json = serde_json::json!({
@@ -358,7 +359,7 @@ pub fn markdown(
         "# Fan-out, {}\n\nKernel {}, commit {}, {} ({} CPUs, {} MiB), netdev_max_backlog {}; {}; \
          {}; bpf-linker {}; aya {}.\n\n{}; {}-byte datagrams, sendmmsg sender on CPU {}, recvmmsg \
          collector on CPU {}; dataplane group capacity {}; {} windows of {:?} after {:?} warm-up \
-         per point; medians (min-max over windows).\n",
+         per point; medians (min-max over windows). CPU time: {}.\n",
         environment.date,
         environment.kernel,
         environment.commit,
@@ -381,6 +382,7 @@ pub fn markdown(
         options.repetitions,
         options.window,
         options.warmup,
+        environment.cpu_time,
     );
     let find = |mode: Mode, n: usize| points.iter().find(|p| p.mode == mode && p.receivers == n);
     let cell = |p: Option<&Point>| match p {

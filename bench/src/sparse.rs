@@ -186,7 +186,10 @@ fn measure(
         )?;
         Ok(())
     })?;
-    let busy: Duration = cpu_busy().iter().sum::<Duration>() - busy_before;
+    let busy: Duration = cpu_busy()
+        .iter()
+        .sum::<Duration>()
+        .saturating_sub(busy_before);
     // Every member's copies are in; the others' would have come with them.
     let copies: usize = captures
         .iter()

@@ -3,8 +3,50 @@
 
 use std::{collections::BTreeMap, fs, os::fd::OwnedFd, time::Duration};
 
-/// Busy time of each CPU (user, nice, system, irq, softirq, steal) from /proc/stat.
+/// Busy time of each CPU so far, by CPU number, read as [`cpu_time_source`] says: differences
+/// between two readings are what a window spent.
 pub fn cpu_busy() -> Vec<Duration> {
+    cpuidle_busy().unwrap_or_else(proc_stat_busy)
+}
+
+/// How [`cpu_busy`] reads CPU time here, for the results: with cpuidle (every CPU has idle
+/// states in sysfs), to the microsecond; else /proc/stat's clock ticks.
+pub fn cpu_time_source() -> &'static str {
+    if cpuidle_busy().is_some() {
+        CPUIDLE_SOURCE
+    } else {
+        PROC_STAT_SOURCE
+    }
+}
+
+const CPUIDLE_SOURCE: &str = "monotonic time minus cpuidle residency (1 us; an idle period \
+                              still running at a reading counts as busy)";
+const PROC_STAT_SOURCE: &str = "/proc/stat user+nice+system+irq+softirq+steal (clock ticks)";
+
+/// Busy time of each CPU as the monotonic clock minus the time it spent in its idle states
+/// (`/sys/devices/system/cpu/cpuN/cpuidle/stateK/time`, microseconds, added when a state is
+/// left); `None` unless every CPU has idle states. Only differences mean anything: both terms
+/// grow alike while a CPU idles.
+fn cpuidle_busy() -> Option<Vec<Duration>> {
+    let now = monotonic();
+    (0..online_cpus())
+        .map(|cpu| {
+            let states = fs::read_dir(format!("/sys/devices/system/cpu/cpu{cpu}/cpuidle")).ok()?;
+            let mut idle_us = 0u64;
+            let mut any = false;
+            for state in states.filter_map(Result::ok) {
+                let time = fs::read_to_string(state.path().join("time")).ok()?;
+                idle_us += time.trim().parse::<u64>().ok()?;
+                any = true;
+            }
+            any.then(|| now.saturating_sub(Duration::from_micros(idle_us)))
+        })
+        .collect()
+}
+
+/// Busy time of each CPU (user, nice, system, irq, softirq, steal) from /proc/stat, in clock
+/// ticks (10 ms where USER_HZ is 100).
+fn proc_stat_busy() -> Vec<Duration> {
     // SAFETY: sysconf has no preconditions.
     let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     let stat = fs::read_to_string("/proc/stat").unwrap_or_default();
@@ -24,6 +66,23 @@ pub fn cpu_busy() -> Vec<Duration> {
             Duration::from_nanos(busy * 1_000_000_000 / ticks_per_second)
         })
         .collect()
+}
+
+/// CPUs the kernel has online (numbered from 0; the bench pins to low numbers).
+fn online_cpus() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize
+}
+
+/// CLOCK_MONOTONIC now, since its (boot-time) origin.
+fn monotonic() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec to write.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
 /// Packets dropped because a per-CPU backlog was full (/proc/net/softnet_stat, column 2), all
