@@ -203,13 +203,20 @@ mod tests {
     }
 
     #[test]
-    fn the_words_btf_has_an_int_and_an_array_of_it() {
+    fn the_words_btf_has_an_int_an_array_of_it_and_a_struct_of_the_array() {
         let blob = words_btf(3);
-        // Header, the int (16 bytes), the array (24 bytes), "\0u32\0".
-        assert_eq!(blob.len(), 24 + 16 + 24 + 5);
+        let strings = b"\0u32\0seed_subscriber\0words\0";
+        // Header, the int (16 bytes), the array (24 bytes), the struct (12 + one 12-byte
+        // member), the names.
+        assert_eq!(blob.len(), 24 + 16 + 24 + 24 + strings.len());
+        assert_eq!(&blob[blob.len() - strings.len()..], strings);
         let word = |at: usize| u32::from_ne_bytes(blob[at..at + 4].try_into().expect("4 bytes"));
         // The array's btf_type.info, then btf_array { type: 1, index_type: 1, nelems: 3 }.
         assert_eq!(word(24 + 16 + 4), 3 << 24);
         assert_eq!([word(52), word(56), word(60)], [1, 1, 3]);
+        // The struct: "seed_subscriber", one member, 12 bytes; its member "words" is the array
+        // (type 2) at bit 0.
+        assert_eq!([word(64), word(68), word(72)], [5, (4 << 24) | 1, 12]);
+        assert_eq!([word(76), word(80), word(84)], [21, 2, 0]);
     }
 }
