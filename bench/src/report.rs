@@ -59,6 +59,131 @@ pub struct Ratio {
     pub cross_node_vs_bridge: Option<f64>,
 }
 
+/// The CPU one more copy costs at a fixed offered load: for one mode, the least-squares slope of
+/// busy time per offered packet over the receiver count, fitted per repetition (the windows with
+/// the same index at every N, so that each fit sees one stretch of the machine's drift).
+///
+/// At a fixed packet rate the sender's own per-packet work (pacing, wake-ups, the system call)
+/// is the same at every N and falls into the intercept; the slope is what replication and
+/// delivery add per copy. Points where the path could not carry the load (fewer than 98% of the
+/// copies delivered) are left out.
+#[derive(Clone, Debug, Serialize)]
+pub struct MarginalCpu {
+    /// The mode.
+    pub mode: Mode,
+    /// Receiver counts fitted.
+    pub receivers: Vec<usize>,
+    /// Receiver counts left out: the load was more than the path carried.
+    pub saturated: Vec<usize>,
+    /// Median busy time of the sender's CPU per offered packet at each fitted count, ns.
+    pub sender_ns_per_packet: Vec<f64>,
+    /// Sender-CPU ns per additional copy: median and range of the per-repetition slopes.
+    pub sender_ns_per_copy: Spread,
+    /// Both CPUs' ns per additional copy: median and range of the per-repetition slopes.
+    pub total_ns_per_copy: Spread,
+}
+
+/// A median with the smallest and largest value it was taken from.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Spread {
+    /// The median.
+    pub median: f64,
+    /// The smallest value.
+    pub min: f64,
+    /// The largest value.
+    pub max: f64,
+}
+
+impl Spread {
+    fn of(values: Vec<f64>) -> Self {
+        Self {
+            min: values.iter().copied().fold(f64::INFINITY, f64::min),
+            max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            median: median(values),
+        }
+    }
+}
+
+/// [`MarginalCpu`] per mode for a run at offered load `offered_pps` (none at saturation, where
+/// the sender's work per packet is not fixed).
+pub fn marginal_cpu(samples: &[Sample], offered_pps: Option<u64>) -> Vec<MarginalCpu> {
+    let Some(offered) = offered_pps.map(|pps| pps as f64) else {
+        return Vec::new();
+    };
+    let mut modes: Vec<Mode> = samples.iter().map(|s| s.mode).collect();
+    modes.dedup();
+    modes.sort_by_key(|mode| Mode::ALL.iter().position(|m| m == mode));
+    modes.dedup();
+    modes
+        .into_iter()
+        .filter_map(|mode| {
+            let of: Vec<&Sample> = samples.iter().filter(|s| s.mode == mode).collect();
+            let mut counts: Vec<usize> = of.iter().map(|s| s.receivers).collect();
+            counts.sort_unstable();
+            counts.dedup();
+            let carried = |n: usize| {
+                let delivered = median(
+                    of.iter()
+                        .filter(|s| s.receivers == n)
+                        .map(|s| s.delivered_per_s)
+                        .collect(),
+                );
+                delivered >= 0.98 * n as f64 * offered
+            };
+            let (receivers, saturated): (Vec<usize>, Vec<usize>) =
+                counts.into_iter().partition(|&n| carried(n));
+            // Busy ns per offered packet: per copy times copies per second over packets per second.
+            let per_packet = |s: &Sample, per_copy: f64| per_copy * s.delivered_per_s / offered;
+            let slopes = |per_copy: fn(&Sample) -> f64| -> Vec<f64> {
+                let mut repetitions: Vec<usize> = of.iter().map(|s| s.repetition).collect();
+                repetitions.sort_unstable();
+                repetitions.dedup();
+                repetitions
+                    .into_iter()
+                    .filter_map(|r| {
+                        let fit: Vec<(f64, f64)> = of
+                            .iter()
+                            .filter(|s| s.repetition == r && receivers.contains(&s.receivers))
+                            .map(|s| (s.receivers as f64, per_packet(s, per_copy(s))))
+                            .collect();
+                        least_squares_slope(&fit)
+                    })
+                    .collect()
+            };
+            let sender = slopes(|s| s.sender_cpu_ns_per_copy);
+            let total = slopes(|s| s.total_cpu_ns_per_copy);
+            (!sender.is_empty()).then(|| MarginalCpu {
+                mode,
+                sender_ns_per_packet: receivers
+                    .iter()
+                    .map(|&n| {
+                        median(
+                            of.iter()
+                                .filter(|s| s.receivers == n)
+                                .map(|s| per_packet(s, s.sender_cpu_ns_per_copy))
+                                .collect(),
+                        )
+                    })
+                    .collect(),
+                receivers,
+                saturated,
+                sender_ns_per_copy: Spread::of(sender),
+                total_ns_per_copy: Spread::of(total),
+            })
+        })
+        .collect()
+}
+
+/// The least-squares slope of `points` (x, y); none without two distinct x.
+fn least_squares_slope(points: &[(f64, f64)]) -> Option<f64> {
+    let n = points.len() as f64;
+    let mean_x = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let mean_y = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mean_x).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mean_x) * (p.1 - mean_y)).sum();
+    (sxx > 0.0).then(|| sxy / sxx)
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     match values.len() {
@@ -140,6 +265,7 @@ struct Summary<'a> {
     points: &'a [Point],
     ratios: &'a [Ratio],
     latencies: &'a [Latency],
+    marginal_cpu: &'a [MarginalCpu],
 }
 
 /// Creates a run's folder, `<date>-<commit><suffix>` under `results`.
@@ -292,6 +418,7 @@ pub fn write(
     let samples = &run.samples;
     let points = points(samples);
     let ratios = ratios(&points);
+    let marginal = marginal_cpu(samples, options.offered_pps);
 
     let mut csv = String::from(
         "mode,receivers,repetition,sent_per_s,delivered_per_s,min_receiver_per_s,loss,\
@@ -322,6 +449,7 @@ pub fn write(
         points: &points,
         ratios: &ratios,
         latencies: &run.latencies,
+        marginal_cpu: &marginal,
     };
     fs::write(
         dir.join("summary.json"),
@@ -329,7 +457,14 @@ pub fn write(
     )?;
     fs::write(
         dir.join("summary.md"),
-        markdown(environment, options, &points, &ratios, &run.latencies),
+        markdown(
+            environment,
+            options,
+            &points,
+            &ratios,
+            &run.latencies,
+            &marginal,
+        ),
     )?;
     plot_fanout(&dir.join("fanout.svg"), &points)
         .map_err(|err| io::Error::other(err.to_string()))?;
@@ -352,6 +487,7 @@ pub fn markdown(
     points: &[Point],
     ratios: &[Ratio],
     latencies: &[Latency],
+    marginal: &[MarginalCpu],
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -496,6 +632,40 @@ pub fn markdown(
             );
         }
     }
+    if !marginal.is_empty() {
+        out.push_str(
+            "\nCPU per additional copy at the offered load: the slope of busy time per packet over \
+             N, fitted per repetition (median, min-max); the sender's own per-packet work is the \
+             same at every N and stays out of it:\n\n\
+             | mode | N fitted | sender ns/packet at each N | sender ns per copy | both CPUs ns per \
+             copy | left out (load not carried) |\n|---|---|---|---|---|---|\n",
+        );
+        let spread = |s: &Spread| format!("{:.0} ({:.0}-{:.0})", s.median, s.min, s.max);
+        let list = |values: Vec<String>| {
+            if values.is_empty() {
+                "-".to_owned()
+            } else {
+                values.join(", ")
+            }
+        };
+        for m in marginal {
+            let _ = writeln!(
+                out,
+                "| {:?} | {} | {} | {} | {} | {} |",
+                m.mode,
+                list(m.receivers.iter().map(usize::to_string).collect()),
+                list(
+                    m.sender_ns_per_packet
+                        .iter()
+                        .map(|v| format!("{v:.0}"))
+                        .collect()
+                ),
+                spread(&m.sender_ns_per_copy),
+                spread(&m.total_ns_per_copy),
+                list(m.saturated.iter().map(usize::to_string).collect()),
+            );
+        }
+    }
     out
 }
 
@@ -629,12 +799,63 @@ fn plot_ratios(path: &Path, ratios: &[Ratio]) -> Result<(), Box<dyn std::error::
 
 #[cfg(test)]
 mod tests {
-    use super::median;
+    use super::{Mode, Sample, marginal_cpu, median};
 
     #[test]
     fn medians() {
         assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
         assert!(median(vec![]).is_nan());
+    }
+
+    /// A window at 1000 packets/s whose busy time per packet is `fixed` + `per_copy` x N,
+    /// delivering `carried` of the copies.
+    fn window(
+        receivers: usize,
+        repetition: usize,
+        fixed: f64,
+        per_copy: f64,
+        carried: f64,
+    ) -> Sample {
+        let delivered = 1000.0 * receivers as f64 * carried;
+        let busy_per_s = 1000.0 * (fixed + per_copy * receivers as f64);
+        Sample {
+            mode: Mode::Dataplane,
+            receivers,
+            repetition,
+            sent_per_s: 1000.0,
+            delivered_per_s: delivered,
+            min_receiver_per_s: 1000.0,
+            loss: 1.0 - carried,
+            sender_cpu_ns_per_copy: busy_per_s / delivered,
+            total_cpu_ns_per_copy: 2.0 * busy_per_s / delivered,
+            backlog_drops: 0,
+            bpf_ns_per_packet: None,
+        }
+    }
+
+    #[test]
+    fn the_marginal_cost_is_the_slope_per_repetition_without_the_points_not_carried() {
+        // Two repetitions, 300 and 500 ns per copy over a fixed 20 us per packet; N=64 carried
+        // only half its copies (saturated) and would bend the fit.
+        let mut samples = Vec::new();
+        for (repetition, per_copy) in [(0, 300.0), (1, 500.0)] {
+            for n in [1, 4, 16] {
+                samples.push(window(n, repetition, 20_000.0, per_copy, 1.0));
+            }
+            samples.push(window(64, repetition, 20_000.0, 5_000.0, 0.5));
+        }
+        let marginal = marginal_cpu(&samples, Some(1000));
+        assert_eq!(marginal.len(), 1);
+        let m = &marginal[0];
+        assert_eq!(m.receivers, [1, 4, 16]);
+        assert_eq!(m.saturated, [64]);
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-6;
+        assert!(close(m.sender_ns_per_copy.min, 300.0), "{m:?}");
+        assert!(close(m.sender_ns_per_copy.max, 500.0), "{m:?}");
+        assert!(close(m.sender_ns_per_copy.median, 400.0), "{m:?}");
+        assert!(close(m.total_ns_per_copy.median, 800.0), "{m:?}");
+        assert!(close(m.sender_ns_per_packet[0], 20_400.0), "{m:?}");
+        assert!(marginal_cpu(&samples, None).is_empty(), "not at saturation");
     }
 }

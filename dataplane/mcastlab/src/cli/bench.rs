@@ -252,6 +252,7 @@ fn run_fanout(args: FanoutArgs) -> anyhow::Result<()> {
     let dir = report::write(&args.out, &environment, &options, &run)?;
     let points = report::points(&run.samples);
     let ratios = report::ratios(&points);
+    let marginal = report::marginal_cpu(&run.samples, options.offered_pps);
     match args.output.output {
         OutputFormat::Json => print_json(&serde_json::json!({
             "results": dir,
@@ -260,11 +261,19 @@ fn run_fanout(args: FanoutArgs) -> anyhow::Result<()> {
             "points": points,
             "ratios": ratios,
             "latencies": run.latencies,
+            "marginal_cpu": marginal,
         }))?,
         OutputFormat::Table => {
             print!(
                 "{}",
-                report::markdown(&environment, &options, &points, &ratios, &run.latencies)
+                report::markdown(
+                    &environment,
+                    &options,
+                    &points,
+                    &ratios,
+                    &run.latencies,
+                    &marginal
+                )
             );
             eprintln!("results in {}", dir.display());
         }
