@@ -15,3 +15,4 @@ pub mod ipv6;
 pub mod membership;
 pub mod mld;
 pub mod query;
+pub mod report;

@@ -50,6 +50,21 @@ fn members(lab: &TestLab, node: usize) -> Vec<Ipv4Addr> {
         .collect()
 }
 
+/// Each node's members of `GROUP6` and its reason counters that are not 0: what a failing
+/// cross-node case prints.
+fn every_node(lab: &TestLab) -> String {
+    (1..=lab.scenario.spec().nodes.len())
+        .map(|node| {
+            format!(
+                "n{node} members {:?} counters {:?}",
+                members(lab, node),
+                lab.nonzero_counters(node)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Waits until pod (node, pod) is a member of `GROUP6` on its node (`present`) or is not.
 fn wait_member(lab: &TestLab, node: usize, pod: usize, present: bool) {
     let address = lab.pod(node, pod).address;
@@ -251,9 +266,10 @@ fn wait_remote(lab: &TestLab, node: usize, remote: Ipv4Addr, present: bool) {
         assert!(
             Instant::now() < until,
             "n{node} has {remote} as a subscriber of {GROUP6}: expected {present} within \
-             {:?}, subscribers {:?}",
+             {:?}, subscribers {:?}; every node: {}",
             deadline(),
-            members(lab, node)
+            members(lab, node),
+            every_node(lab)
         );
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -223,14 +223,24 @@ impl TestLab {
     pub fn wait_subscribed(&self, node: usize, pod: usize, group: Ipv4Addr) {
         self.scenario
             .wait_subscribed(node, pod, group, deadline())
-            .expect("the join reaches the dataplane");
+            .unwrap_or_else(|err| {
+                panic!(
+                    "the join reaches the dataplane: {err}; counters of n{node}: {:?}",
+                    self.nonzero_counters(node)
+                )
+            });
     }
 
     /// Waits until pod (node, pod) no longer subscribes to `group`.
     pub fn wait_left(&self, node: usize, pod: usize, group: Ipv4Addr) {
         self.scenario
             .wait_left(node, pod, group, deadline())
-            .expect("the leave reaches the dataplane");
+            .unwrap_or_else(|err| {
+                panic!(
+                    "the leave reaches the dataplane: {err}; counters of n{node}: {:?}",
+                    self.nonzero_counters(node)
+                )
+            });
     }
 
     /// A capture on a pod's eth0: what reaches the pod at layer 2, joined or not.
@@ -340,6 +350,13 @@ impl TestLab {
     /// Every reason counter of a node by name.
     pub fn counters(&self, node: usize) -> BTreeMap<&'static str, u64> {
         self.scenario.counters(node).expect("counters")
+    }
+
+    /// The reason counters of `node` that are not 0: what a failing case prints.
+    pub fn nonzero_counters(&self, node: usize) -> BTreeMap<&'static str, u64> {
+        let mut counters = self.counters(node);
+        counters.retain(|_, count| *count > 0);
+        counters
     }
 
     /// Waits until counter `reason` of `node` reaches `at_least`; returns its value.

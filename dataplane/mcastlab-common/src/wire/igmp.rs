@@ -14,7 +14,10 @@ use crate::{
         RecordEffect, V1_MEMBERSHIP_REPORT, V2_LEAVE_GROUP, V2_MEMBERSHIP_REPORT,
         V3_MEMBERSHIP_REPORT, is_multicast_octet, record_effect,
     },
-    wire::checksum,
+    wire::{
+        checksum,
+        report::{self, Record, Report},
+    },
 };
 
 /// Byte ranges of the header's fields (RFC 2236 section 2, RFC 3376 section 4.2).
@@ -291,125 +294,20 @@ pub enum Igmp<'a> {
 }
 
 /// The records of an IGMPv3 report, each checked ([`V3RecordHeader::check`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct V3Report<'a> {
-    /// The records' bytes, exactly: bytes after the last record are not part of it.
-    records: &'a [u8],
-    num_records: u16,
-}
-
-impl<'a> V3Report<'a> {
-    /// Number of Group Records (RFC 3376 section 4.2.5).
-    pub fn num_records(&self) -> u16 {
-        self.num_records
-    }
-
-    /// The group records, in message order.
-    pub fn records(&self) -> Records<'a> {
-        Records {
-            bytes: self.records,
-            remaining: self.num_records,
-        }
-    }
-
-    /// Length of the report: header and records.
-    pub fn len(&self) -> usize {
-        IgmpHeader::LEN + self.records.len()
-    }
-
-    /// Whether the report has no records (it is still 8 bytes long).
-    pub fn is_empty(&self) -> bool {
-        self.num_records == 0
-    }
-}
+pub type V3Report<'a> = Report<'a, V3RecordHeader>;
 
 /// Iterator over the group records of a parsed [`V3Report`].
-#[derive(Clone, Debug)]
-pub struct Records<'a> {
-    bytes: &'a [u8],
-    remaining: u16,
-}
-
-impl<'a> Iterator for Records<'a> {
-    type Item = GroupRecord<'a>;
-
-    fn next(&mut self) -> Option<GroupRecord<'a>> {
-        if self.remaining == 0 {
-            return None;
-        }
-        let (record, rest) = split_record(self.bytes)?;
-        self.remaining -= 1;
-        self.bytes = rest;
-        Some(record)
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (
-            usize::from(self.remaining),
-            Some(usize::from(self.remaining)),
-        )
-    }
-}
+pub type Records<'a> = report::Records<'a, V3RecordHeader>;
 
 /// One IGMPv3 group record (RFC 3376 section 4.2.4) of a parsed report.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct GroupRecord<'a> {
-    header: V3RecordHeader,
-    sources: &'a [u8],
-    aux_data: &'a [u8],
-}
+pub type GroupRecord<'a> = Record<'a, V3RecordHeader>;
 
-impl<'a> GroupRecord<'a> {
-    /// The record's header: type, group, counts.
-    pub fn header(&self) -> V3RecordHeader {
-        self.header
-    }
+report::impl_record_header!(V3RecordHeader, [u8; 4], WORD as usize, source_address);
 
-    /// Record Type (RFC 3376 section 4.2.12).
-    pub fn record_type(&self) -> u8 {
-        self.header.record_type()
-    }
-
-    /// Multicast Address (RFC 3376 section 4.2.8).
-    pub fn group(&self) -> [u8; 4] {
-        self.header.group()
-    }
-
-    /// Source Addresses (RFC 3376 section 4.2.9), as their wire octets.
-    pub fn sources(&self) -> impl ExactSizeIterator<Item = [u8; 4]> + 'a {
-        self.sources
-            .chunks_exact(WORD as usize)
-            .map(|s| [s[0], s[1], s[2], s[3]])
-    }
-
-    /// Auxiliary Data (RFC 3376 section 4.2.10), which IGMPv3 defines none of.
-    pub fn aux_data(&self) -> &'a [u8] {
-        self.aux_data
-    }
-
-    /// What the record means for an any-source member ([`record_effect`]).
-    pub fn effect(&self) -> RecordEffect {
-        self.header.effect()
-    }
-}
-
-/// Splits the record at the start of `bytes` (already checked) from the rest.
-fn split_record(bytes: &[u8]) -> Option<(GroupRecord<'_>, &[u8])> {
-    let header = V3RecordHeader(*bytes.first_chunk::<{ V3RecordHeader::LEN }>()?);
-    let sources_len = usize::from(header.num_sources()) * WORD as usize;
-    let aux_len = usize::from(header.aux_words()) * WORD as usize;
-    let body = bytes.get(V3RecordHeader::LEN..)?;
-    let sources = body.get(..sources_len)?;
-    let aux_data = body.get(sources_len..sources_len + aux_len)?;
-    let rest = body.get(sources_len + aux_len..)?;
-    Some((
-        GroupRecord {
-            header,
-            sources,
-            aux_data,
-        },
-        rest,
-    ))
+/// A source address (RFC 3376 section 4.2.9) as its four wire octets, from the first four of
+/// `bytes`.
+fn source_address(bytes: &[u8]) -> [u8; 4] {
+    [bytes[0], bytes[1], bytes[2], bytes[3]]
 }
 
 /// Parses a whole IGMP message as a node with the default record limit
@@ -439,20 +337,11 @@ pub fn parse_with_record_limit(bytes: &[u8], max_records: u16) -> Result<Igmp<'_
         IgmpType::V1Report => Ok(Igmp::V1Report { group }),
         IgmpType::V2Report => Ok(Igmp::V2Report { group }),
         IgmpType::V2Leave => Ok(Igmp::V2Leave { group }),
-        IgmpType::V3Report => {
-            let mut at = IgmpHeader::LEN as u32;
-            for _ in 0..header.num_records() {
-                let record = bytes
-                    .get(at as usize..)
-                    .and_then(|rest| rest.first_chunk::<{ V3RecordHeader::LEN }>())
-                    .ok_or(Reason::Malformed)?;
-                at = V3RecordHeader(*record).check(at, len)?;
-            }
-            Ok(Igmp::V3Report(V3Report {
-                records: &bytes[IgmpHeader::LEN..at as usize],
-                num_records: header.num_records(),
-            }))
-        }
+        IgmpType::V3Report => Ok(Igmp::V3Report(V3Report::parse(
+            bytes,
+            header.num_records(),
+            len,
+        )?)),
     }
 }
 

@@ -22,6 +22,7 @@ use crate::{
         igmp::{EmitError, put},
         ipv6::{self, HopByHopHeader, Ipv6Header, NEXT_HEADER_HOP_BY_HOP, NEXT_HEADER_ICMPV6},
         query::encode_code,
+        report::{self, Record, Report},
     },
 };
 
@@ -409,124 +410,15 @@ pub enum Mld<'a> {
 }
 
 /// The records of an MLDv2 report, each checked ([`V2RecordHeader::check`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct V2Report<'a> {
-    /// The records' bytes, exactly: bytes after the last record are not part of it.
-    records: &'a [u8],
-    num_records: u16,
-}
-
-impl<'a> V2Report<'a> {
-    /// Nr of Mcast Address Records (RFC 3810 section 5.2.3).
-    pub fn num_records(&self) -> u16 {
-        self.num_records
-    }
-
-    /// The multicast address records, in message order.
-    pub fn records(&self) -> Records<'a> {
-        Records {
-            bytes: self.records,
-            remaining: self.num_records,
-        }
-    }
-
-    /// Length of the report: header and records.
-    pub fn len(&self) -> usize {
-        MldHeader::LEN + self.records.len()
-    }
-
-    /// Whether the report has no records (it is still 8 bytes long).
-    pub fn is_empty(&self) -> bool {
-        self.num_records == 0
-    }
-}
+pub type V2Report<'a> = Report<'a, V2RecordHeader>;
 
 /// Iterator over the multicast address records of a parsed [`V2Report`].
-#[derive(Clone, Debug)]
-pub struct Records<'a> {
-    bytes: &'a [u8],
-    remaining: u16,
-}
-
-impl<'a> Iterator for Records<'a> {
-    type Item = AddressRecord<'a>;
-
-    fn next(&mut self) -> Option<AddressRecord<'a>> {
-        if self.remaining == 0 {
-            return None;
-        }
-        let (record, rest) = split_record(self.bytes)?;
-        self.remaining -= 1;
-        self.bytes = rest;
-        Some(record)
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (
-            usize::from(self.remaining),
-            Some(usize::from(self.remaining)),
-        )
-    }
-}
+pub type Records<'a> = report::Records<'a, V2RecordHeader>;
 
 /// One MLDv2 multicast address record (RFC 3810 section 5.2.4) of a parsed report.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AddressRecord<'a> {
-    header: V2RecordHeader,
-    sources: &'a [u8],
-    aux_data: &'a [u8],
-}
+pub type AddressRecord<'a> = Record<'a, V2RecordHeader>;
 
-impl<'a> AddressRecord<'a> {
-    /// The record's header: type, group, counts.
-    pub fn header(&self) -> V2RecordHeader {
-        self.header
-    }
-
-    /// Record Type (RFC 3810 section 5.2.5).
-    pub fn record_type(&self) -> u8 {
-        self.header.record_type()
-    }
-
-    /// Multicast Address (RFC 3810 section 5.2.8).
-    pub fn group(&self) -> [u8; 16] {
-        self.header.group()
-    }
-
-    /// Source Addresses (RFC 3810 section 5.2.9), as their wire octets.
-    pub fn sources(&self) -> impl ExactSizeIterator<Item = [u8; 16]> + 'a {
-        self.sources.chunks_exact(SOURCE_LEN as usize).map(address)
-    }
-
-    /// Auxiliary Data (RFC 3810 section 5.2.10), which MLDv2 defines none of.
-    pub fn aux_data(&self) -> &'a [u8] {
-        self.aux_data
-    }
-
-    /// What the record means for an any-source member ([`record_effect`]).
-    pub fn effect(&self) -> RecordEffect {
-        self.header.effect()
-    }
-}
-
-/// Splits the record at the start of `bytes` (already checked) from the rest.
-fn split_record(bytes: &[u8]) -> Option<(AddressRecord<'_>, &[u8])> {
-    let header = V2RecordHeader(*bytes.first_chunk::<{ V2RecordHeader::LEN }>()?);
-    let sources_len = usize::from(header.num_sources()) * SOURCE_LEN as usize;
-    let aux_len = usize::from(header.aux_words()) * WORD as usize;
-    let body = bytes.get(V2RecordHeader::LEN..)?;
-    let sources = body.get(..sources_len)?;
-    let aux_data = body.get(sources_len..sources_len + aux_len)?;
-    let rest = body.get(sources_len + aux_len..)?;
-    Some((
-        AddressRecord {
-            header,
-            sources,
-            aux_data,
-        },
-        rest,
-    ))
-}
+report::impl_record_header!(V2RecordHeader, [u8; 16], SOURCE_LEN as usize, address);
 
 /// Parses a whole MLD message sent from `source` to `destination` as a node with the default
 /// record limit ([`MAX_IGMPV3_RECORDS`], the node's limit for IGMPv3 and MLDv2 alike) does:
@@ -561,18 +453,11 @@ pub fn parse_with_record_limit(
     let header = MldHeader(*header);
     let kind = header.check(len, max_records)?;
     if kind == MldType::V2Report {
-        let mut at = MldHeader::LEN as u32;
-        for _ in 0..header.num_records() {
-            let record = bytes
-                .get(at as usize..)
-                .and_then(|rest| rest.first_chunk::<{ V2RecordHeader::LEN }>())
-                .ok_or(Reason::Malformed)?;
-            at = V2RecordHeader(*record).check(at, len)?;
-        }
-        return Ok(Mld::V2Report(V2Report {
-            records: &bytes[MldHeader::LEN..at as usize],
-            num_records: header.num_records(),
-        }));
+        return Ok(Mld::V2Report(V2Report::parse(
+            bytes,
+            header.num_records(),
+            len,
+        )?));
     }
     let Some(message) = bytes.first_chunk::<{ V1Message::LEN }>() else {
         return Err(Reason::Malformed);
