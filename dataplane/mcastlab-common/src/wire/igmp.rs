@@ -16,7 +16,7 @@ use crate::{
     },
     wire::{
         checksum,
-        report::{self, Record, Report},
+        report::{self, Record, Report, ReportWriter},
     },
 };
 
@@ -417,7 +417,7 @@ impl Igmp<'_> {
             Self::V3Report(report) => {
                 let mut writer = V3ReportWriter::new(buf)?;
                 for record in report.records() {
-                    writer.push_record_bytes(record.header, record.sources, record.aux_data)?;
+                    writer.0.push_parsed(&record)?;
                 }
                 return Ok(writer.finish());
             }
@@ -429,21 +429,12 @@ impl Igmp<'_> {
 
 /// Builds an IGMPv3 report (RFC 3376 section 4.2) record by record in a caller's buffer.
 #[derive(Debug)]
-pub struct V3ReportWriter<'a> {
-    buf: &'a mut [u8],
-    len: usize,
-    num_records: u16,
-}
+pub struct V3ReportWriter<'a>(ReportWriter<'a, V3RecordHeader>);
 
 impl<'a> V3ReportWriter<'a> {
     /// Starts a report at the start of `buf` by writing its header.
     pub fn new(buf: &'a mut [u8]) -> Result<Self, EmitError> {
-        let len = put(buf, 0, &IgmpHeader::v3_report(0).0)?;
-        Ok(Self {
-            buf,
-            len,
-            num_records: 0,
-        })
+        ReportWriter::new(buf, &IgmpHeader::v3_report(0).0).map(Self)
     }
 
     /// Appends a record of `record_type` for `group` with `sources` and `aux_data` (whole 32-bit
@@ -455,61 +446,21 @@ impl<'a> V3ReportWriter<'a> {
         sources: &[[u8; 4]],
         aux_data: &[u8],
     ) -> Result<(), EmitError> {
-        let num_sources = u16::try_from(sources.len()).map_err(|_| EmitError::FieldOverflow)?;
-        let header = V3RecordHeader::new(record_type, 0, num_sources, group);
-        let mut at = self.push_header(header, aux_data)?;
-        for source in sources {
-            at = put(self.buf, at, source)?;
-        }
-        self.finish_record(at, aux_data)
-    }
-
-    /// Appends a record whose sources are given as their concatenated wire bytes.
-    fn push_record_bytes(
-        &mut self,
-        header: V3RecordHeader,
-        sources: &[u8],
-        aux_data: &[u8],
-    ) -> Result<(), EmitError> {
-        let at = self.push_header(header, aux_data)?;
-        let at = put(self.buf, at, sources)?;
-        self.finish_record(at, aux_data)
-    }
-
-    /// Writes `header` with the Aux Data Len of `aux_data`; returns where the sources go.
-    fn push_header(
-        &mut self,
-        mut header: V3RecordHeader,
-        aux_data: &[u8],
-    ) -> Result<usize, EmitError> {
-        if !aux_data.len().is_multiple_of(WORD as usize) {
-            return Err(EmitError::FieldOverflow);
-        }
-        let aux_words =
-            u8::try_from(aux_data.len() / WORD as usize).map_err(|_| EmitError::FieldOverflow)?;
-        header.0[field::RECORD_AUX_LEN] = aux_words;
-        put(self.buf, self.len, &header.0)
-    }
-
-    /// Writes the auxiliary data after the sources ending at `at` and counts the record.
-    fn finish_record(&mut self, at: usize, aux_data: &[u8]) -> Result<(), EmitError> {
-        self.len = put(self.buf, at, aux_data)?;
-        self.num_records = self.num_records.saturating_add(1);
-        Ok(())
+        self.0.push_record(record_type, group, sources, aux_data)
     }
 
     /// Writes the record count and the checksum; returns the report's length.
     pub fn finish(self) -> usize {
-        let num_records = self.num_records;
+        let num_records = self.0.num_records();
         self.finish_declaring(num_records)
     }
 
     /// Like [`V3ReportWriter::finish`], but with `declared` as the Number of Group Records
     /// whatever was written: a report that lies about its records.
     pub fn finish_declaring(self, declared: u16) -> usize {
-        self.buf[field::V3_NUM_RECORDS].copy_from_slice(&declared.to_be_bytes());
-        fill_checksum(&mut self.buf[..self.len]);
-        self.len
+        let message = self.0.declare(declared);
+        fill_checksum(message);
+        message.len()
     }
 }
 

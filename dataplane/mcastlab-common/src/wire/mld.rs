@@ -22,7 +22,7 @@ use crate::{
         igmp::{EmitError, put},
         ipv6::{self, HopByHopHeader, Ipv6Header, NEXT_HEADER_HOP_BY_HOP, NEXT_HEADER_ICMPV6},
         query::encode_code,
-        report::{self, Record, Report},
+        report::{self, Record, Report, ReportWriter},
     },
 };
 
@@ -541,7 +541,7 @@ impl Mld<'_> {
             Self::V2Report(report) => {
                 let mut writer = V2ReportWriter::new(buf)?;
                 for record in report.records() {
-                    writer.push_record_bytes(record.header, record.sources, record.aux_data)?;
+                    writer.0.push_parsed(&record)?;
                 }
                 return Ok(writer.finish(source, destination));
             }
@@ -553,21 +553,12 @@ impl Mld<'_> {
 
 /// Builds an MLDv2 report (RFC 3810 section 5.2) record by record in a caller's buffer.
 #[derive(Debug)]
-pub struct V2ReportWriter<'a> {
-    buf: &'a mut [u8],
-    len: usize,
-    num_records: u16,
-}
+pub struct V2ReportWriter<'a>(ReportWriter<'a, V2RecordHeader>);
 
 impl<'a> V2ReportWriter<'a> {
     /// Starts a report at the start of `buf` by writing its header.
     pub fn new(buf: &'a mut [u8]) -> Result<Self, EmitError> {
-        let len = put(buf, 0, &MldHeader::v2_report(0).0)?;
-        Ok(Self {
-            buf,
-            len,
-            num_records: 0,
-        })
+        ReportWriter::new(buf, &MldHeader::v2_report(0).0).map(Self)
     }
 
     /// Appends a record of `record_type` for `group` with `sources` and `aux_data` (whole
@@ -579,62 +570,22 @@ impl<'a> V2ReportWriter<'a> {
         sources: &[[u8; 16]],
         aux_data: &[u8],
     ) -> Result<(), EmitError> {
-        let num_sources = u16::try_from(sources.len()).map_err(|_| EmitError::FieldOverflow)?;
-        let header = V2RecordHeader::new(record_type, 0, num_sources, group);
-        let mut at = self.push_header(header, aux_data)?;
-        for source in sources {
-            at = put(self.buf, at, source)?;
-        }
-        self.finish_record(at, aux_data)
-    }
-
-    /// Appends a record whose sources are given as their concatenated wire bytes.
-    fn push_record_bytes(
-        &mut self,
-        header: V2RecordHeader,
-        sources: &[u8],
-        aux_data: &[u8],
-    ) -> Result<(), EmitError> {
-        let at = self.push_header(header, aux_data)?;
-        let at = put(self.buf, at, sources)?;
-        self.finish_record(at, aux_data)
-    }
-
-    /// Writes `header` with the Aux Data Len of `aux_data`; returns where the sources go.
-    fn push_header(
-        &mut self,
-        mut header: V2RecordHeader,
-        aux_data: &[u8],
-    ) -> Result<usize, EmitError> {
-        if !aux_data.len().is_multiple_of(WORD as usize) {
-            return Err(EmitError::FieldOverflow);
-        }
-        let aux_words =
-            u8::try_from(aux_data.len() / WORD as usize).map_err(|_| EmitError::FieldOverflow)?;
-        header.0[field::RECORD_AUX_LEN] = aux_words;
-        put(self.buf, self.len, &header.0)
-    }
-
-    /// Writes the auxiliary data after the sources ending at `at` and counts the record.
-    fn finish_record(&mut self, at: usize, aux_data: &[u8]) -> Result<(), EmitError> {
-        self.len = put(self.buf, at, aux_data)?;
-        self.num_records = self.num_records.saturating_add(1);
-        Ok(())
+        self.0.push_record(record_type, group, sources, aux_data)
     }
 
     /// Writes the record count and the checksum for `source` to `destination`; returns the
     /// report's length.
     pub fn finish(self, source: [u8; 16], destination: [u8; 16]) -> usize {
-        let num_records = self.num_records;
+        let num_records = self.0.num_records();
         self.finish_declaring(num_records, source, destination)
     }
 
     /// Like [`V2ReportWriter::finish`], but with `declared` as the Nr of Mcast Address Records
     /// whatever was written: a report that lies about its records.
     pub fn finish_declaring(self, declared: u16, source: [u8; 16], destination: [u8; 16]) -> usize {
-        self.buf[field::V2_NUM_RECORDS].copy_from_slice(&declared.to_be_bytes());
-        fill_checksum(source, destination, &mut self.buf[..self.len]);
-        self.len
+        let message = self.0.declare(declared);
+        fill_checksum(source, destination, message);
+        message.len()
     }
 }
 

@@ -7,10 +7,18 @@
 
 use core::marker::PhantomData;
 
-use crate::{Reason, igmp::RecordEffect};
+use crate::{
+    Reason,
+    igmp::RecordEffect,
+    wire::igmp::{EmitError, put},
+};
 
 /// Length of the message header before the records, IGMPv3's and MLDv2's alike.
 const MESSAGE_HEADER_LEN: usize = 8;
+/// Where the message header holds the number of records, IGMPv3's and MLDv2's alike.
+const NUM_RECORDS: core::ops::Range<usize> = 6..8;
+/// The unit of a record's auxiliary data length: 32-bit words.
+const WORD: usize = 4;
 
 /// What a family's record header tells the shared views.
 pub trait RecordHeader: Copy {
@@ -19,7 +27,13 @@ pub trait RecordHeader: Copy {
     /// Length of one source address.
     const SOURCE_LEN: usize;
     /// A group or source address, as its wire octets.
-    type Address;
+    type Address: AsRef<[u8]>;
+
+    /// A record header of `record_type` for `group` announcing `num_sources` sources and
+    /// `aux_words` 32-bit words of auxiliary data.
+    fn new(record_type: u8, aux_words: u8, num_sources: u16, group: Self::Address) -> Self;
+    /// The header's wire bytes.
+    fn bytes(&self) -> &[u8];
 
     /// The header at the start of `bytes`, if they hold one.
     fn read(bytes: &[u8]) -> Option<Self>;
@@ -50,6 +64,12 @@ macro_rules! impl_record_header {
             const SOURCE_LEN: usize = $source_len;
             type Address = $address;
 
+            fn new(record_type: u8, aux_words: u8, num_sources: u16, group: $address) -> Self {
+                <$header>::new(record_type, aux_words, num_sources, group)
+            }
+            fn bytes(&self) -> &[u8] {
+                &self.0
+            }
             fn read(bytes: &[u8]) -> Option<Self> {
                 bytes.first_chunk::<{ <$header>::LEN }>().copied().map(Self)
             }
@@ -208,7 +228,7 @@ impl<'a, H: RecordHeader + 'a> Record<'a, H> {
     fn split(bytes: &'a [u8]) -> Option<(Self, &'a [u8])> {
         let header = H::read(bytes)?;
         let sources_len = usize::from(header.num_sources()) * H::SOURCE_LEN;
-        let aux_len = usize::from(header.aux_words()) * 4;
+        let aux_len = usize::from(header.aux_words()) * WORD;
         let body = bytes.get(H::LEN..)?;
         let sources = body.get(..sources_len)?;
         let aux_data = body.get(sources_len..sources_len + aux_len)?;
@@ -221,5 +241,102 @@ impl<'a, H: RecordHeader + 'a> Record<'a, H> {
             },
             rest,
         ))
+    }
+}
+
+/// Builds a report record by record in a caller's buffer; the family's writer
+/// ([`crate::wire::igmp::V3ReportWriter`], [`crate::wire::mld::V2ReportWriter`]) starts it with
+/// its message header and ends it with its checksum.
+#[derive(Debug)]
+pub(crate) struct ReportWriter<'a, H> {
+    buf: &'a mut [u8],
+    len: usize,
+    num_records: u16,
+    header: PhantomData<H>,
+}
+
+impl<'a, H: RecordHeader> ReportWriter<'a, H> {
+    /// Starts a report at the start of `buf` by writing `message_header`.
+    pub(crate) fn new(
+        buf: &'a mut [u8],
+        message_header: &[u8; MESSAGE_HEADER_LEN],
+    ) -> Result<Self, EmitError> {
+        let len = put(buf, 0, message_header)?;
+        Ok(Self {
+            buf,
+            len,
+            num_records: 0,
+            header: PhantomData,
+        })
+    }
+
+    /// Appends a record of `record_type` for `group` with `sources` and `aux_data` (whole
+    /// 32-bit words).
+    pub(crate) fn push_record(
+        &mut self,
+        record_type: u8,
+        group: H::Address,
+        sources: &[H::Address],
+        aux_data: &[u8],
+    ) -> Result<(), EmitError> {
+        let num_sources = u16::try_from(sources.len()).map_err(|_| EmitError::FieldOverflow)?;
+        let mut at = self.push_header(record_type, group, num_sources, aux_data)?;
+        for source in sources {
+            at = put(self.buf, at, source.as_ref())?;
+        }
+        self.finish_record(at, aux_data)
+    }
+
+    /// Appends a copy of a parsed record.
+    pub(crate) fn push_parsed(&mut self, record: &Record<'_, H>) -> Result<(), EmitError> {
+        let header = record.header;
+        let at = self.push_header(
+            header.record_type(),
+            header.group(),
+            header.num_sources(),
+            record.aux_data,
+        )?;
+        let at = put(self.buf, at, record.sources)?;
+        self.finish_record(at, record.aux_data)
+    }
+
+    /// Writes a record header with the Aux Data Len of `aux_data`; returns where the sources
+    /// go.
+    fn push_header(
+        &mut self,
+        record_type: u8,
+        group: H::Address,
+        num_sources: u16,
+        aux_data: &[u8],
+    ) -> Result<usize, EmitError> {
+        if !aux_data.len().is_multiple_of(WORD) {
+            return Err(EmitError::FieldOverflow);
+        }
+        let aux_words =
+            u8::try_from(aux_data.len() / WORD).map_err(|_| EmitError::FieldOverflow)?;
+        put(
+            self.buf,
+            self.len,
+            H::new(record_type, aux_words, num_sources, group).bytes(),
+        )
+    }
+
+    /// Writes the auxiliary data after the sources ending at `at` and counts the record.
+    fn finish_record(&mut self, at: usize, aux_data: &[u8]) -> Result<(), EmitError> {
+        self.len = put(self.buf, at, aux_data)?;
+        self.num_records = self.num_records.saturating_add(1);
+        Ok(())
+    }
+
+    /// Records written so far.
+    pub(crate) fn num_records(&self) -> u16 {
+        self.num_records
+    }
+
+    /// Writes `declared` as the number of records (whatever was written) and returns the
+    /// message, for its family's checksum.
+    pub(crate) fn declare(self, declared: u16) -> &'a mut [u8] {
+        self.buf[NUM_RECORDS].copy_from_slice(&declared.to_be_bytes());
+        &mut self.buf[..self.len]
     }
 }
