@@ -80,3 +80,9 @@ pub const MIN_KERNEL: (u32, u32) = (5, 17);
 /// Minimum kernel version for attaching with TCX links, which mcastlab pins so the datapath
 /// outlives the command that attached it.
 pub const MIN_KERNEL_TCX: (u32, u32) = (6, 6);
+
+/// Oldest kernel whose veth, with NAPI delivery and a qdisc on the host end (`napi: true`
+/// pods), pushes back on the sender when a pod's ring is full, so that a 1024-copy fan-out
+/// loses nothing: the oldest the kernel matrix shows lossless (Debian's 6.12; its 6.1 drops
+/// about a tenth of the copies).
+pub const MIN_KERNEL_VETH_PUSH_BACK: (u32, u32) = (6, 12);

@@ -6,7 +6,7 @@ use aya::{
     programs::ProgramType,
     sys::{BpfHelper, is_helper_supported, is_map_supported},
 };
-use mcastlab_common::{MIN_KERNEL, MIN_KERNEL_TCX};
+use mcastlab_common::{MIN_KERNEL, MIN_KERNEL_TCX, MIN_KERNEL_VETH_PUSH_BACK};
 use nix::sys::utsname::uname;
 
 use super::error::{DataplaneError, Result};
@@ -28,6 +28,26 @@ pub fn release() -> String {
 
 fn version_string((major, minor): (u32, u32)) -> String {
     format!("{major}.{minor}")
+}
+
+/// Why pods on NAPI delivery (`napi: true`) can lose copies of a large fan-out on this kernel:
+/// its veth does not push back when a ring is full (before
+/// [`MIN_KERNEL_VETH_PUSH_BACK`]); `None` where it does or the release cannot be read.
+pub fn napi_loss_reason() -> Option<String> {
+    napi_loss_reason_of(&release())
+}
+
+/// [`napi_loss_reason`] for kernel release `found`.
+fn napi_loss_reason_of(found: &str) -> Option<String> {
+    let version = parse_release(found)?;
+    (version < MIN_KERNEL_VETH_PUSH_BACK).then(|| {
+        format!(
+            "Linux {found}: a veth with NAPI delivery does not push back when its ring is full \
+             before {}, so copies of a large group to napi pods are dropped; the default \
+             backlog path delivers them",
+            version_string(MIN_KERNEL_VETH_PUSH_BACK)
+        )
+    })
 }
 
 /// Refuses kernels without what the datapath needs: the version first (see
@@ -106,7 +126,15 @@ pub fn check_tcx_support() -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_release;
+    use super::{napi_loss_reason_of, parse_release};
+
+    #[test]
+    fn napi_pods_lose_copies_only_before_the_veth_pushes_back() {
+        let reason = napi_loss_reason_of("6.1.0-47-cloud-amd64").expect("6.1 drops");
+        assert!(reason.contains("before 6.12"), "{reason}");
+        assert_eq!(napi_loss_reason_of("6.12.95+deb12-cloud-amd64"), None);
+        assert_eq!(napi_loss_reason_of("unknown"), None);
+    }
 
     #[test]
     fn parses_distribution_releases() {

@@ -193,6 +193,10 @@ fn one_group_holds_1024_subscribers_and_refuses_the_1025th() {
     // When p1 sends, each packet is cloned to all 1024 subscribers: on the backlog first, then
     // with every subscriber switched to NAPI.
     deliver_to_1024(&lab, &shared, &mut receivers, group, Mode::Backlog);
+    if let Some(reason) = mcastlab_dataplane::kernel::napi_loss_reason() {
+        eprintln!("SKIPPED (the NAPI half): {reason}");
+        return;
+    }
     lab.napi_on(1, &[2, 3]);
     shared.napi_on(&lab.scenario.spec().node_netns(lab.scenario.node(1)));
     deliver_to_1024(&lab, &shared, &mut receivers, group, Mode::Napi);

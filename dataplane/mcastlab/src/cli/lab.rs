@@ -221,6 +221,14 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<()> {
         )),
     }
     lab::up_with_progress(&spec, &mut |step| progress.step(step))?;
+    if spec
+        .nodes
+        .iter()
+        .any(|node| node.pods.iter().any(|pod| pod.napi))
+        && let Some(reason) = mcastlab_dataplane::kernel::napi_loss_reason()
+    {
+        tracing::warn!("pods with napi: true: {reason}");
+    }
     if !args.no_agent {
         let exe = std::env::current_exe()?;
         for node in spec.local_nodes() {
