@@ -329,6 +329,13 @@ impl AgentThread {
         &self.node
     }
 
+    /// Whether the agent has ended on its own (an error; a stopped agent is no longer here).
+    pub fn has_ended(&self) -> bool {
+        self.thread
+            .as_ref()
+            .is_some_and(std::thread::JoinHandle::is_finished)
+    }
+
     /// Stops the agent; returns how it ended.
     pub fn stop(mut self) -> Result<(), AgentError> {
         self.finish()

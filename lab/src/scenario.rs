@@ -97,6 +97,12 @@ impl Scenario {
         crate::peering(&self.spec, self.node(node))
     }
 
+    /// Whether the agent started for node `node` has ended on its own (an error), if one was
+    /// started and not stopped.
+    pub fn agent_ended(&self, node: usize) -> Option<bool> {
+        self.agents.get(&node).map(AgentThread::has_ended)
+    }
+
     /// Stops the agent of node `node`, if one runs; the datapath keeps forwarding.
     pub fn stop_agent(&mut self, node: usize) -> Result<()> {
         match self.agents.remove(&node) {

@@ -50,15 +50,15 @@ fn members(lab: &TestLab, node: usize) -> Vec<Ipv4Addr> {
         .collect()
 }
 
-/// Each node's members of `GROUP6` and its reason counters that are not 0: what a failing
-/// cross-node case prints.
+/// Each node's members of `GROUP6`, whether its agent ended, and its reason counters that are
+/// not 0: what a failing cross-node case prints.
 fn every_node(lab: &TestLab) -> String {
     (1..=lab.scenario.spec().nodes.len())
         .map(|node| {
             format!(
-                "n{node} members {:?} counters {:?}",
+                "n{node} members {:?}, {}",
                 members(lab, node),
-                lab.nonzero_counters(node)
+                lab.node_state(node)
             )
         })
         .collect::<Vec<_>>()

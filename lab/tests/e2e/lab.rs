@@ -225,8 +225,8 @@ impl TestLab {
             .wait_subscribed(node, pod, group, deadline())
             .unwrap_or_else(|err| {
                 panic!(
-                    "the join reaches the dataplane: {err}; counters of n{node}: {:?}",
-                    self.nonzero_counters(node)
+                    "the join reaches the dataplane: {err}; n{node}: {}",
+                    self.node_state(node)
                 )
             });
     }
@@ -237,8 +237,8 @@ impl TestLab {
             .wait_left(node, pod, group, deadline())
             .unwrap_or_else(|err| {
                 panic!(
-                    "the leave reaches the dataplane: {err}; counters of n{node}: {:?}",
-                    self.nonzero_counters(node)
+                    "the leave reaches the dataplane: {err}; n{node}: {}",
+                    self.node_state(node)
                 )
             });
     }
@@ -352,11 +352,17 @@ impl TestLab {
         self.scenario.counters(node).expect("counters")
     }
 
-    /// The reason counters of `node` that are not 0: what a failing case prints.
-    pub fn nonzero_counters(&self, node: usize) -> BTreeMap<&'static str, u64> {
+    /// What a failing case prints of `node`: whether its agent ended on its own, and its
+    /// reason counters that are not 0.
+    pub fn node_state(&self, node: usize) -> String {
         let mut counters = self.counters(node);
         counters.retain(|_, count| *count > 0);
-        counters
+        let agent = match self.scenario.agent_ended(node) {
+            Some(true) => "ended on its own",
+            Some(false) => "running",
+            None => "not started",
+        };
+        format!("agent {agent}, counters {counters:?}")
     }
 
     /// Waits until counter `reason` of `node` reaches `at_least`; returns its value.
