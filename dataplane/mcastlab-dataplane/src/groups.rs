@@ -805,6 +805,12 @@ impl GroupTable {
         };
         found.map_err(|err| match err {
             MapError::KeyNotFound => self.group_not_found(group),
+            // The list was freed between the lookup of its id and its open: the group was
+            // deleted (or the dataplane detached) meanwhile, and is gone.
+            MapError::SyscallError(SyscallError {
+                call: "bpf_map_get_fd_by_id",
+                ref io_error,
+            }) if io_error.raw_os_error() == Some(libc::ENOENT) => self.group_not_found(group),
             err => map_error(format!("opening the subscribers of {group}"), err),
         })
     }
