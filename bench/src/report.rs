@@ -111,7 +111,6 @@ pub fn marginal_cpu(samples: &[Sample], offered_pps: Option<u64>) -> Vec<Margina
         return Vec::new();
     };
     let mut modes: Vec<Mode> = samples.iter().map(|s| s.mode).collect();
-    modes.dedup();
     modes.sort_by_key(|mode| Mode::ALL.iter().position(|m| m == mode));
     modes.dedup();
     modes
@@ -208,14 +207,15 @@ pub fn points(samples: &[Sample]) -> Vec<Point> {
                 .filter(|s| s.mode == mode && s.receivers == receivers)
                 .collect();
             let pick = |f: fn(&Sample) -> f64| median(of.iter().map(|s| f(s)).collect());
-            let delivered: Vec<f64> = of.iter().map(|s| s.delivered_per_s).collect();
+            // Never empty: every key comes from a sample.
+            let delivered = Spread::of(of.iter().map(|s| s.delivered_per_s).collect());
             let bpf: Vec<f64> = of.iter().filter_map(|s| s.bpf_ns_per_packet).collect();
             Point {
                 mode,
                 receivers,
-                delivered_per_s: median(delivered.clone()),
-                delivered_min: delivered.iter().copied().fold(f64::INFINITY, f64::min),
-                delivered_max: delivered.iter().copied().fold(0.0, f64::max),
+                delivered_per_s: delivered.median,
+                delivered_min: delivered.min,
+                delivered_max: delivered.max,
                 sent_per_s: pick(|s| s.sent_per_s),
                 loss: pick(|s| s.loss),
                 sender_cpu_ns_per_copy: pick(|s| s.sender_cpu_ns_per_copy),
