@@ -9,6 +9,8 @@
 #   MCASTLAB_KERNELS="bookworm-backports:linux-image-6.12.95+deb12-cloud-amd64" scripts/kernel-matrix.sh
 #   scripts/kernel-matrix.sh --table-only    # rebuild the table from the logs
 #   MCASTLAB_TEST_FILTER=seed scripts/kernel-matrix.sh   # only tests whose names hold "seed"
+#   MCASTLAB_LOOPS=for_each_map_elem MCASTLAB_MATRIX_OUT=results/kernel-matrix/for-each-loops \
+#       scripts/kernel-matrix.sh             # the loops of kernels before 5.17, table elsewhere
 #
 # Needs root (apt, qemu). Not part of CI: under TCG the e2e suite takes minutes per kernel.
 set -euo pipefail
@@ -48,7 +50,10 @@ TCG_THREAD=${MCASTLAB_TCG_THREAD:-multi}
 CPU=${MCASTLAB_QEMU_CPU:-max,cx16=off}
 # Modules the lab needs (their dependencies are added from modinfo).
 MODULES="veth vxlan bridge sch_ingress cls_bpf"
-OUT=results/kernel-matrix
+# Where the table and the logs go.
+OUT=${MCASTLAB_MATRIX_OUT:-results/kernel-matrix}
+# How the dataplane's loops run inside the VMs (MCASTLAB_LOOPS, docs/kernels.md): empty probes.
+LOOPS=${MCASTLAB_LOOPS:-}
 
 log() { printf 'kernel-matrix: %s\n' "$*" >&2; }
 
@@ -75,6 +80,9 @@ for package in packages:
     # The serial console puts terminal escapes before the first line of init.
     kernel = next((l.split("MATRIX-KERNEL", 1)[1].split()[0] for l in log if "MATRIX-KERNEL" in l), None)
     kernels[package] = kernel or "did not boot"
+    loops = next((l.split("MATRIX-LOOPS", 1)[1].split()[0] for l in log if "MATRIX-LOOPS" in l), "probed")
+    if loops != "probed":
+        kernels[package] += f", loops in {loops}"
     finished = any("MATRIX-END" in l for l in log)
     binary, pending = None, None
     for line in log:
@@ -194,6 +202,7 @@ build_initramfs() { # kernel_dir tests... -> initramfs path
     copy_with_libs "$(command -v ip)" "$root"
     copy_with_libs "$(command -v tc)" "$root"
     echo "$FILTER" >"$root/tests/filter"
+    echo "$LOOPS" >"$root/tests/loops"
     for test in "$@"; do
         copy_with_libs "$test" "$root"
         mv "$root/bin/$(basename "$test")" "$root/tests/$(basename "$test" | sed 's/-[0-9a-f]*$//')"
@@ -228,8 +237,11 @@ for module in $(cat /modules/order); do insmod "/modules/$module.ko" 2>/dev/null
 # timers), and the 1024-pod cases need more than the kernel's default 1024 open files.
 export MCASTLAB_TEST_TIME_SCALE=4
 export RUST_BACKTRACE=1
+loops=$(cat /tests/loops)
+if [ -n "$loops" ]; then export MCASTLAB_LOOPS="$loops"; fi
 ulimit -n 65536
 echo "MATRIX-KERNEL $(uname -r)"
+echo "MATRIX-LOOPS ${MCASTLAB_LOOPS:-probed}"
 cd /tests
 for test in datapath e2e; do
     echo "MATRIX-BINARY $test"

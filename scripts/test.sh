@@ -46,6 +46,9 @@ fi
 
 step "cargo test --workspace (unit, proptest, BPF_PROG_TEST_RUN, topology, e2e)"
 cargo test --workspace
+
+step "BPF_PROG_TEST_RUN again, with the loops of kernels before 5.17 (bpf_for_each_map_elem)"
+MCASTLAB_LOOPS=for_each_map_elem cargo test --workspace --test datapath
 # The CLI that build made (its integration tests run it). `cargo run -p mcastlab` would build the
 # workspace again: features unify across one package there, across the workspace here.
 mcastlab="${CARGO_TARGET_DIR:-target}/debug/mcastlab"

@@ -70,12 +70,28 @@ pub const MAX_MLDV2_RECORDS_PER_MTU: u16 = (MAX_MLD_LEN as u16 - 8) / MLDV2_MIN_
 const _: () = assert!(MAX_MLDV2_RECORDS_PER_MTU == 72);
 const _: () = assert!(MAX_IGMPV3_RECORDS <= MAX_MLDV2_RECORDS_PER_MTU);
 
-/// Minimum kernel version of the dataplane: `bpf_loop` (5.17), which the fan-out list's scans
-/// and the IGMPv3 record passes use; atomics on map values (5.12) and `bpf_for_each_map_elem`
-/// (5.13) come before it. Groups are arrays with BTF of their own, so kernels before 6.2 take
-/// them into the BTF-defined group map too (they compare `timer_off`, which a map without BTF
-/// never matches).
-pub const MIN_KERNEL: (u32, u32) = (5, 17);
+/// Minimum kernel version of the dataplane: `bpf_for_each_map_elem` (5.13), which replication
+/// walks a group's list with and which stands in for `bpf_loop` before 5.17 (see
+/// [`MIN_KERNEL_BPF_LOOP`]); atomics on map values (5.12) come before it. Groups are arrays with
+/// BTF of their own, so kernels before 6.2 take them into the BTF-defined group map too (they
+/// compare `timer_off`, which a map without BTF never matches).
+pub const MIN_KERNEL: (u32, u32) = (5, 13);
+
+/// The kernel that brought `bpf_loop`, which the dataplane's loops (the fan-out list's scans,
+/// the passes over a report's records and a record's sources) run in where the kernel has it
+/// (probed at load, not read from the version). Before it, each loop is a
+/// `bpf_for_each_map_elem` over an array of [`MAX_LOOP_STEPS`] entries that stops at the
+/// loop's count.
+pub const MIN_KERNEL_BPF_LOOP: (u32, u32) = (5, 17);
+
+/// Most steps of any loop of the dataplane: a scan of a group's slots (its capacity, at most
+/// [`MAX_SUBSCRIBERS_PER_GROUP`]), a pass over a report's records (at most
+/// [`MAX_IGMPV3_RECORDS_PER_MTU`]) or over a record's sources (at most a quarter of
+/// [`MAX_IGMP_LEN`]). The length of the array that stands in for `bpf_loop` before 5.17.
+pub const MAX_LOOP_STEPS: u32 = MAX_SUBSCRIBERS_PER_GROUP;
+
+const _: () = assert!(MAX_IGMPV3_RECORDS_PER_MTU as u32 <= MAX_LOOP_STEPS);
+const _: () = assert!(MAX_IGMP_LEN / 4 <= MAX_LOOP_STEPS);
 
 /// Minimum kernel version for attaching with TCX links, which mcastlab pins so the datapath
 /// outlives the command that attached it.

@@ -50,6 +50,16 @@ pub const MAP_SEED_GROUPS: &str = "MCAST_SEED_GRP";
 /// [`crate::seed::SeedSubscriber`], created by userspace).
 pub const MAP_SEED_SUBSCRIBERS: &str = "MCAST_SEED_SUBS";
 
+/// The array whose entries stand in for `bpf_loop`'s steps on kernels without it (see
+/// [`crate::MIN_KERNEL_BPF_LOOP`]). Private to each loaded object: not in [`MAPS`], never
+/// pinned.
+pub const MAP_LOOP_STEPS: &str = "MCAST_LOOP_STEPS";
+
+/// The programs' read-only global that picks how their loops run: 1 for `bpf_loop`, 0 for
+/// `bpf_for_each_map_elem` over [`MAP_LOOP_STEPS`]. Set by userspace at load; the verifier
+/// sees a constant and never looks at the other way.
+pub const GLOBAL_USE_BPF_LOOP: &str = "MCAST_USE_BPF_LOOP";
+
 /// The lab's host-side veth of a pod is this prefix and the pod's name (`veth-p3` is pod
 /// `p3`'s); the membership monitor names pods by it.
 pub const POD_VETH_PREFIX: &str = "veth-";

@@ -43,7 +43,7 @@
 //! The decisions of each step (does this slot hold the address, claim it, settle a duplicate,
 //! raise the high-water mark) are written once below, over [`SlotWords`]: the eBPF programs
 //! implement it over the inner map, userspace over the array mapped into its memory. Each side
-//! keeps only its loops over the slots (`bpf_loop` callbacks; ranges).
+//! keeps only its loops over the slots (loop helper callbacks; ranges).
 
 /// Index of the header slot.
 pub const HEADER_SLOT: u32 = 0;

@@ -87,6 +87,9 @@ pub struct AttachReport {
     pub vni: u32,
     /// The IGMPv3 record limit in force.
     pub max_records: u16,
+    /// How the programs' loops run on this kernel: `bpf_loop`, or `for_each_map_elem` before
+    /// Linux 5.17 ([`kernel::Loops`]).
+    pub loops: &'static str,
 }
 
 /// The result of `detach`.
@@ -148,7 +151,8 @@ impl Node {
         let links_dir = pins.links_dir();
         fs::create_dir_all(&links_dir)
             .map_err(|source| io_error("creating", &links_dir, source))?;
-        let mut ebpf = object::load(Some(pins))?;
+        let loops = kernel::Loops::for_this_kernel()?;
+        let mut ebpf = object::load_with(Some(pins), loops)?;
 
         let mut config_map: Array<&mut MapData, NodeConfig> = ebpf
             .map_mut(MAP_CONFIG)
@@ -201,6 +205,7 @@ impl Node {
             tunnel_ifindex: config.tunnel_ifindex,
             vni: config.vni,
             max_records: config.record_limit(),
+            loops: loops.name(),
         })
     }
 

@@ -56,6 +56,16 @@ pub enum DataplaneError {
         /// What the probe saw.
         detail: String,
     },
+    /// An environment variable of mcastlab's with a value it does not take.
+    #[error("{variable}={value:?} is not understood: use {expected}")]
+    BadEnvironment {
+        /// The variable.
+        variable: &'static str,
+        /// Its value.
+        value: String,
+        /// The values it takes.
+        expected: &'static str,
+    },
     /// A group address outside 224.0.0.0/4 (IPv4) or ff00::/8 (IPv6).
     #[error("{address} is not a multicast group address (groups are in 224.0.0.0/4 or ff00::/8)")]
     NotMulticast {

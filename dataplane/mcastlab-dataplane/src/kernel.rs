@@ -60,15 +60,15 @@ pub fn check_datapath_support() -> Result<()> {
         return Err(DataplaneError::KernelTooOld {
             found,
             needed: version_string(MIN_KERNEL),
-            feature: "the multicast dataplane (bpf_loop, for the fan-out lists)",
+            feature: "the multicast dataplane (bpf_for_each_map_elem, which walks a group's \
+                      fan-out list; atomics on map values, 5.12)",
         });
     }
-    let helpers: [(BpfHelper, &'static str); 5] = [
+    let helpers: [(BpfHelper, &'static str); 4] = [
         (
             BpfHelper::BPF_FUNC_for_each_map_elem,
             "helper bpf_for_each_map_elem",
         ),
-        (BpfHelper::BPF_FUNC_loop, "helper bpf_loop"),
         (
             BpfHelper::BPF_FUNC_clone_redirect,
             "helper bpf_clone_redirect",
@@ -112,6 +112,61 @@ pub fn check_datapath_support() -> Result<()> {
     }
 }
 
+/// How the programs' loops (the fan-out list's scans, the passes over a report's records and a
+/// record's sources) run: the choice `object::load` writes into the programs
+/// (`mcastlab_common::names::GLOBAL_USE_BPF_LOOP`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loops {
+    /// In `bpf_loop` (Linux 5.17+).
+    BpfLoop,
+    /// In `bpf_for_each_map_elem` over an array of `MAX_LOOP_STEPS` entries (5.13+), for kernels
+    /// without `bpf_loop`.
+    ForEachMapElem,
+}
+
+/// Environment variable that overrides the probe: `bpf_loop` or `for_each_map_elem`. The tests
+/// set it to run the older kernels' loops on a newer kernel.
+pub const LOOPS_ENV: &str = "MCASTLAB_LOOPS";
+
+impl Loops {
+    /// The name [`LOOPS_ENV`] takes and status output shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            Loops::BpfLoop => "bpf_loop",
+            Loops::ForEachMapElem => "for_each_map_elem",
+        }
+    }
+
+    /// The loops for this kernel: [`LOOPS_ENV`] if set, else `bpf_loop` where the kernel has
+    /// it in tc programs (probed), else `bpf_for_each_map_elem`.
+    pub fn for_this_kernel() -> Result<Self> {
+        match std::env::var(LOOPS_ENV) {
+            Ok(name) => Self::from_name(&name),
+            Err(_) if has_bpf_loop() => Ok(Loops::BpfLoop),
+            Err(_) => Ok(Loops::ForEachMapElem),
+        }
+    }
+
+    /// The loops named `name` ([`Loops::name`]).
+    fn from_name(name: &str) -> Result<Self> {
+        [Loops::BpfLoop, Loops::ForEachMapElem]
+            .into_iter()
+            .find(|loops| loops.name() == name)
+            .ok_or_else(|| DataplaneError::BadEnvironment {
+                variable: LOOPS_ENV,
+                value: name.to_owned(),
+                expected: "bpf_loop or for_each_map_elem",
+            })
+    }
+}
+
+/// Whether tc programs can call `bpf_loop` on this kernel (Linux 5.17+,
+/// `mcastlab_common::MIN_KERNEL_BPF_LOOP`), as the kernel's probe says; a failed probe says no
+/// (the loops every supported kernel runs).
+pub fn has_bpf_loop() -> bool {
+    is_helper_supported(ProgramType::SchedClassifier, BpfHelper::BPF_FUNC_loop).unwrap_or(false)
+}
+
 /// Refuses kernels without TCX links, which mcastlab pins so the datapath outlives the CLI.
 pub fn check_tcx_support() -> Result<()> {
     let found = release();
@@ -126,7 +181,21 @@ pub fn check_tcx_support() -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{napi_loss_reason_of, parse_release};
+    use super::{Loops, napi_loss_reason_of, parse_release};
+
+    #[test]
+    fn loops_are_named_as_the_environment_names_them() {
+        for loops in [Loops::BpfLoop, Loops::ForEachMapElem] {
+            assert_eq!(Loops::from_name(loops.name()).expect("known"), loops);
+        }
+        let err = Loops::from_name("bpf-loop")
+            .expect_err("unknown")
+            .to_string();
+        assert!(
+            err.contains("MCASTLAB_LOOPS") && err.contains("for_each_map_elem"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn napi_pods_lose_copies_only_before_the_veth_pushes_back() {

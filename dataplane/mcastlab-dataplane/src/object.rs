@@ -5,10 +5,11 @@ use aya::{
     Ebpf, EbpfLoader,
     programs::{ProgramError, SchedClassifier},
 };
-use mcastlab_common::names::MAPS;
+use mcastlab_common::names::{GLOBAL_USE_BPF_LOOP, MAPS};
 
 use super::{
     error::{DataplaneError, Result},
+    kernel::Loops,
     pins::NodePins,
 };
 
@@ -16,9 +17,17 @@ use super::{
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/mcastlab"));
 
 /// Parses the object and creates its maps: with `pins`, every map is the node's pinned map
-/// (created and pinned if missing); without, fresh private maps.
+/// (created and pinned if missing); without, fresh private maps. The programs' loops run as
+/// [`Loops::for_this_kernel`] says.
 pub fn load(pins: Option<&NodePins>) -> Result<Ebpf> {
+    load_with(pins, Loops::for_this_kernel()?)
+}
+
+/// [`load`], with the programs' loops run as `loops` says.
+pub fn load_with(pins: Option<&NodePins>, loops: Loops) -> Result<Ebpf> {
+    let use_bpf_loop = u8::from(loops == Loops::BpfLoop);
     let mut loader = EbpfLoader::new();
+    loader.override_global(GLOBAL_USE_BPF_LOOP, &use_bpf_loop, true);
     if let Some(pins) = pins {
         for name in MAPS {
             loader.map_pin_path(name, pins.map(name));

@@ -8,13 +8,18 @@
 
 use std::{net::Ipv4Addr, time::Duration};
 
+use mcastlab_common::names::PROG_POD_INGRESS;
 use mcastlab_common::{
     MAX_IGMPV3_RECORDS_PER_MTU, Reason,
     igmp::{IPPROTO_IGMP, record},
     sources::SourceFilter,
     wire::igmp::fill_checksum,
 };
-use mcastlab_dataplane::{AttachMode, PodIface, SubscriberEntry, SubscriberKind};
+use mcastlab_dataplane::{
+    AttachMode, PodIface, SubscriberEntry, SubscriberKind,
+    kernel::{self, Loops},
+    object,
+};
 use mcastlab_testbed::capture::Capture;
 use mcastlab_testbed::{
     frame::{Ipv4Frame, arp_request},
@@ -556,6 +561,32 @@ fn multicast_is_cloned_to_every_subscriber_but_the_sender_with_the_rfc1112_mac(
     assert_eq!(
         delta(&before, &node.counters()),
         expect(&[(Reason::Replicated, 1), (Reason::CopyLocal, 2)])
+    );
+}
+
+/// The programs' loops run in `bpf_loop` or, for kernels before 5.17, in `bpf_for_each_map_elem`
+/// (`MCASTLAB_LOOPS` picks one for a whole run of this suite; CI runs it both ways). Here: the
+/// choice reaches the verifier, which prunes the other way, so the translated programs differ.
+#[test]
+fn each_way_of_running_the_loops_is_verified_and_prunes_the_other() {
+    require_datapath!();
+    if !kernel::has_bpf_loop() {
+        eprintln!("SKIPPED: this kernel has no bpf_loop, so only one way can load");
+        return;
+    }
+    let sizes = [Loops::BpfLoop, Loops::ForEachMapElem].map(|loops| {
+        let mut ebpf = object::load_with(None, loops).expect("parse the object");
+        let program = object::load_program(&mut ebpf, PROG_POD_INGRESS).expect("verified");
+        program
+            .info()
+            .expect("program info")
+            .size_translated()
+            .expect("translated size")
+    });
+    assert_ne!(
+        sizes[0], sizes[1],
+        "loaded with bpf_loop and with bpf_for_each_map_elem, mcast_pod_ingress is the same \
+         program: the choice did not reach it"
     );
 }
 

@@ -2,16 +2,16 @@
 //! over the inner map, around the steps userspace uses too, safe against other CPUs and
 //! userspace changing the same group at the same time.
 //!
-//! Scans run in `bpf_loop` callbacks, so their length (up to the group's capacity) costs the
-//! verifier nothing. The callbacks stay here as `extern "C"` functions; the steps they call
-//! are `#[inline(always)]` and inline into them.
+//! Scans are [`loops`](crate::loops), so their length (up to the group's capacity) costs the
+//! verifier nothing; their steps are `#[inline(always)]` and inline into the loop callbacks.
 
-use core::ffi::c_void;
-
-use aya_ebpf::helpers::bpf_loop;
 use mcastlab_common::slots::{self, Dedup, FREE, Found, GroupHeader, Member, SlotWords};
 
-use crate::{atomic, maps::GroupSlots};
+use crate::{
+    atomic,
+    loops::{CONTINUE, STOP, Step, run},
+    maps::GroupSlots,
+};
 
 /// The words of a group's inner map, for the protocol's steps.
 #[derive(Clone, Copy)]
@@ -71,11 +71,7 @@ pub fn find(group: &GroupSlots, high_water: u32, member: Member) -> Option<Found
         member,
         found: Found { slot: 0, word: 0 },
     };
-    run(
-        high_water.saturating_sub(1),
-        find_step as *mut c_void,
-        &mut search,
-    );
+    run::<FindStep>(high_water.saturating_sub(1), &mut search);
     (search.found.slot != 0).then_some(search.found)
 }
 
@@ -89,7 +85,7 @@ pub fn claim(group: &GroupSlots, header: GroupHeader, member: Member) -> Claim {
         member,
         slot: 0,
     };
-    run(header.capacity, claim_step as *mut c_void, &mut claim);
+    run::<ClaimStep>(header.capacity, &mut claim);
     if claim.slot == 0 {
         return Claim::Full;
     }
@@ -173,45 +169,20 @@ fn keep_lowest(group: &GroupSlots, own: Found) -> bool {
         own,
         given_back: 0,
     };
-    run(
-        high_water.saturating_sub(1),
-        dedup_step as *mut c_void,
-        &mut dedup,
-    );
+    run::<DedupStep>(high_water.saturating_sub(1), &mut dedup);
     dedup.given_back == 0
 }
 
-/// Runs `step` `count` times with `context` (`bpf_loop`); over member slots `1..=count`, its
-/// index argument is the slot minus one.
+/// The member slot a loop index stands for.
 #[inline(always)]
-pub(crate) fn run<T>(count: u32, step: *mut c_void, context: &mut T) {
-    // SAFETY: `step` has the callback signature bpf_loop expects and only touches `context`,
-    // which outlives the call.
-    unsafe {
-        bpf_loop(
-            count,
-            step,
-            core::ptr::from_mut(context).cast::<c_void>(),
-            0,
-        );
-    }
-}
-
-/// A `bpf_loop` callback's result that goes on to the next index.
-pub(crate) const CONTINUE: i64 = 0;
-/// A `bpf_loop` callback's result that ends the loop.
-pub(crate) const STOP: i64 = 1;
-
-/// The member slot a `bpf_loop` index stands for.
-#[inline(always)]
-fn slot_of(index: u64) -> u32 {
-    index as u32 + 1
+fn slot_of(index: u32) -> u32 {
+    index + 1
 }
 
 /// The words of the group a callback context points to.
 ///
 /// # Safety
-/// `group` is the inner map pointer the caller looked up, alive for the whole `bpf_loop`.
+/// `group` is the inner map pointer the caller looked up, alive for the whole loop.
 #[inline(always)]
 unsafe fn words<'a>(group: *const GroupSlots) -> Words<'a> {
     // SAFETY: the caller's promise.
@@ -225,16 +196,23 @@ struct Search {
     found: Found,
 }
 
-extern "C" fn find_step(index: u64, context: *mut Search) -> i64 {
-    // SAFETY: bpf_loop passes our context, which holds the looked-up group.
-    let search = unsafe { &mut *context };
-    let words = unsafe { words(search.group) };
-    match slots::find_subscriber_step(&words, slot_of(index), search.member) {
-        Some(found) => {
-            search.found = found;
-            STOP
+/// A step of [`find`]: whether the slot holds the member.
+struct FindStep;
+
+impl Step for FindStep {
+    type Context = Search;
+
+    #[inline(always)]
+    fn step(index: u32, search: &mut Search) -> i64 {
+        // SAFETY: the context holds the looked-up group.
+        let words = unsafe { words(search.group) };
+        match slots::find_subscriber_step(&words, slot_of(index), search.member) {
+            Some(found) => {
+                search.found = found;
+                STOP
+            }
+            None => CONTINUE,
         }
-        None => CONTINUE,
     }
 }
 
@@ -245,16 +223,23 @@ struct Claiming {
     slot: u32,
 }
 
-extern "C" fn claim_step(index: u64, context: *mut Claiming) -> i64 {
-    // SAFETY: bpf_loop passes our context, which holds the looked-up group.
-    let claim = unsafe { &mut *context };
-    let words = unsafe { words(claim.group) };
-    let slot = slot_of(index);
-    if slots::claim_step(&words, slot, claim.member) {
-        claim.slot = slot;
-        return STOP;
+/// A step of [`claim`]: takes the slot if it is free.
+struct ClaimStep;
+
+impl Step for ClaimStep {
+    type Context = Claiming;
+
+    #[inline(always)]
+    fn step(index: u32, claim: &mut Claiming) -> i64 {
+        // SAFETY: the context holds the looked-up group.
+        let words = unsafe { words(claim.group) };
+        let slot = slot_of(index);
+        if slots::claim_step(&words, slot, claim.member) {
+            claim.slot = slot;
+            return STOP;
+        }
+        CONTINUE
     }
-    CONTINUE
 }
 
 #[repr(C)]
@@ -264,15 +249,22 @@ struct Deduplicating {
     given_back: u32,
 }
 
-extern "C" fn dedup_step(index: u64, context: *mut Deduplicating) -> i64 {
-    // SAFETY: bpf_loop passes our context, which holds the looked-up group.
-    let dedup = unsafe { &mut *context };
-    let words = unsafe { words(dedup.group) };
-    match slots::dedup_step(&words, dedup.own, slot_of(index)) {
-        Dedup::GaveBack(_) => {
-            dedup.given_back = 1;
-            STOP
+/// A step of [`keep_lowest`]: settles the slot against the claimed one.
+struct DedupStep;
+
+impl Step for DedupStep {
+    type Context = Deduplicating;
+
+    #[inline(always)]
+    fn step(index: u32, dedup: &mut Deduplicating) -> i64 {
+        // SAFETY: the context holds the looked-up group.
+        let words = unsafe { words(dedup.group) };
+        match slots::dedup_step(&words, dedup.own, slot_of(index)) {
+            Dedup::GaveBack(_) => {
+                dedup.given_back = 1;
+                STOP
+            }
+            Dedup::Unrelated | Dedup::FreedTheirs => CONTINUE,
         }
-        Dedup::Unrelated | Dedup::FreedTheirs => CONTINUE,
     }
 }

@@ -7,7 +7,7 @@
 //! The headers are the common crate's wire views and every decision is theirs
 //! (`mcastlab_common::wire`); this file loads them and keeps the loops.
 
-use core::ffi::c_void;
+use core::marker::PhantomData;
 
 use aya_ebpf::{bindings::__sk_buff, programs::TcContext};
 use mcastlab_common::{
@@ -24,8 +24,8 @@ use crate::{
     checksum,
     counters::count,
     events::emit,
-    fanout::{CONTINUE, STOP, run},
     group::Group,
+    loops::{CONTINUE, STOP, Step, run},
     maps::{MCAST_RECORD_SCRATCH, node_config},
     membership::{self, join, leave, v1_host_heard},
     packet::{ETH_HLEN, ifindex, payload_offset},
@@ -115,32 +115,36 @@ fn v3_report(
     len: u32,
     records: u16,
 ) -> Option<Reason> {
-    records::apply_report::<V3RecordHeader>(
+    records::apply_report::<V3RecordHeader, ApplyStep>(
         ctx,
         member,
         offset + IgmpHeader::LEN as u32,
         offset + len,
         records,
-        apply_step as *mut c_void,
     )
 }
 
 /// Second pass: applies the record at `at` (checked by the first) to the member's source
 /// filter for its group, and moves past it. The record's sources are read by a third loop.
-extern "C" fn apply_step(_index: u64, context: *mut Records) -> i64 {
-    // SAFETY: bpf_loop passes our context, which outlives the loop.
-    let pass = unsafe { &mut *context };
-    let at = pass.at;
-    let Some(record) = records::next::<V3RecordHeader>(pass) else {
-        return STOP;
-    };
-    apply_record(
-        pass.skb,
-        pass.member,
-        &record,
-        at + V3RecordHeader::LEN as u32,
-    );
-    CONTINUE
+struct ApplyStep;
+
+impl Step for ApplyStep {
+    type Context = Records;
+
+    #[inline(always)]
+    fn step(_index: u32, pass: &mut Records) -> i64 {
+        let at = pass.at;
+        let Some(record) = records::next::<V3RecordHeader>(pass) else {
+            return STOP;
+        };
+        apply_record(
+            pass.skb,
+            pass.member,
+            &record,
+            at + V3RecordHeader::LEN as u32,
+        );
+        CONTINUE
+    }
 }
 
 /// Applies one checked record, whose sources start at `sources_at`, to `member`'s filter for
@@ -164,11 +168,7 @@ fn apply_record(skb: *mut __sk_buff, member: Member, record: &V3RecordHeader, so
         at: sources_at,
         update,
     };
-    run(
-        u32::from(record.num_sources()),
-        source_step as *mut c_void,
-        &mut sources,
-    );
+    run::<SourceStep>(u32::from(record.num_sources()), &mut sources);
     let update = &*sources.update;
     if update.overflowed() {
         count(Reason::SourceListOverflow);
@@ -180,7 +180,7 @@ fn apply_record(skb: *mut __sk_buff, member: Member, record: &V3RecordHeader, so
     }
 }
 
-/// A record's sources being applied to a member's filter, shared by the `bpf_loop` steps.
+/// A record's sources being applied to a member's filter, shared by the loop's steps.
 #[repr(C)]
 struct Sources<'a> {
     /// The program's context pointer.
@@ -191,20 +191,26 @@ struct Sources<'a> {
     update: &'a mut RecordUpdate,
 }
 
-/// Applies the source address at `at` (inside the record, checked by the first pass) and moves
-/// past it; stops once the list overflowed (later sources change nothing).
-extern "C" fn source_step(_index: u64, context: *mut Sources<'_>) -> i64 {
-    // SAFETY: bpf_loop passes our context, which outlives the loop.
-    let sources = unsafe { &mut *context };
-    let Ok(source) = TcContext::new(sources.skb).load::<[u8; 4]>(sources.at as usize) else {
-        return STOP;
-    };
-    sources.update.source(u32::from_ne_bytes(source));
-    sources.at += SOURCE_LEN;
-    if sources.update.overflowed() {
-        STOP
-    } else {
-        CONTINUE
+/// A step over a record's sources: applies the source address at `at` (inside the record,
+/// checked by the first pass) and moves past it; stops once the list overflowed (later sources
+/// change nothing).
+struct SourceStep<'a>(PhantomData<&'a ()>);
+
+impl<'a> Step for SourceStep<'a> {
+    type Context = Sources<'a>;
+
+    #[inline(always)]
+    fn step(_index: u32, sources: &mut Sources<'a>) -> i64 {
+        let Ok(source) = TcContext::new(sources.skb).load::<[u8; 4]>(sources.at as usize) else {
+            return STOP;
+        };
+        sources.update.source(u32::from_ne_bytes(source));
+        sources.at += SOURCE_LEN;
+        if sources.update.overflowed() {
+            STOP
+        } else {
+            CONTINUE
+        }
     }
 }
 

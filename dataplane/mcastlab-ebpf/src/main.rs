@@ -20,6 +20,7 @@ mod events;
 mod fanout;
 mod group;
 mod igmp;
+mod loops;
 mod maps;
 mod membership;
 mod mld;

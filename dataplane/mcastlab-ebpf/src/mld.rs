@@ -7,8 +7,6 @@
 //! The headers are the common crate's wire views and every decision is theirs
 //! (`mcastlab_common::wire::{ipv6, mld}`); this file loads them and keeps the loops.
 
-use core::ffi::c_void;
-
 use aya_ebpf::programs::TcContext;
 use mcastlab_common::{
     MAX_IGMP_LEN, MAX_MLD_LEN, Reason,
@@ -25,8 +23,8 @@ use crate::{
     checksum,
     counters::count,
     events::emit,
-    fanout::{CONTINUE, STOP},
     group::Group,
+    loops::{CONTINUE, STOP, Step},
     maps::node_config,
     membership::{join, leave},
     packet::{ETH_HLEN, ifindex},
@@ -196,29 +194,33 @@ fn v2_report(
     len: u32,
     records: u16,
 ) -> Option<Reason> {
-    records::apply_report::<V2RecordHeader>(
+    records::apply_report::<V2RecordHeader, ApplyStep>(
         ctx,
         member,
         offset + MldHeader::LEN as u32,
         offset + len,
         records,
-        apply_step as *mut c_void,
     )
 }
 
 /// Second pass: applies the record at `at` (checked by the first) as an any-source member's
 /// record (`RecordEffect`) and moves past it.
-extern "C" fn apply_step(_index: u64, context: *mut Records) -> i64 {
-    // SAFETY: bpf_loop passes our context, which outlives the loop.
-    let pass = unsafe { &mut *context };
-    let Some(record) = records::next::<V2RecordHeader>(pass) else {
-        return STOP;
-    };
-    let group = Group::v6(record.group_key());
-    match record.effect() {
-        RecordEffect::Join => join(group, pass.member),
-        RecordEffect::Leave => leave(group, pass.member),
-        RecordEffect::NoEffect => count(Reason::RecordNoEffect),
+struct ApplyStep;
+
+impl Step for ApplyStep {
+    type Context = Records;
+
+    #[inline(always)]
+    fn step(_index: u32, pass: &mut Records) -> i64 {
+        let Some(record) = records::next::<V2RecordHeader>(pass) else {
+            return STOP;
+        };
+        let group = Group::v6(record.group_key());
+        match record.effect() {
+            RecordEffect::Join => join(group, pass.member),
+            RecordEffect::Leave => leave(group, pass.member),
+            RecordEffect::NoEffect => count(Reason::RecordNoEffect),
+        }
+        CONTINUE
     }
-    CONTINUE
 }

@@ -1,11 +1,11 @@
 //! The passes over a report's group records, one implementation for IGMPv3 (RFC 3376 section
 //! 4.2) and MLDv2 (RFC 3810 section 5.2), whose records differ only in their header: a report
 //! is applied all-or-nothing, every record's bounds and group checked by a first pass before
-//! a second applies them. Both passes are `bpf_loop`s of as many steps as the report has
-//! records, so the record limit costs the verifier nothing. The second pass's step is the
+//! a second applies them. Both passes are [`loops`](crate::loops) of as many steps as the report
+//! has records, so the record limit costs the verifier nothing. The second pass's step is the
 //! protocol's; it reads each record with [`next`].
 
-use core::ffi::c_void;
+use core::marker::PhantomData;
 
 use aya_ebpf::{bindings::__sk_buff, programs::TcContext};
 use mcastlab_common::{
@@ -14,7 +14,7 @@ use mcastlab_common::{
     wire::{igmp::V3RecordHeader, mld::V2RecordHeader},
 };
 
-use crate::fanout::{CONTINUE, STOP, run};
+use crate::loops::{CONTINUE, STOP, Step, run};
 
 /// The fixed header of a group record, as the passes read it.
 pub trait RecordHeader: Copy {
@@ -37,7 +37,7 @@ impl RecordHeader for V2RecordHeader {
     }
 }
 
-/// The state of a pass over a report's records, shared by the `bpf_loop` steps.
+/// The state of a pass over a report's records, shared by the loop's steps.
 #[repr(C)]
 pub struct Records {
     /// The program's context pointer.
@@ -53,16 +53,15 @@ pub struct Records {
 }
 
 /// Applies a report of `records` records of header `H` starting at `first` of a message
-/// ending at `end`, from `member`: the check pass, then `apply_step` (a `bpf_loop` callback
-/// over [`Records`]) unless a record was bad. Returns why the report was refused, if it was.
+/// ending at `end`, from `member`: the check pass, then the protocol's `Apply` step over
+/// [`Records`] unless a record was bad. Returns why the report was refused, if it was.
 #[inline(always)]
-pub fn apply_report<H: RecordHeader>(
+pub fn apply_report<H: RecordHeader, Apply: Step<Context = Records>>(
     ctx: &TcContext,
     member: Member,
     first: u32,
     end: u32,
     records: u16,
-    apply_step: *mut c_void,
 ) -> Option<Reason> {
     let mut pass = Records {
         skb: ctx.skb.skb,
@@ -71,16 +70,12 @@ pub fn apply_report<H: RecordHeader>(
         end,
         failed: None,
     };
-    run(
-        u32::from(records),
-        check_step::<H> as *mut c_void,
-        &mut pass,
-    );
+    run::<CheckStep<H>>(u32::from(records), &mut pass);
     if pass.failed.is_some() {
         return pass.failed;
     }
     pass.at = first;
-    run(u32::from(records), apply_step, &mut pass);
+    run::<Apply>(u32::from(records), &mut pass);
     pass.failed
 }
 
@@ -110,17 +105,22 @@ pub fn next<H: RecordHeader>(pass: &mut Records) -> Option<H> {
 }
 
 /// First pass: checks the record at `at` and moves past it; stops at the first bad one.
-extern "C" fn check_step<H: RecordHeader>(_index: u64, context: *mut Records) -> i64 {
-    // SAFETY: bpf_loop passes our context, which outlives the loop.
-    let pass = unsafe { &mut *context };
-    match record_at::<H>(&TcContext::new(pass.skb), pass.at, pass.end) {
-        Ok((_, next)) => {
-            pass.at = next;
-            CONTINUE
-        }
-        Err(reason) => {
-            pass.failed = Some(reason);
-            STOP
+struct CheckStep<H>(PhantomData<H>);
+
+impl<H: RecordHeader> Step for CheckStep<H> {
+    type Context = Records;
+
+    #[inline(always)]
+    fn step(_index: u32, pass: &mut Records) -> i64 {
+        match record_at::<H>(&TcContext::new(pass.skb), pass.at, pass.end) {
+            Ok((_, next)) => {
+                pass.at = next;
+                CONTINUE
+            }
+            Err(reason) => {
+                pass.failed = Some(reason);
+                STOP
+            }
         }
     }
 }

@@ -164,6 +164,7 @@ fn attach(args: AttachArgs) -> anyhow::Result<()> {
                 );
             }
             println!("record limit {}", report.max_records);
+            println!("loops in {}", report.loops);
             Ok(())
         }
     }
