@@ -18,6 +18,8 @@ const SIOCETHTOOL: libc::c_ulong = 0x8946;
 const ETHTOOL_STSO: u32 = 0x0000_001f;
 /// `ETHTOOL_SGRO`: set generic receive offload.
 const ETHTOOL_SGRO: u32 = 0x0000_002c;
+/// `ETHTOOL_STXCSUM`: set transmit checksum offload.
+const ETHTOOL_STXCSUM: u32 = 0x0000_0017;
 
 /// `struct ethtool_value`.
 #[repr(C)]
@@ -33,6 +35,10 @@ pub enum Offload {
     Gro,
     /// TCP segmentation offload (`ethtool -K IFACE tso on|off`).
     Tso,
+    /// Transmit checksum offload (`ethtool -K IFACE tx on|off`). A veth offloads by default:
+    /// its packets leave with the L4 checksum unfinished (CHECKSUM_PARTIAL), which only an skb
+    /// can carry; a packet that becomes an XDP frame on the way arrives with a bad checksum.
+    TxChecksum,
 }
 
 /// Switches `offload` of `iface` in namespace `netns`.
@@ -40,6 +46,7 @@ pub fn set_offload(netns: &str, iface: &str, offload: Offload, on: bool) -> Resu
     let cmd = match offload {
         Offload::Gro => ETHTOOL_SGRO,
         Offload::Tso => ETHTOOL_STSO,
+        Offload::TxChecksum => ETHTOOL_STXCSUM,
     };
     let path = format!("{netns}/{iface}");
     run_in_netns(

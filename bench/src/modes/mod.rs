@@ -5,13 +5,15 @@
 //! [`Mode::fanout`].
 //!
 //! Every mode's lab is driven through [`Scenario`]: the dataplane's labs deployed with it,
-//! the baselines' labs without it, bridged or running the seed baseline instead.
+//! the baselines' labs without it, bridged or running the seed baseline or the XDP
+//! devmap-broadcast experiment instead.
 
 mod bridge;
 mod cross_node;
 mod dataplane;
 mod seed;
 mod unicast;
+mod xdp_devmap;
 
 pub(crate) use bridge::deploy_bridged;
 
@@ -53,6 +55,12 @@ pub enum Mode {
     /// hashes, `bpf_for_each_map_elem`, one clone per subscriber) as the seed baseline program
     /// on the same veths, its membership written by the bench.
     Seed,
+    /// An experiment, not a design of the dataplane: no dataplane, and an XDP program in native
+    /// mode at the sender's host-side veth broadcasting each multicast frame to the receivers'
+    /// host-side veths with one `bpf_redirect_map(BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS)`
+    /// over a device map the bench writes (the first N receivers); the receivers are on NAPI,
+    /// without which a veth drops XDP frames.
+    XdpDevmap,
     /// A Linux bridge with IGMP snooping and a querier.
     Bridge,
     /// The sender sends one unicast datagram per receiver (through a bridge).
@@ -68,11 +76,12 @@ pub enum Mode {
 
 impl Mode {
     /// Every mode, in the order of the reports' columns and plots.
-    pub const ALL: [Mode; 8] = [
+    pub const ALL: [Mode; 9] = [
         Mode::Dataplane,
         Mode::DataplaneNapi,
         Mode::DataplaneSources,
         Mode::Seed,
+        Mode::XdpDevmap,
         Mode::Bridge,
         Mode::Unicast,
         Mode::CrossNodeDataplane,
@@ -95,6 +104,7 @@ impl Mode {
                 sources: true,
             },
             Mode::Seed => &seed::Seed,
+            Mode::XdpDevmap => &xdp_devmap::XdpDevmap,
             Mode::Bridge => &bridge::Bridge,
             Mode::Unicast => &unicast::Unicast,
             Mode::CrossNodeDataplane => &cross_node::CrossNodeDataplane,
@@ -300,6 +310,7 @@ mod tests {
                 "benchnapi",
                 "benchsrc",
                 "benchseed",
+                "benchdevmap",
                 "benchbr",
                 "benchuc",
                 "benchxdp",
@@ -336,11 +347,20 @@ mod tests {
     }
 
     #[test]
+    fn xdp_devmap_puts_only_the_receivers_on_napi() {
+        // A veth drops XDP frames for a peer without NAPI: every receiver needs it, the sender
+        // and the spy do not.
+        let spec = Mode::XdpDevmap.fanout().spec(3).expect("spec");
+        let napi: Vec<bool> = spec.nodes[0].pods.iter().map(|p| p.napi).collect();
+        assert_eq!(napi, [false, true, true, true, false]);
+    }
+
+    #[test]
     fn bridges_leave_room_for_the_sender_and_the_spy() {
         let most: Vec<usize> = Mode::ALL
             .iter()
             .map(|m| m.fanout().max_receivers())
             .collect();
-        assert_eq!(most, [1024, 1024, 1024, 1024, 1021, 1021, 1024, 1021]);
+        assert_eq!(most, [1024, 1024, 1024, 1024, 1024, 1021, 1021, 1024, 1021]);
     }
 }

@@ -60,6 +60,12 @@ pub const MAP_LOOP_STEPS: &str = "MCAST_LOOP_STEPS";
 /// sees a constant and never looks at the other way.
 pub const GLOBAL_USE_BPF_LOOP: &str = "MCAST_USE_BPF_LOOP";
 
+/// The XDP devmap-broadcast experiment's device map (benchmarks only, see `docs/datapath.md`):
+/// a `BPF_MAP_TYPE_DEVMAP` of up to `MAX_SUBSCRIBERS_PER_GROUP` host-side veth ifindexes, the
+/// receivers every multicast frame is broadcast to. Private to the process that loads it: not in
+/// [`MAPS`], never pinned.
+pub const MAP_XDP_BROADCAST_DEVS: &str = "MCAST_XDP_DEVS";
+
 /// The lab's host-side veth of a pod is this prefix and the pod's name (`veth-p3` is pod
 /// `p3`'s); the membership monitor names pods by it.
 pub const POD_VETH_PREFIX: &str = "veth-";
@@ -72,6 +78,11 @@ pub const PROG_OVERLAY_INGRESS: &str = "mcast_overlay_ingress";
 /// tc program of the seed baseline (Cilium PR 29469's replication, for benchmarks only): never
 /// attached by `mcastlab dataplane attach`.
 pub const PROG_SEED_POD_INGRESS: &str = "mcast_seed_pod_ingress";
+
+/// XDP program of the devmap-broadcast experiment (benchmarks only, not part of the dataplane):
+/// attached in native mode at the sender pod's host-side veth, it broadcasts IPv4 multicast to
+/// every device of [`MAP_XDP_BROADCAST_DEVS`]. Never attached by `mcastlab dataplane attach`.
+pub const PROG_XDP_BROADCAST: &str = "mcast_xdp_broadcast";
 
 /// Name of the eBPF object embedded in the userspace binary.
 pub const OBJECT: &str = "mcastlab";
@@ -88,6 +99,10 @@ const _: () = {
     );
     assert!(
         MAP_SEED_SUBSCRIBERS.len() <= 15,
+        "map names must fit BPF_OBJ_NAME_LEN"
+    );
+    assert!(
+        MAP_XDP_BROADCAST_DEVS.len() <= 15,
         "map names must fit BPF_OBJ_NAME_LEN"
     );
 };

@@ -315,6 +315,21 @@ pub enum DataplaneError {
         #[source]
         source: aya::programs::ProgramError,
     },
+    /// An XDP program could not be attached in native (driver) mode, the only mode asked for.
+    #[error(
+        "attaching XDP program {program} in native (driver) mode to '{iface}' on node '{node}'          failed: the interface's driver must run XDP itself (veth does; generic XDP is not          tried) and no other XDP program may be attached there (see `ip -d link show {iface}`          in the node's namespace, and dmesg)"
+    )]
+    XdpAttach {
+        /// The node.
+        node: String,
+        /// The interface.
+        iface: String,
+        /// The program.
+        program: &'static str,
+        /// The attach error (boxed: it would make every error of the crate larger).
+        #[source]
+        source: Box<aya::programs::ProgramError>,
+    },
     /// A map operation failed.
     #[error("{action} failed")]
     Map {

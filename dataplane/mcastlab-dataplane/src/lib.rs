@@ -33,6 +33,7 @@ mod stats;
 mod tc_filter;
 mod tcx;
 mod typed_array;
+pub mod xdp_broadcast;
 
 pub use attach::{AttachMode, AttachOptions, AttachReport, DetachReport, TunnelOptions};
 pub use error::DataplaneError;

@@ -3,7 +3,7 @@
 
 use aya::{
     Ebpf, EbpfLoader,
-    programs::{ProgramError, SchedClassifier},
+    programs::{Program, ProgramError, SchedClassifier, Xdp},
 };
 use mcastlab_common::names::{GLOBAL_USE_BPF_LOOP, MAPS};
 
@@ -41,10 +41,32 @@ pub fn load_with(pins: Option<&NodePins>, loops: Loops) -> Result<Ebpf> {
 /// the program. libbpf retries the same way.
 const LOAD_ATTEMPTS: u32 = 5;
 
-/// Loads program `name` of `ebpf` into the kernel (once), keeping the verifier log of a refusal.
+/// Loads tc program `name` of `ebpf` into the kernel (once), keeping the verifier log of a
+/// refusal.
 pub fn load_program<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut SchedClassifier> {
-    let program: &mut SchedClassifier = ebpf
-        .program_mut(name)
+    let program: &mut SchedClassifier = open_program(ebpf, name)?;
+    if program.fd().is_err() {
+        load_retrying(name, || program.load())?;
+    }
+    Ok(program)
+}
+
+/// Loads XDP program `name` of `ebpf` into the kernel (once), keeping the verifier log of a
+/// refusal.
+pub fn load_xdp_program<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Xdp> {
+    let program: &mut Xdp = open_program(ebpf, name)?;
+    if program.fd().is_err() {
+        load_retrying(name, || program.load())?;
+    }
+    Ok(program)
+}
+
+/// Program `name` of `ebpf` as its type `T`.
+fn open_program<'a, T>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut T>
+where
+    &'a mut T: TryFrom<&'a mut Program, Error = ProgramError>,
+{
+    ebpf.program_mut(name)
         .ok_or(DataplaneError::MissingFromObject {
             kind: "program",
             name,
@@ -53,10 +75,18 @@ pub fn load_program<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mu
         .map_err(|source| DataplaneError::Program {
             action: format!("opening program {name}"),
             source,
-        })?;
+        })
+}
+
+/// Runs `load` (program `name`'s load) until it succeeds, fails other than with EAGAIN, or
+/// [`LOAD_ATTEMPTS`] tries have failed.
+fn load_retrying(
+    name: &'static str,
+    mut load: impl FnMut() -> Result<(), ProgramError>,
+) -> Result<()> {
     let mut attempt = 1;
-    while program.fd().is_err() {
-        let loaded = program.load();
+    loop {
+        let loaded = load();
         if let Err(ProgramError::LoadError { io_error, .. }) = &loaded
             && io_error.raw_os_error() == Some(libc::EAGAIN)
             && attempt < LOAD_ATTEMPTS
@@ -64,7 +94,7 @@ pub fn load_program<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mu
             attempt += 1;
             continue;
         }
-        loaded.map_err(|err| match err {
+        return loaded.map_err(|err| match err {
             ProgramError::LoadError {
                 io_error,
                 verifier_log,
@@ -77,7 +107,6 @@ pub fn load_program<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mu
                 action: format!("loading program {name}"),
                 source,
             },
-        })?;
+        });
     }
-    Ok(program)
 }

@@ -45,6 +45,8 @@ mod mld;
 mod seed;
 #[path = "datapath/sources.rs"]
 mod sources;
+#[path = "datapath/xdp_broadcast.rs"]
+mod xdp_broadcast;
 
 /// How long a copy may take to cross a veth before a test gives up on it.
 const DELIVERY_DEADLINE: Duration = Duration::from_secs(5);

@@ -7,7 +7,8 @@
 //!   goes to local subscribers only, never back into the overlay.
 //!
 //! [`mcast_seed_pod_ingress`] is not part of the dataplane: it is the benchmark's baseline of
-//! the reference's own replication ([`seed`]).
+//! the reference's own replication ([`seed`]). Neither is [`mcast_xdp_broadcast`], the
+//! benchmark's XDP devmap-broadcast experiment ([`xdp_broadcast`]).
 #![no_std]
 #![no_main]
 #![feature(core_intrinsics)]
@@ -31,8 +32,12 @@ mod pod_ingress;
 mod records;
 mod replicate;
 mod seed;
+mod xdp_broadcast;
 
-use aya_ebpf::{macros::classifier, programs::TcContext};
+use aya_ebpf::{
+    macros::{classifier, xdp},
+    programs::{TcContext, XdpContext},
+};
 
 /// Entry point at ingress of a pod's host-side veth (the pod's egress).
 #[classifier]
@@ -51,6 +56,14 @@ pub fn mcast_overlay_ingress(ctx: TcContext) -> i32 {
 #[classifier]
 pub fn mcast_seed_pod_ingress(ctx: TcContext) -> i32 {
     seed::handle(&ctx)
+}
+
+/// Entry point of the XDP devmap-broadcast experiment (not part of the dataplane, benchmarks
+/// only; see [`xdp_broadcast`]): attached in native XDP mode at the sender pod's host-side veth
+/// by the fan-out benchmark's `xdp-devmap` mode, never by the dataplane's attach.
+#[xdp]
+pub fn mcast_xdp_broadcast(ctx: XdpContext) -> u32 {
+    xdp_broadcast::handle(&ctx)
 }
 
 #[panic_handler]

@@ -294,6 +294,10 @@ enum ModeArg {
     /// The seed baseline: Cilium PR 29469's replication (hash of subscriber hashes walked per
     /// packet), the design mcastlab started from.
     Seed,
+    /// Experiment: XDP devmap broadcast (`bpf_redirect_map` with BPF_F_BROADCAST) in native
+    /// mode at the sender's veth to the receivers' veths, receivers on NAPI; not in the default
+    /// list.
+    XdpDevmap,
     /// A Linux bridge with IGMP snooping and a querier.
     Bridge,
     /// The sender sends one unicast datagram per receiver.
@@ -311,6 +315,7 @@ impl From<ModeArg> for Mode {
             ModeArg::DataplaneNapi => Mode::DataplaneNapi,
             ModeArg::DataplaneSources => Mode::DataplaneSources,
             ModeArg::Seed => Mode::Seed,
+            ModeArg::XdpDevmap => Mode::XdpDevmap,
             ModeArg::Bridge => Mode::Bridge,
             ModeArg::Unicast => Mode::Unicast,
             ModeArg::CrossNodeDataplane => Mode::CrossNodeDataplane,
