@@ -74,7 +74,9 @@ impl PendingLeaves {
     }
 
     /// Sends the queries that are due, and removes the members whose last query went
-    /// unanswered; returns those.
+    /// unanswered; returns those. A removal that fails stays pending, tried again one Last
+    /// Member Query Interval later, and the first such error is returned once every due leave
+    /// has had its turn.
     pub fn run_due(
         &mut self,
         node: &Node,
@@ -84,6 +86,7 @@ impl PendingLeaves {
         let now = Instant::now();
         let mut confirmed = Vec::new();
         let mut still = Vec::new();
+        let mut failed = None;
         for mut pending in std::mem::take(&mut self.pending) {
             if pending.next > now {
                 still.push(pending);
@@ -92,11 +95,22 @@ impl PendingLeaves {
                 pending.queries_left -= 1;
                 pending.next = now + settings.last_member_query_interval;
                 still.push(pending);
-            } else if let Some(leave) = confirm(node, &pending)? {
-                confirmed.push(leave);
+            } else {
+                match confirm(node, &pending) {
+                    Ok(Some(leave)) => confirmed.push(leave),
+                    Ok(None) => {}
+                    Err(err) => {
+                        pending.next = now + settings.last_member_query_interval;
+                        still.push(pending);
+                        failed.get_or_insert(err);
+                    }
+                }
             }
         }
         self.pending = still;
+        if let Some(err) = failed {
+            return Err(err);
+        }
         if !confirmed.is_empty() {
             node.count(Reason::LeaveConfirmed, confirmed.len() as u64)?;
         }

@@ -34,6 +34,7 @@
 )]
 
 pub mod aging;
+pub mod failures;
 pub mod leaves;
 pub mod membership;
 pub mod metrics;
@@ -52,6 +53,7 @@ pub use membership::Peering;
 pub use timers::Settings;
 
 use crate::{
+    failures::Failures,
     membership::Exchange,
     monitor::Monitor,
     pods::{LinkEvents, sweep},
@@ -122,61 +124,73 @@ pub async fn run(
     let mut aging_check = tokio::time::interval(aging::AGING_CHECK_INTERVAL);
     aging_check.set_missed_tick_behavior(MissedTickBehavior::Delay);
     publish_gone(&mut monitor, sweep(&node)?);
+    let mut failures = Failures::default();
     loop {
-        tokio::select! {
-            () = &mut shutdown => break,
-            () = tokio::time::sleep_until(next_query) => {
+        // Each step says whether the agent goes on; a failed one is the caller's to weigh
+        // (`failures`), not a reason to stop at once.
+        let step: Result<Flow, AgentError> = tokio::select! {
+            () = &mut shutdown => Ok(Flow::Stop),
+            () = tokio::time::sleep_until(next_query) => async {
                 send_queries(&node, &querier, &frames);
-                publish_gone(&mut monitor, sweep(&node)?);
                 startup_left = startup_left.saturating_sub(1);
                 next_query = Instant::now() + if startup_left > 0 {
                     settings.startup_query_interval()
                 } else {
                     settings.query_interval
                 };
-            }
-            _ = group_poll.tick() => {
+                publish_gone(&mut monitor, sweep(&node)?);
+                Ok(Flow::Go)
+            }.await,
+            _ = group_poll.tick() => async {
                 let groups = group_lists(&node)?;
                 if !node.pins().is_attached() {
                     monitor.close_ring();
                 }
-                if groups.iter().any(|list| !known_groups.contains(list)) {
+                let appeared = groups.iter().any(|list| !known_groups.contains(list));
+                // Known from here on, even if what follows fails: the startup queries are
+                // scheduled once, not at every poll until it succeeds.
+                known_groups = groups;
+                if appeared {
                     tracing::info!(node = node.name(), "a group appeared: startup queries");
                     // Perhaps a new dataplane (detach, attach): its own ring buffer and config.
                     monitor.close_ring();
-                    hold_v1_hosts(&node, &settings)?;
                     startup_left = settings.startup_query_count();
                     next_query = Instant::now();
+                    hold_v1_hosts(&node, &settings)?;
                     if let Some(exchange) = exchange.as_mut() {
                         // A new list holds no learned node: ask the others again.
                         exchange.refresh(&node, true).await?;
                     }
                 }
-                known_groups = groups;
                 monitor.open_ring();
                 if let Some(exchange) = exchange.as_mut() {
                     exchange.announce_changes(&node).await?;
                 }
-            }
-            _ = refresh.tick(), if exchange.is_some() => {
+                Ok(Flow::Go)
+            }.await,
+            _ = refresh.tick(), if exchange.is_some() => async {
                 if let Some(exchange) = exchange.as_mut() {
                     exchange.refresh(&node, solicit).await?;
                     exchange.forget_silent_peers(settings.group_membership_interval());
                     solicit = false;
                 }
-            }
-            received = receive(socket.as_deref(), &mut buffer) => match received {
-                Ok((len, from)) => {
-                    if let Some(exchange) = exchange.as_mut() {
-                        let received = exchange.handle(&node, &buffer[..len], from).await?;
-                        for (reason, group, remote) in received.changes {
-                            monitor.publish_own(reason, group, remote, TARGET_REMOTE);
+                Ok(Flow::Go)
+            }.await,
+            received = receive(socket.as_deref(), &mut buffer) => async {
+                match received {
+                    Ok((len, from)) => {
+                        if let Some(exchange) = exchange.as_mut() {
+                            let received = exchange.handle(&node, &buffer[..len], from).await?;
+                            for (reason, group, remote) in received.changes {
+                                monitor.publish_own(reason, group, remote, TARGET_REMOTE);
+                            }
                         }
                     }
+                    Err(err) => tracing::warn!(node = node.name(), %err, "membership socket"),
                 }
-                Err(err) => tracing::warn!(node = node.name(), %err, "membership socket"),
-            },
-            _ = aging_check.tick() => {
+                Ok(Flow::Go)
+            }.await,
+            _ = aging_check.tick() => async {
                 for heard in aging.check(&node, settings.group_membership_interval())? {
                     let reason = if heard.member.is_remote() {
                         Reason::RemoteExpired
@@ -186,28 +200,40 @@ pub async fn run(
                     let address = mcastlab_common::key_addr(heard.member.address);
                     monitor.publish_own(reason, heard.group, address, heard.member.target);
                 }
-            }
+                Ok(Flow::Go)
+            }.await,
             events = monitor.forward_datapath_events() => {
                 for event in &events {
                     leaves.add(event, &settings);
                 }
+                Ok(Flow::Go)
             }
-            () = sleep_until_due(leaves.next_due()), if leaves.next_due().is_some() => {
+            () = sleep_until_due(leaves.next_due()), if leaves.next_due().is_some() => async {
                 for left in leaves.run_due(&node, &querier, &settings)? {
                     monitor.publish_own(Reason::LeaveConfirmed, left.group, left.address, left.ifindex);
                 }
-            }
-            deleted = links.next_deletion(), if links_open => match deleted {
-                Some(ifindex) => {
-                    tracing::debug!(node = node.name(), ifindex, "a link went");
-                    publish_gone(&mut monitor, sweep(&node)?);
-                    monitor.forget_link(ifindex);
+                Ok(Flow::Go)
+            }.await,
+            deleted = links.next_deletion(), if links_open => async {
+                match deleted {
+                    Some(ifindex) => {
+                        tracing::debug!(node = node.name(), ifindex, "a link went");
+                        // The monitor names the gone pods by the link, so it forgets it after.
+                        publish_gone(&mut monitor, sweep(&node)?);
+                        monitor.forget_link(ifindex);
+                    }
+                    None => {
+                        tracing::warn!(node = node.name(), "netlink link events ended; sweeping each query interval only");
+                        links_open = false;
+                    }
                 }
-                None => {
-                    tracing::warn!(node = node.name(), "netlink link events ended; sweeping each query interval only");
-                    links_open = false;
-                }
-            },
+                Ok(Flow::Go)
+            }.await,
+        };
+        match step {
+            Ok(Flow::Go) => failures.succeeded(),
+            Ok(Flow::Stop) => break,
+            Err(err) => failures.failed(node.name(), err, Instant::now())?,
         }
     }
     tracing::info!(
@@ -215,6 +241,14 @@ pub async fn run(
         "agent stopped; the datapath keeps forwarding"
     );
     Ok(())
+}
+
+/// Whether the agent's loop goes on after a step.
+enum Flow {
+    /// On to the next step.
+    Go,
+    /// The agent was asked to stop.
+    Stop,
 }
 
 /// Sleeps until `due`, or for ever without one.
