@@ -15,22 +15,26 @@ use socket2::Socket;
 use super::{BenchLab, Column, FanoutMode, GROUP, Mode, PORT, bench_spec};
 
 /// The dataplane, with the receiver pods on NAPI delivery or not, joined for every source or
-/// for the sender only ([`Mode::Dataplane`], [`Mode::DataplaneNapi`],
-/// [`Mode::DataplaneSources`]).
+/// for the sender only, the last copy cloned or handed over ([`Mode::Dataplane`],
+/// [`Mode::DataplaneNapi`], [`Mode::DataplaneSources`], [`Mode::DataplaneLastCopy`]).
 pub(super) struct Dataplane {
     /// Receiver pods on NAPI delivery (`napi: true` in their spec).
     pub napi: bool,
     /// Receivers join for the sender only (INCLUDE{sender}): every copy is checked against a
     /// source filter.
     pub sources: bool,
+    /// The node's last-copy experiment on (`Node::set_last_copy_redirect`): the last local
+    /// member gets the original instead of a clone.
+    pub last_copy: bool,
 }
 
 impl FanoutMode for Dataplane {
     fn mode(&self) -> Mode {
-        match (self.napi, self.sources) {
-            (true, _) => Mode::DataplaneNapi,
-            (false, true) => Mode::DataplaneSources,
-            (false, false) => Mode::Dataplane,
+        match (self.napi, self.sources, self.last_copy) {
+            (true, _, _) => Mode::DataplaneNapi,
+            (false, true, _) => Mode::DataplaneSources,
+            (false, false, true) => Mode::DataplaneLastCopy,
+            (false, false, false) => Mode::Dataplane,
         }
     }
 
@@ -38,6 +42,7 @@ impl FanoutMode for Dataplane {
         match self.mode() {
             Mode::DataplaneNapi => "benchnapi",
             Mode::DataplaneSources => "benchsrc",
+            Mode::DataplaneLastCopy => "benchlast",
             _ => "benchdp",
         }
     }
@@ -58,6 +63,9 @@ impl FanoutMode for Dataplane {
     fn deploy(&self, spec: LabSpec, group_capacity: u32) -> Result<Scenario, LabError> {
         let scenario = Scenario::deploy(spec)?;
         scenario.configure_group_with_capacity(GROUP, group_capacity)?;
+        if self.last_copy {
+            scenario.dataplane(1)?.set_last_copy_redirect(true)?;
+        }
         Ok(scenario)
     }
 
@@ -104,6 +112,10 @@ impl FanoutMode for Dataplane {
             Mode::DataplaneSources => Column {
                 header: "dataplane, source-specific receivers",
                 color: (0x17, 0xbe, 0xcf),
+            },
+            Mode::DataplaneLastCopy => Column {
+                header: "dataplane, last copy handed over (experiment)",
+                color: (0xe3, 0x77, 0xc2),
             },
             _ => Column {
                 header: "dataplane copies/s",

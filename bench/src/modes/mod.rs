@@ -51,6 +51,10 @@ pub enum Mode {
     /// sender only (IGMPv3 INCLUDE{sender}), so every copy passes a source filter lookup
     /// (`mcastlab_common::sources`) that any-source members skip.
     DataplaneSources,
+    /// An experiment on mcastlab's dataplane: the last local member of each packet gets the
+    /// original, handed over with `bpf_redirect` after the walk, instead of a clone
+    /// (`CONFIG_LAST_COPY_REDIRECT`, off by default).
+    DataplaneLastCopy,
     /// The design mcastlab started from: Cilium PR 29469's replication (a hash of subscriber
     /// hashes, `bpf_for_each_map_elem`, one clone per subscriber) as the seed baseline program
     /// on the same veths, its membership written by the bench.
@@ -76,10 +80,11 @@ pub enum Mode {
 
 impl Mode {
     /// Every mode, in the order of the reports' columns and plots.
-    pub const ALL: [Mode; 9] = [
+    pub const ALL: [Mode; 10] = [
         Mode::Dataplane,
         Mode::DataplaneNapi,
         Mode::DataplaneSources,
+        Mode::DataplaneLastCopy,
         Mode::Seed,
         Mode::XdpDevmap,
         Mode::Bridge,
@@ -94,14 +99,22 @@ impl Mode {
             Mode::Dataplane => &dataplane::Dataplane {
                 napi: false,
                 sources: false,
+                last_copy: false,
             },
             Mode::DataplaneNapi => &dataplane::Dataplane {
                 napi: true,
                 sources: false,
+                last_copy: false,
             },
             Mode::DataplaneSources => &dataplane::Dataplane {
                 napi: false,
                 sources: true,
+                last_copy: false,
+            },
+            Mode::DataplaneLastCopy => &dataplane::Dataplane {
+                napi: false,
+                sources: false,
+                last_copy: true,
             },
             Mode::Seed => &seed::Seed,
             Mode::XdpDevmap => &xdp_devmap::XdpDevmap,
@@ -309,6 +322,7 @@ mod tests {
                 "benchdp",
                 "benchnapi",
                 "benchsrc",
+                "benchlast",
                 "benchseed",
                 "benchdevmap",
                 "benchbr",
@@ -361,6 +375,9 @@ mod tests {
             .iter()
             .map(|m| m.fanout().max_receivers())
             .collect();
-        assert_eq!(most, [1024, 1024, 1024, 1024, 1024, 1021, 1021, 1024, 1021]);
+        assert_eq!(
+            most,
+            [1024, 1024, 1024, 1024, 1024, 1024, 1021, 1021, 1024, 1021]
+        );
     }
 }

@@ -14,7 +14,7 @@ pub struct NodeConfig {
     /// VXLAN network identifier written into the tunnel key of remote copies and required of
     /// packets arriving from the overlay.
     pub vni: u32,
-    /// `CONFIG_*` flags ([`CONFIG_NO_FAST_LEAVE`]).
+    /// `CONFIG_*` flags ([`CONFIG_NO_FAST_LEAVE`], [`CONFIG_LAST_COPY_REDIRECT`]).
     pub flags: u32,
     /// Most group records an IGMPv3 report from a pod may carry; a report with more is refused
     /// whole (`too_many_records`). 0 stands for [`MAX_IGMPV3_RECORDS`]; userspace writes 0 or
@@ -36,6 +36,13 @@ const _: () = assert!(core::mem::size_of::<NodeConfig>() == 24);
 /// member only when nobody answers (RFC 3376 section 6.4.2). Without it (the default), a leave
 /// removes the veth's membership at once: fast leave, right for one pod per veth.
 pub const CONFIG_NO_FAST_LEAVE: u32 = 1 << 0;
+
+/// [`NodeConfig::flags`], an experiment (off by default, set by the fan-out benchmark's
+/// `dataplane-last-copy` mode): the last local member of a packet gets the original, handed
+/// over with `bpf_redirect` after the walk, instead of a clone (no clone and no head copy for
+/// it; `docs/datapath.md`, "Replication"). `BPF_PROG_TEST_RUN` does not perform that final
+/// redirect, so its copy is seen only on real traffic.
+pub const CONFIG_LAST_COPY_REDIRECT: u32 = 1 << 1;
 
 /// RFC 3376 section 8.13's Older Host Present Interval with the RFC's timers (2 x 125 s +
 /// 10 s), in milliseconds: the default of [`NodeConfig::older_host_present_ms`].
@@ -65,6 +72,13 @@ impl NodeConfig {
         } else {
             self.max_records as u16
         }
+    }
+
+    /// Whether the last local member gets the original instead of a clone
+    /// ([`CONFIG_LAST_COPY_REDIRECT`]).
+    #[inline(always)]
+    pub const fn last_copy_redirect(&self) -> bool {
+        self.flags & CONFIG_LAST_COPY_REDIRECT != 0
     }
 
     /// Whether a leave removes the member at once (no [`CONFIG_NO_FAST_LEAVE`]).

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use aya::maps::{Array, Map, MapData};
 use mcastlab_common::{
-    CONFIG_KEY, CONFIG_NO_FAST_LEAVE, MAX_IGMPV3_RECORDS_PER_MTU, NodeConfig,
-    is_valid_record_limit, names::MAP_CONFIG,
+    CONFIG_KEY, CONFIG_LAST_COPY_REDIRECT, CONFIG_NO_FAST_LEAVE, MAX_IGMPV3_RECORDS_PER_MTU,
+    NodeConfig, is_valid_record_limit, names::MAP_CONFIG,
 };
 
 use crate::{
@@ -43,6 +43,20 @@ impl Node {
                 config.flags &= !CONFIG_NO_FAST_LEAVE;
             } else {
                 config.flags |= CONFIG_NO_FAST_LEAVE;
+            }
+        })
+    }
+
+    /// Turns the last-copy experiment on or off: with it, the last local member of each packet
+    /// gets the original (`bpf_redirect`) instead of a clone
+    /// ([`mcastlab_common::CONFIG_LAST_COPY_REDIRECT`], off by default). Holds the node's writer
+    /// lock; returns the settings now in force.
+    pub fn set_last_copy_redirect(&self, on: bool) -> Result<NodeConfig> {
+        self.update_config(|config| {
+            if on {
+                config.flags |= CONFIG_LAST_COPY_REDIRECT;
+            } else {
+                config.flags &= !CONFIG_LAST_COPY_REDIRECT;
             }
         })
     }

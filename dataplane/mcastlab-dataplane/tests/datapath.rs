@@ -1169,3 +1169,62 @@ fn a_remote_member_counts_its_tunnel_copies_and_counts_from_0_when_added_again()
     // Then it counts from 0; the pod keeps its counts.
     assert_eq!(deliveries(&node, GROUP), [(POD2, 2, 200), (REMOTE, 0, 0)]);
 }
+
+/// The last-copy experiment (`CONFIG_LAST_COPY_REDIRECT`, off by default): the last local member
+/// gets the original, redirected after the walk. `BPF_PROG_TEST_RUN` returns that redirect as
+/// the verdict without performing it, so the copies are checked on real traffic.
+#[test]
+fn with_the_last_copy_handed_over_each_member_gets_one_copy_and_counts_it() {
+    use mcastlab_testbed::raw::send_frames;
+
+    require_datapath!();
+    const POD4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 14);
+    const TC_ACT_REDIRECT: u32 = 7;
+    // Given pods 2, 3 and 4 subscribed, the experiment on, and captures on every pod end.
+    let node = node_with_group(4);
+    for (iface, pod) in [("h2", POD2), ("h3", POD3), ("h4", POD4)] {
+        send_igmp(&node, iface, pod, &IgmpMessage::V2Report(GROUP).frame(pod));
+    }
+    node.node
+        .set_last_copy_redirect(true)
+        .expect("turn the experiment on");
+    let netns = node.node.name().to_owned();
+    let captures: Vec<Capture> = ["p1", "p2", "p3", "p4"]
+        .iter()
+        .map(|pod| Capture::open_in(&netns, pod).expect("capture"))
+        .collect();
+    // When pod 1 sends one datagram out of its veth (through the attached program).
+    let before = node.counters();
+    send_frames(&netns, "p1", &[hundred_byte_datagram(POD1, GROUP)]).expect("send");
+    // Then pods 2, 3 and 4 each get exactly one copy with the group's MAC, pod 1 none.
+    for (pod, capture) in ["p2", "p3", "p4"].iter().zip(&captures[1..]) {
+        let frames = capture.until(DELIVERY_DEADLINE, |frames| {
+            frames
+                .iter()
+                .any(|f| mcastlab_testbed::capture::is_ipv4_to(f, GROUP))
+        });
+        let copies: Vec<&Vec<u8>> = frames
+            .iter()
+            .filter(|f| mcastlab_testbed::capture::is_ipv4_to(f, GROUP))
+            .collect();
+        assert_eq!(copies.len(), 1, "{pod} copies");
+        assert_eq!(
+            copies[0][..6],
+            [0x01, 0x00, 0x5e, 0x01, 0x01, 0x01],
+            "{pod} MAC"
+        );
+    }
+    assert_eq!(captures[0].count_to(GROUP), 0, "the sender's own copy");
+    // And each member counts its copy: two clones and the original.
+    assert_eq!(
+        delta(&before, &node.counters()),
+        expect(&[(Reason::Replicated, 1), (Reason::CopyLocal, 3)])
+    );
+    assert_eq!(
+        deliveries(&node, GROUP),
+        [(POD2, 1, 100), (POD3, 1, 100), (POD4, 1, 100)]
+    );
+    // And the program's verdict for the original is the redirect.
+    let verdict = node.run_pod_ingress("h1", &hundred_byte_datagram(POD1, GROUP));
+    assert_eq!(verdict, TC_ACT_REDIRECT);
+}

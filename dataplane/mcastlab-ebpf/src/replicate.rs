@@ -9,7 +9,7 @@ use core::ffi::c_void;
 
 use aya_ebpf::{
     bindings::{__sk_buff, TC_ACT_OK, TC_ACT_SHOT, bpf_tunnel_key},
-    helpers::{bpf_clone_redirect, bpf_for_each_map_elem, bpf_skb_set_tunnel_key},
+    helpers::{bpf_clone_redirect, bpf_for_each_map_elem, bpf_redirect, bpf_skb_set_tunnel_key},
     programs::TcContext,
 };
 use mcastlab_common::{
@@ -57,6 +57,13 @@ struct Delivery {
     source: u32,
     /// Non-zero when a member of the group has had a source filter: each member's is looked up.
     filtered: u32,
+    /// Non-zero when the last local member gets the original (`CONFIG_LAST_COPY_REDIRECT`):
+    /// each local member waits in `held_*` until the next one is found.
+    last_copy: u32,
+    /// The local member whose copy waits (host-side veth), 0 for none.
+    held_ifindex: u32,
+    /// The slot of the local member whose copy waits, for its counters.
+    held_slot: u32,
 }
 
 /// Which subscribers get a copy.
@@ -149,9 +156,12 @@ fn replicate(
         group: filtering.group,
         source: filtering.source,
         filtered: filtering.filtered,
+        last_copy: u32::from(config.last_copy_redirect()),
+        held_ifindex: 0,
+        held_slot: 0,
     };
     // SAFETY: the map pointer is the caller's lookup; the callback has the signature
-    // bpf_for_each_map_elem expects and only reads `delivery`, which outlives the call.
+    // bpf_for_each_map_elem expects and only touches `delivery`, which outlives the call.
     unsafe {
         bpf_for_each_map_elem(
             core::ptr::from_ref(slots).cast_mut().cast::<c_void>(),
@@ -164,6 +174,14 @@ fn replicate(
         Scope::LocalAndRemote => Reason::Replicated,
         Scope::LocalOnly => Reason::OverlayDelivered,
     });
+    if delivery.held_ifindex != 0 {
+        // The last local member gets the original: the kernel redirects it once the program
+        // returns, with no clone and no head copy.
+        count(Reason::CopyLocal);
+        fanout::delivered(slots, delivery.held_slot, delivery.len);
+        // SAFETY: bpf_redirect has no preconditions.
+        return unsafe { bpf_redirect(delivery.held_ifindex, 0) } as i32;
+    }
     // The copies are the delivery; the original is consumed.
     TC_ACT_SHOT
 }
@@ -210,7 +228,7 @@ extern "C" fn deliver_one(
     delivery: *mut Delivery,
 ) -> i64 {
     // SAFETY: the kernel passes valid key and value pointers and our context.
-    let (slot, delivery) = unsafe { (*slot, &*delivery) };
+    let (slot, delivery) = unsafe { (*slot, &mut *delivery) };
     if slot >= delivery.high_water {
         return 1;
     }
@@ -225,16 +243,33 @@ extern "C" fn deliver_one(
         count(Reason::SourceFiltered);
         return 0;
     }
-    let sent = if member.is_remote() {
-        delivery.local_only == 0 && to_remote(delivery, member.address)
+    // SAFETY: bpf_for_each_map_elem passes the map it walks: the group's inner map, which is
+    // only used through helpers and atomics.
+    let group = unsafe { &*map.cast_const().cast::<GroupSlots>() };
+    if member.is_remote() {
+        if delivery.local_only == 0 && to_remote(delivery, member.address) {
+            fanout::delivered(group, slot, delivery.len);
+        }
+        return 0;
+    }
+    if member.target == delivery.ingress_ifindex {
+        return 0;
+    }
+    // With the last-copy experiment, this member's copy waits until the next local member is
+    // found (or the walk ends: then it gets the original); the one that waited is cloned now.
+    let (target, target_slot) = if delivery.last_copy != 0 {
+        let held = (delivery.held_ifindex, delivery.held_slot);
+        delivery.held_ifindex = member.target;
+        delivery.held_slot = slot;
+        if held.0 == 0 {
+            return 0;
+        }
+        held
     } else {
-        member.target != delivery.ingress_ifindex && to_local(delivery, member.target)
+        (member.target, slot)
     };
-    if sent {
-        // SAFETY: bpf_for_each_map_elem passes the map it walks: the group's inner map, which
-        // is only used through helpers and atomics.
-        let group = unsafe { &*map.cast_const().cast::<GroupSlots>() };
-        fanout::delivered(group, slot, delivery.len);
+    if to_local(delivery, target) {
+        fanout::delivered(group, target_slot, delivery.len);
     }
     0
 }

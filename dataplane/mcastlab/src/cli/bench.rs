@@ -291,6 +291,9 @@ enum ModeArg {
     /// mcastlab's dataplane with receivers joined for the sender only (INCLUDE{sender}):
     /// every copy passes a source filter.
     DataplaneSources,
+    /// Experiment: mcastlab's dataplane handing the original to the last local member
+    /// (`bpf_redirect`) instead of cloning it; not in the default list.
+    DataplaneLastCopy,
     /// The seed baseline: Cilium PR 29469's replication (hash of subscriber hashes walked per
     /// packet), the design mcastlab started from.
     Seed,
@@ -314,6 +317,7 @@ impl From<ModeArg> for Mode {
             ModeArg::Dataplane => Mode::Dataplane,
             ModeArg::DataplaneNapi => Mode::DataplaneNapi,
             ModeArg::DataplaneSources => Mode::DataplaneSources,
+            ModeArg::DataplaneLastCopy => Mode::DataplaneLastCopy,
             ModeArg::Seed => Mode::Seed,
             ModeArg::XdpDevmap => Mode::XdpDevmap,
             ModeArg::Bridge => Mode::Bridge,
