@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use mcastlab_common::Reason;
+use mcastlab_dataplane::Node;
 use tokio::time::Instant;
 
 use crate::AgentError;
@@ -27,14 +29,23 @@ impl Failures {
         self.since = None;
     }
 
-    /// A step failed at `now` with `error`: logged, and given back only when steps have failed
-    /// without a success in between for [`FAILURE_GRACE`], when the agent should stop.
+    /// A step of `node`'s agent failed at `now` with `error`: logged and counted
+    /// (`agent_step_failed`, if the counter can be written), and given back only when steps
+    /// have failed without a success in between for [`FAILURE_GRACE`], when the agent should
+    /// stop.
     pub fn failed(
         &mut self,
-        node: &str,
+        node: &Node,
         error: AgentError,
         now: Instant,
     ) -> Result<(), AgentError> {
+        // The counter may be what fails; the log says it either way.
+        let _ = node.count(Reason::AgentStepFailed, 1);
+        self.decide(node.name(), error, now)
+    }
+
+    /// [`Failures::failed`] without the counter.
+    fn decide(&mut self, node: &str, error: AgentError, now: Instant) -> Result<(), AgentError> {
         let since = *self.since.get_or_insert(now);
         if now.duration_since(since) >= FAILURE_GRACE {
             tracing::error!(node, %error, "every step failed for {FAILURE_GRACE:?}: the agent stops");
@@ -57,12 +68,12 @@ mod tests {
     fn failures_stop_the_agent_only_when_nothing_succeeded_for_the_grace() {
         let start = Instant::now();
         let mut failures = Failures::default();
-        assert!(failures.failed("n1", error(), start).is_ok());
+        assert!(failures.decide("n1", error(), start).is_ok());
         let almost = start + FAILURE_GRACE - Duration::from_millis(1);
-        assert!(failures.failed("n1", error(), almost).is_ok());
+        assert!(failures.decide("n1", error(), almost).is_ok());
         assert!(
             failures
-                .failed("n1", error(), start + FAILURE_GRACE)
+                .decide("n1", error(), start + FAILURE_GRACE)
                 .is_err()
         );
     }
@@ -71,13 +82,13 @@ mod tests {
     fn a_success_starts_the_grace_again() {
         let start = Instant::now();
         let mut failures = Failures::default();
-        assert!(failures.failed("n1", error(), start).is_ok());
+        assert!(failures.decide("n1", error(), start).is_ok());
         failures.succeeded();
         let later = start + FAILURE_GRACE;
-        assert!(failures.failed("n1", error(), later).is_ok());
+        assert!(failures.decide("n1", error(), later).is_ok());
         assert!(
             failures
-                .failed("n1", error(), later + FAILURE_GRACE / 2)
+                .decide("n1", error(), later + FAILURE_GRACE / 2)
                 .is_ok()
         );
     }

@@ -233,7 +233,7 @@ pub async fn run(
         match step {
             Ok(Flow::Go) => failures.succeeded(),
             Ok(Flow::Stop) => break,
-            Err(err) => failures.failed(node.name(), err, Instant::now())?,
+            Err(err) => failures.failed(&node, err, Instant::now())?,
         }
     }
     tracing::info!(

@@ -122,11 +122,15 @@ pub enum Reason {
     /// An MLD report or done whose IPv6 source is neither link-local nor `::` (RFC 3810
     /// section 5.2.13, RFC 2710 section 3): dropped.
     MldSourceNotLinkLocal = 44,
+    /// A step of the node agent's loop failed (a map it could not read or write, a message it
+    /// could not send); the agent logged it and went on (counted by the agent, when the
+    /// counter itself can be written).
+    AgentStepFailed = 45,
 }
 
 impl Reason {
     /// Every reason, in code order.
-    pub const ALL: [Reason; 45] = [
+    pub const ALL: [Reason; 46] = [
         Reason::IgmpHandled,
         Reason::Subscribed,
         Reason::JoinRefreshed,
@@ -172,6 +176,7 @@ impl Reason {
         Reason::MldHandled,
         Reason::MldNoRouterAlert,
         Reason::MldSourceNotLinkLocal,
+        Reason::AgentStepFailed,
     ];
 
     /// Whether only userspace (the node agent) counts this reason, never a program: its
@@ -188,6 +193,7 @@ impl Reason {
                 | Reason::RemoteWithdrawn
                 | Reason::RemoteExpired
                 | Reason::LeaveConfirmed
+                | Reason::AgentStepFailed
         )
     }
 
@@ -253,6 +259,7 @@ impl Reason {
             Reason::MldHandled => "mld_handled",
             Reason::MldNoRouterAlert => "mld_no_router_alert",
             Reason::MldSourceNotLinkLocal => "mld_source_not_link_local",
+            Reason::AgentStepFailed => "agent_step_failed",
         }
     }
 }

@@ -171,7 +171,27 @@ impl TestLab {
     pub fn wait_learned(&self, node: usize, group: Ipv4Addr, remote: usize) -> Duration {
         self.scenario
             .wait_learned(node, group, remote, deadline())
-            .unwrap_or_else(|err| panic!("n{node} should learn n{remote}: {err}"))
+            .unwrap_or_else(|err| {
+                panic!(
+                    "n{node} should learn n{remote}: {err}; n{node}: {}; n{remote}: {}",
+                    self.node_state(node),
+                    self.node_state(remote)
+                )
+            })
+    }
+
+    /// Waits until `node` no longer lists `remote` as a subscriber of `group`, for at most
+    /// `timeout`; a failure says whether either node's agent ended, and their counters.
+    pub fn wait_unlearned(&self, node: usize, group: Ipv4Addr, remote: usize, timeout: Duration) {
+        self.scenario
+            .wait_unlearned(node, group, remote, timeout)
+            .unwrap_or_else(|err| {
+                panic!(
+                    "n{node} should withdraw n{remote}: {err}; n{node}: {}; n{remote}: {}",
+                    self.node_state(node),
+                    self.node_state(remote)
+                )
+            });
     }
 
     /// Starts the agent of `node` with [`AGENT_SETTINGS`] and `peering`.
