@@ -9,6 +9,7 @@ use std::{
     process::{Command, Output},
 };
 
+use mcastlab_common::Reason;
 use mcastlab_testkit::{Namespace, TestNode, require_datapath, unique_name};
 
 fn mcastlab(args: &[&str]) -> Output {
@@ -616,7 +617,7 @@ fn stats_in_prometheus_format_parse_with_a_prometheus_parser() {
             );
         }
     }
-    assert_eq!(reasons.len(), 45, "{text}");
+    assert_eq!(reasons.len(), Reason::ALL.len(), "{text}");
     assert_eq!(reasons["igmp_handled"], 1.0, "{text}");
     assert_eq!(reasons["subscribed"], 1.0, "{text}");
     assert_eq!(reasons["copy_local"], 1.0, "{text}");
