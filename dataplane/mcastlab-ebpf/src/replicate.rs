@@ -3,7 +3,9 @@
 //! `mcast_send_to_subscribers`), stopping at the list's high-water mark. A member whose source
 //! filter refuses the packet's source gets no copy (looked up only in groups that have had a
 //! filter). Each copy that left is counted to its member (`fanout::delivered`): one packet and
-//! the packet's length in bytes.
+//! the packet's length in bytes. With the node's last-copy experiment on
+//! (`CONFIG_LAST_COPY_REDIRECT`), the last local member gets the original (`bpf_redirect`)
+//! instead of a clone.
 
 use core::ffi::c_void;
 
