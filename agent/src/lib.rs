@@ -103,7 +103,9 @@ pub async fn run(
     ];
     tracing::info!(node = node.name(), ?settings, ?peering, "agent started");
     let mut exchange = match peering {
-        Some(peering) => Some(Exchange::open(&node, peering).map_err(AgentError::Netns)?),
+        Some(peering) => {
+            Some(Exchange::open(&node, peering, settings.robustness).map_err(AgentError::Netns)?)
+        }
         None => None,
     };
     let socket = exchange.as_ref().map(Exchange::socket);

@@ -8,7 +8,10 @@
 //!   first local member or loses its last one (the agent polls the group map every
 //!   [`crate::timers::GROUP_POLL_INTERVAL`]), and every Query Interval with every group that
 //!   has members (a refresh; with none, a hello). The first message, and the first after a
-//!   group appears, solicits: receivers answer at once with theirs.
+//!   group appears, solicits: receivers answer at once with theirs. A change is sent
+//!   Robustness times in all, [`crate::timers::CHANGE_REPEAT_INTERVAL`] apart, each group's
+//!   latest state (RFC 3376 section 8.1, as a host repeats its state-change reports): one lost
+//!   message does not leave a peer stale until the next refresh.
 //! - **Learn:** a message from inside the lab's underlay prefix with the lab's id makes its
 //!   sender a learned remote subscriber of each configured group it has members for (stamped
 //!   now, like a local member's join), and removes it from each group it has none for any more.
@@ -42,6 +45,8 @@ use mcastlab_dataplane::{
 };
 use tokio::{net::UdpSocket, time::Instant};
 
+use crate::timers::CHANGE_REPEAT_INTERVAL;
+
 /// Where a node's membership messages come from and go, and which it accepts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Peering {
@@ -74,6 +79,63 @@ pub struct Exchange {
     /// The groups announced as having members, with what their members want, as of the last
     /// announcement.
     announced: BTreeMap<IpAddr, SourceFilter>,
+    /// The changes still to be sent again.
+    repeats: ChangeRepeats,
+}
+
+/// The group records of recent change announcements still to be sent again: each group's
+/// latest state, sent until it has gone out `robustness` times in all (RFC 3376 section 8.1;
+/// a newer change of a group replaces its record and starts its count again).
+#[derive(Debug)]
+pub struct ChangeRepeats {
+    /// Each group's latest changed state, with how many more times it goes out.
+    pending: BTreeMap<IpAddr, (GroupState, u8)>,
+    /// Sends in all per change (the Robustness Variable).
+    robustness: u8,
+    /// When the next repeat is due.
+    next: Option<Instant>,
+}
+
+impl ChangeRepeats {
+    /// No changes yet; each will go out `robustness` times in all.
+    pub fn new(robustness: u8) -> Self {
+        Self {
+            pending: BTreeMap::new(),
+            robustness,
+            next: None,
+        }
+    }
+
+    /// `records` were just announced at `now`: each goes out again, until it has gone out
+    /// `robustness` times in all.
+    pub fn sent(&mut self, records: &[GroupState], now: Instant) {
+        let again = self.robustness.saturating_sub(1);
+        for record in records {
+            if again > 0 {
+                self.pending.insert(record.group, (*record, again));
+            } else {
+                self.pending.remove(&record.group);
+            }
+        }
+        if !self.pending.is_empty() {
+            self.next = Some(now + CHANGE_REPEAT_INTERVAL);
+        }
+    }
+
+    /// The records to send again at `now`, if a repeat is due: every pending one, each counted
+    /// as sent once more.
+    pub fn due(&mut self, now: Instant) -> Vec<GroupState> {
+        if self.next.is_none_or(|next| now < next) {
+            return Vec::new();
+        }
+        let records: Vec<GroupState> = self.pending.values().map(|(record, _)| *record).collect();
+        self.pending.retain(|_, (_, left)| {
+            *left -= 1;
+            *left > 0
+        });
+        self.next = (!self.pending.is_empty()).then(|| now + CHANGE_REPEAT_INTERVAL);
+        records
+    }
 }
 
 /// What one received message did, for the caller's log and tests.
@@ -88,9 +150,9 @@ pub struct Received {
 }
 
 impl Exchange {
-    /// Binds `peering.address`:`MEMBERSHIP_PORT` inside `node`'s namespace. Must run in a
-    /// tokio runtime.
-    pub fn open(node: &Node, peering: Peering) -> io::Result<Self> {
+    /// Binds `peering.address`:`MEMBERSHIP_PORT` inside `node`'s namespace; each change goes
+    /// out `robustness` times. Must run in a tokio runtime.
+    pub fn open(node: &Node, peering: Peering, robustness: u8) -> io::Result<Self> {
         let socket = {
             let _inside = NetnsGuard::enter(&netns_path(node.name()))?;
             std::net::UdpSocket::bind(SocketAddrV4::new(peering.address, MEMBERSHIP_PORT))?
@@ -101,6 +163,7 @@ impl Exchange {
             socket: Arc::new(UdpSocket::from_std(socket)?),
             heard_peers: BTreeMap::new(),
             announced: BTreeMap::new(),
+            repeats: ChangeRepeats::new(robustness),
         })
     }
 
@@ -131,21 +194,29 @@ impl Exchange {
     }
 
     /// Announces the groups that got their first local member, lost their last one, or whose
-    /// members want other sources since the previous announcement, if any did.
+    /// members want other sources since the previous announcement, if any did; else sends the
+    /// earlier changes again when a repeat is due ([`ChangeRepeats`]).
     pub async fn announce_changes(&mut self, node: &Node) -> Result<(), DataplaneError> {
         let Some((vni, groups)) = local_groups(node)? else {
             return Ok(());
         };
-        if groups == self.announced {
+        let now = Instant::now();
+        let records = if groups == self.announced {
+            self.repeats.due(now)
+        } else {
+            let records = announcement(&self.announced, &groups, Announce::Changes);
+            tracing::info!(
+                node = node.name(),
+                groups = ?groups,
+                "local membership changed: announcing"
+            );
+            self.announced = groups;
+            self.repeats.sent(&records, now);
+            records
+        };
+        if records.is_empty() {
             return Ok(());
         }
-        let records = announcement(&self.announced, &groups, Announce::Changes);
-        tracing::info!(
-            node = node.name(),
-            groups = ?groups,
-            "local membership changed: announcing"
-        );
-        self.announced = groups;
         for peer in self.peers() {
             self.send(vni, 0, &records, peer).await;
         }
@@ -282,7 +353,7 @@ impl Exchange {
             .expect("the buffer holds the longest message");
             let to = SocketAddrV4::new(peer, MEMBERSHIP_PORT);
             if let Err(err) = self.socket.send_to(&buffer[..len], to).await {
-                tracing::debug!(%peer, %err, "membership message not sent");
+                tracing::warn!(%peer, %err, "membership message not sent");
             }
         }
     }
@@ -357,6 +428,47 @@ fn local_groups(node: &Node) -> Result<LocalGroups, DataplaneError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_change_goes_out_robustness_times_with_each_groups_latest_state() {
+        let g1 = IpAddr::V4(Ipv4Addr::new(239, 1, 1, 1));
+        let g2 = IpAddr::V4(Ipv4Addr::new(239, 1, 1, 2));
+        let start = Instant::now();
+        let mut repeats = ChangeRepeats::new(3);
+        // g1 got members: sent now, then twice more, one interval apart.
+        repeats.sent(&[has_members(g1, SourceFilter::ANY_SOURCE)], start);
+        assert!(repeats.due(start).is_empty(), "not before the interval");
+        let once = start + CHANGE_REPEAT_INTERVAL;
+        assert_eq!(
+            repeats.due(once),
+            [has_members(g1, SourceFilter::ANY_SOURCE)]
+        );
+        // g1 lost them and g2 got some before the last repeat: g1's latest state replaces
+        // its record, and both go out twice more.
+        repeats.sent(
+            &[no_members(g1), has_members(g2, SourceFilter::ANY_SOURCE)],
+            once,
+        );
+        let twice = once + CHANGE_REPEAT_INTERVAL;
+        let both = [no_members(g1), has_members(g2, SourceFilter::ANY_SOURCE)];
+        assert_eq!(repeats.due(twice), both);
+        assert_eq!(repeats.due(twice + CHANGE_REPEAT_INTERVAL), both);
+        assert!(
+            repeats.due(twice + CHANGE_REPEAT_INTERVAL * 5).is_empty(),
+            "done"
+        );
+    }
+
+    #[test]
+    fn with_robustness_1_a_change_goes_out_once() {
+        let start = Instant::now();
+        let mut repeats = ChangeRepeats::new(1);
+        repeats.sent(
+            &[no_members(IpAddr::V4(Ipv4Addr::new(239, 1, 1, 1)))],
+            start,
+        );
+        assert!(repeats.due(start + CHANGE_REPEAT_INTERVAL * 2).is_empty());
+    }
 
     #[test]
     fn the_underlay_prefix_decides_who_may_announce() {

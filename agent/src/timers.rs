@@ -19,6 +19,12 @@ pub const LAB_QUERY_INTERVAL: Duration = Duration::from_secs(10);
 /// Query Response Interval of lab nodes: pods answer a query within a second.
 pub const LAB_QUERY_RESPONSE_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Between the repeats of a node's membership change announcement (RFC 3376 section 8.11's
+/// Unsolicited Report Interval, whose role it plays): a change is sent Robustness times, this
+/// far apart, so that one lost message does not leave another node stale until the next
+/// refresh.
+pub const CHANGE_REPEAT_INTERVAL: Duration = Duration::from_secs(1);
+
 /// How often the agent looks for groups that appeared (a `group add`, a new attach): each one
 /// starts a round of startup queries, so that pods that joined before are learned within one
 /// response interval. Not an RFC timer: the group map has no change notification.
