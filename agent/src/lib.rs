@@ -24,6 +24,9 @@
 //!   which groups have local members, at once on a change and every Query Interval, and makes
 //!   the nodes that tell it theirs learned remote subscribers, which age out like local
 //!   members ([`membership`]).
+//! - **Failures:** a step that fails (a map read while the dataplane is re-attached, a send) is
+//!   logged and counted as `agent_step_failed`, and the agent goes on; it stops only when
+//!   nothing has succeeded for [`failures::FAILURE_GRACE`] ([`failures`]).
 #![deny(missing_docs)]
 #![cfg_attr(
     test,
