@@ -3,10 +3,16 @@
 //! only when nothing has succeeded for [`FAILURE_GRACE`]. An agent that ended on the first
 //! error would leave the node's membership unqueried and unaged until somebody noticed.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use mcastlab_common::Reason;
-use mcastlab_dataplane::Node;
+use mcastlab_dataplane::{Node, monotonic_ns};
 use tokio::time::Instant;
 
 use crate::AgentError;
@@ -15,6 +21,27 @@ use crate::AgentError;
 /// error: longer than a detach and attach takes, shorter than a member's aging
 /// (`Settings::group_membership_interval`).
 pub const FAILURE_GRACE: Duration = Duration::from_secs(10);
+
+/// When the agent last finished a step of its loop, whatever its outcome, for whoever watches
+/// it: an agent whose thread runs but whose steps stopped is stuck, not idle (its group poll
+/// alone finishes a step every `GROUP_POLL_INTERVAL`). Clones share the clock.
+#[derive(Clone, Debug, Default)]
+pub struct LastStep(Arc<AtomicU64>);
+
+impl LastStep {
+    /// A step finished now.
+    pub fn mark(&self) {
+        self.0.store(monotonic_ns(), Ordering::Relaxed);
+    }
+
+    /// How long ago the last step finished; `None` before the first.
+    pub fn age(&self) -> Option<Duration> {
+        match self.0.load(Ordering::Relaxed) {
+            0 => None,
+            at => Some(Duration::from_nanos(monotonic_ns().saturating_sub(at))),
+        }
+    }
+}
 
 /// The agent's run of failed steps.
 #[derive(Debug, Default)]
@@ -75,6 +102,19 @@ mod tests {
             failures
                 .decide("n1", error(), start + FAILURE_GRACE)
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn the_last_step_has_no_age_until_one_finishes() {
+        let last_step = LastStep::default();
+        let watcher = last_step.clone();
+        assert_eq!(watcher.age(), None);
+        last_step.mark();
+        assert!(
+            watcher
+                .age()
+                .is_some_and(|age| age < Duration::from_secs(60))
         );
     }
 

@@ -56,7 +56,7 @@ pub use membership::Peering;
 pub use timers::Settings;
 
 use crate::{
-    failures::Failures,
+    failures::{Failures, LastStep},
     membership::Exchange,
     monitor::Monitor,
     pods::{LinkEvents, sweep},
@@ -85,12 +85,13 @@ pub enum AgentError {
 }
 
 /// Runs the agent of `node` until `shutdown` completes, exchanging membership with the other
-/// nodes of its lab as `peering` says (none: the node learns no remote subscribers). Needs
-/// root.
+/// nodes of its lab as `peering` says (none: the node learns no remote subscribers), marking
+/// `last_step` as each step of its loop finishes. Needs root.
 pub async fn run(
     node: &str,
     settings: Settings,
     peering: Option<Peering>,
+    last_step: LastStep,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AgentError> {
     let node = Node::open(node)?;
@@ -235,6 +236,7 @@ pub async fn run(
                 Ok(Flow::Go)
             }.await,
         };
+        last_step.mark();
         match step {
             Ok(Flow::Go) => failures.succeeded(),
             Ok(Flow::Stop) => break,
@@ -331,6 +333,7 @@ fn send_queries(node: &Node, querier: &Querier, frames: &[Vec<u8>]) {
 /// e2e suite start one per node. Dropping it stops the agent and waits for it.
 pub struct AgentThread {
     node: String,
+    last_step: LastStep,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<Result<(), AgentError>>>,
 }
@@ -344,6 +347,8 @@ impl AgentThread {
     ) -> Result<Self, AgentError> {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let name = node.to_owned();
+        let last_step = LastStep::default();
+        let steps = last_step.clone();
         let thread = std::thread::Builder::new()
             .name(format!("agent-{node}"))
             .spawn(move || {
@@ -351,13 +356,14 @@ impl AgentThread {
                     .enable_all()
                     .build()
                     .map_err(AgentError::Netns)?;
-                runtime.block_on(run(&name, settings, peering, async {
+                runtime.block_on(run(&name, settings, peering, steps, async {
                     let _ = stopped.await;
                 }))
             })
             .map_err(|_| AgentError::Thread("could not spawn"))?;
         Ok(Self {
             node: node.to_owned(),
+            last_step,
             stop: Some(stop),
             thread: Some(thread),
         })
@@ -373,6 +379,12 @@ impl AgentThread {
         self.thread
             .as_ref()
             .is_some_and(std::thread::JoinHandle::is_finished)
+    }
+
+    /// How long ago the agent last finished a step of its loop ([`LastStep`]); `None` before
+    /// its first.
+    pub fn last_step_age(&self) -> Option<Duration> {
+        self.last_step.age()
     }
 
     /// Stops the agent; returns how it ended.

@@ -103,6 +103,12 @@ impl Scenario {
         self.agents.get(&node).map(AgentThread::has_ended)
     }
 
+    /// How long ago the agent of node `node` last finished a step of its loop, if one was
+    /// started, not stopped, and has finished a step.
+    pub fn agent_last_step_age(&self, node: usize) -> Option<std::time::Duration> {
+        self.agents.get(&node).and_then(AgentThread::last_step_age)
+    }
+
     /// Stops the agent of node `node`, if one runs; the datapath keeps forwarding.
     pub fn stop_agent(&mut self, node: usize) -> Result<()> {
         match self.agents.remove(&node) {

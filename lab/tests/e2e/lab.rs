@@ -378,9 +378,12 @@ impl TestLab {
         let mut counters = self.counters(node);
         counters.retain(|_, count| *count > 0);
         let agent = match self.scenario.agent_ended(node) {
-            Some(true) => "ended on its own",
-            Some(false) => "running",
-            None => "not started",
+            Some(true) => "ended on its own".to_owned(),
+            Some(false) => match self.scenario.agent_last_step_age(node) {
+                Some(age) => format!("running, last step {age:?} ago"),
+                None => "running, no step finished yet".to_owned(),
+            },
+            None => "not started".to_owned(),
         };
         format!("agent {agent}, counters {counters:?}")
     }

@@ -142,7 +142,14 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
             }
             None => None,
         };
-        let result = mcastlab_agent::run(&args.node.node, settings, peering, shutdown).await;
+        let result = mcastlab_agent::run(
+            &args.node.node,
+            settings,
+            peering,
+            mcastlab_agent::failures::LastStep::default(),
+            shutdown,
+        )
+        .await;
         if let Some(metrics) = metrics {
             metrics.abort();
         }
