@@ -281,7 +281,7 @@ impl Exchange {
         }
         let now = monotonic_ns();
         let mut received = Received::default();
-        let mut ignored = 0;
+        let (mut ignored, mut failed) = (0, 0);
         for state in parsed.records() {
             let group = state.group;
             let outcome = if let Some(filter) = state.members {
@@ -306,6 +306,7 @@ impl Exchange {
                 Err(DataplaneError::GroupNotFound { .. }) => ignored += 1,
                 Err(err) => {
                     tracing::warn!(node = node.name(), %group, remote = %sender, %err, "membership record not applied");
+                    failed += 1;
                 }
             }
         }
@@ -313,6 +314,7 @@ impl Exchange {
             (Reason::RemoteLearned, received.learned),
             (Reason::RemoteWithdrawn, received.withdrawn),
             (Reason::MembershipIgnoredGroup, ignored),
+            (Reason::AgentStepFailed, failed),
         ] {
             if count > 0 {
                 node.count(reason, count)?;

@@ -123,8 +123,9 @@ pub enum Reason {
     /// section 5.2.13, RFC 2710 section 3): dropped.
     MldSourceNotLinkLocal = 44,
     /// A step of the node agent's loop failed (a map it could not read or write, a message it
-    /// could not send); the agent logged it and went on (counted by the agent, when the
-    /// counter itself can be written).
+    /// could not send), or a membership record from another node could not be applied; the
+    /// agent logged it and went on (counted by the agent, when the counter itself can be
+    /// written).
     AgentStepFailed = 45,
 }
 
