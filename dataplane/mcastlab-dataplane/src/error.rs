@@ -317,7 +317,10 @@ pub enum DataplaneError {
     },
     /// An XDP program could not be attached in native (driver) mode, the only mode asked for.
     #[error(
-        "attaching XDP program {program} in native (driver) mode to '{iface}' on node '{node}'          failed: the interface's driver must run XDP itself (veth does; generic XDP is not          tried) and no other XDP program may be attached there (see `ip -d link show {iface}`          in the node's namespace, and dmesg)"
+        "attaching XDP program {program} in native (driver) mode to '{iface}' on node '{node}' \
+         failed: the interface's driver must run XDP itself (veth does; generic XDP is not \
+         tried) and no other XDP program may be attached there (see `ip -d link show {iface}` \
+         in the node's namespace, and dmesg)"
     )]
     XdpAttach {
         /// The node.
