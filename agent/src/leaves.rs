@@ -41,6 +41,16 @@ pub struct ConfirmedLeave {
     pub ifindex: u32,
 }
 
+/// What one [`PendingLeaves::run_due`] did: the members it removed, and the first error it
+/// met, if any (the leaves it concerned stay pending).
+#[derive(Debug, Default)]
+pub struct DueLeaves {
+    /// The members removed: nobody answered after their leave.
+    pub confirmed: Vec<ConfirmedLeave>,
+    /// The first removal or count that failed.
+    pub failed: Option<AgentError>,
+}
+
 /// The leaves being asked about.
 #[derive(Debug, Default)]
 pub struct PendingLeaves {
@@ -74,19 +84,13 @@ impl PendingLeaves {
     }
 
     /// Sends the queries that are due, and removes the members whose last query went
-    /// unanswered; returns those. A removal that fails stays pending, tried again one Last
-    /// Member Query Interval later, and the first such error is returned once every due leave
-    /// has had its turn.
-    pub fn run_due(
-        &mut self,
-        node: &Node,
-        querier: &Querier,
-        settings: &Settings,
-    ) -> Result<Vec<ConfirmedLeave>, AgentError> {
+    /// unanswered; returns those, counted as `leave_confirmed`. A removal that fails stays
+    /// pending, tried again one Last Member Query Interval later; the first error is returned
+    /// beside the members that were removed.
+    pub fn run_due(&mut self, node: &Node, querier: &Querier, settings: &Settings) -> DueLeaves {
         let now = Instant::now();
-        let mut confirmed = Vec::new();
+        let mut due = DueLeaves::default();
         let mut still = Vec::new();
-        let mut failed = None;
         for mut pending in std::mem::take(&mut self.pending) {
             if pending.next > now {
                 still.push(pending);
@@ -97,24 +101,23 @@ impl PendingLeaves {
                 still.push(pending);
             } else {
                 match confirm(node, &pending) {
-                    Ok(Some(leave)) => confirmed.push(leave),
+                    Ok(Some(leave)) => due.confirmed.push(leave),
                     Ok(None) => {}
                     Err(err) => {
                         pending.next = now + settings.last_member_query_interval;
                         still.push(pending);
-                        failed.get_or_insert(err);
+                        due.failed.get_or_insert(err);
                     }
                 }
             }
         }
         self.pending = still;
-        if let Some(err) = failed {
-            return Err(err);
+        if !due.confirmed.is_empty()
+            && let Err(err) = node.count(Reason::LeaveConfirmed, due.confirmed.len() as u64)
+        {
+            due.failed.get_or_insert(err.into());
         }
-        if !confirmed.is_empty() {
-            node.count(Reason::LeaveConfirmed, confirmed.len() as u64)?;
-        }
-        Ok(confirmed)
+        due
     }
 }
 

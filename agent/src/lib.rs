@@ -215,10 +215,11 @@ pub async fn run(
                 Ok(Flow::Go)
             }
             () = sleep_until_due(leaves.next_due()), if leaves.next_due().is_some() => async {
-                for left in leaves.run_due(&node, &querier, &settings)? {
+                let due = leaves.run_due(&node, &querier, &settings);
+                for left in due.confirmed {
                     monitor.publish_own(Reason::LeaveConfirmed, left.group, left.address, left.ifindex);
                 }
-                Ok(Flow::Go)
+                due.failed.map_or(Ok(Flow::Go), Err)
             }.await,
             deleted = links.next_deletion(), if links_open => async {
                 match deleted {
