@@ -12,7 +12,7 @@ use mcastlab_testbed::receiver::Receiver;
 use mcastlab_topology::LabSpec;
 use socket2::Socket;
 
-use super::{BenchLab, Column, FanoutMode, GROUP, Mode, PORT, bench_spec};
+use super::{BenchLab, Column, FanoutMode, GROUP, Mode, PORT, local_spec};
 
 /// The dataplane, with the receiver pods on NAPI delivery or not, joined for every source or
 /// for the sender only, the last copy cloned or handed over ([`Mode::Dataplane`],
@@ -52,12 +52,7 @@ impl FanoutMode for Dataplane {
     }
 
     fn spec(&self, receivers: usize) -> Result<LabSpec, LabError> {
-        let mut spec = bench_spec(self.lab_name(), false, receivers)?;
-        // p1 is the sender and the last pod the spy; the receivers are in between.
-        for pod in &mut spec.nodes[0].pods[1..=receivers] {
-            pod.napi = self.napi;
-        }
-        Ok(spec)
+        local_spec(self.lab_name(), receivers, self.napi)
     }
 
     fn deploy(&self, spec: LabSpec, group_capacity: u32) -> Result<Scenario, LabError> {

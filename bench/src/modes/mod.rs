@@ -276,6 +276,17 @@ impl BenchLab {
     }
 }
 
+/// The bench's local lab `name` for up to `receivers` receivers ([`bench_spec`]), with the
+/// receivers' pods on NAPI delivery (`napi: true`) or not; the sender and the spy never are.
+pub fn local_spec(name: &str, receivers: usize, napi: bool) -> Result<LabSpec, LabError> {
+    let mut spec = bench_spec(name, false, receivers)?;
+    // p1 is the sender and the last pod the spy; the receivers are in between.
+    for pod in &mut spec.nodes[0].pods[1..=receivers] {
+        pod.napi = napi;
+    }
+    Ok(spec)
+}
+
 /// The bench's lab `name`: one node with a sender pod (p1), `receivers` receiver pods and a spy
 /// pod; cross-node, the sender alone on node n1 and the receivers and the spy on n2. Pod `k`
 /// (from 0) of node `i` (from 1) has 10.200.(i + nodes * (k / 250)).(k % 250 + 1): the

@@ -23,7 +23,7 @@ use mcastlab_topology::{
     offload::{Offload, set_offload},
 };
 
-use super::{BenchLab, Column, FanoutMode, Mode, bench_spec};
+use super::{BenchLab, Column, FanoutMode, Mode, local_spec};
 
 /// What the mode keeps between its calls.
 struct State {
@@ -67,12 +67,7 @@ impl FanoutMode for XdpDevmap {
     /// The bench's lab with the receivers' pods on NAPI (`napi: true`), without which their
     /// veths drop every XDP frame.
     fn spec(&self, receivers: usize) -> Result<LabSpec, LabError> {
-        let mut spec = bench_spec(self.lab_name(), false, receivers)?;
-        // p1 is the sender and the last pod the spy; the receivers are in between.
-        for pod in &mut spec.nodes[0].pods[1..=receivers] {
-            pod.napi = true;
-        }
-        Ok(spec)
+        local_spec(self.lab_name(), receivers, true)
     }
 
     /// Deploys the lab without a dataplane (the device map will have `group_capacity` slots,
